@@ -1,0 +1,82 @@
+// Builds IR: hands out value ids, appends instructions to the innermost open block, and
+// checks each simple op's result type with inferType (an internal error if it fails: the
+// front end checks user-facing shapes itself, before it calls the builder).
+
+import { inferType } from "./ops.js";
+import {
+  AttrsOf, Block, F64, ForInstr, IfInstr, Instr, Loc, SimpleInstr, SimpleOp, Type, Value, ValueId,
+} from "./types.js";
+
+export class IRError extends Error {}
+
+export interface Builder {
+  /** A fresh value of the given type. */
+  value(type: Type, name?: string): Value;
+  /** Appends a simple op and returns its result. */
+  emit<K extends SimpleOp>(op: K, args: readonly Value[], attrs: AttrsOf<K>, name?: string): Value;
+  const(value: number): Value;
+  /** Appends an already-built instruction (if/for, or a clone). */
+  push(instr: Instr): void;
+  /** Runs `fill` with a new open block and returns the instructions it appended. */
+  block(fill: () => void): Instr[];
+  /** The location new instructions get. */
+  loc: Loc;
+  /** The next value id (so a later builder over the same function continues numbering). */
+  readonly nextId: number;
+}
+
+export function createBuilder(firstId = 0, loc: Loc = { line: 0, col: 0 }): Builder {
+  let next = firstId;
+  const stack: Instr[][] = [[]];
+  const b: Builder = {
+    loc,
+    get nextId() {
+      return next;
+    },
+    value(type, name) {
+      const v: Value = name === undefined ? { id: next++ as ValueId, type } : { id: next++ as ValueId, type, name };
+      return v;
+    },
+    emit(op, args, attrs, name) {
+      const t = inferType(op, args.map((a) => a.type), attrs);
+      if (typeof t === "string") throw new IRError(`building ${op}: ${t}`);
+      const result = b.value(t, name);
+      const instr: SimpleInstr = { op, result, args: [...args], attrs, loc: b.loc } as SimpleInstr;
+      stack[stack.length - 1]!.push(instr);
+      return result;
+    },
+    const(value) {
+      return b.emit("const", [], { value });
+    },
+    push(instr) {
+      stack[stack.length - 1]!.push(instr);
+    },
+    block(fill) {
+      stack.push([]);
+      try {
+        fill();
+      } finally {
+        // popped below
+      }
+      return stack.pop()!;
+    },
+  };
+  return b;
+}
+
+export function makeBlock(params: readonly Value[], instrs: readonly Instr[], yields: readonly Value[]): Block {
+  return { params: [...params], instrs: [...instrs], yields: [...yields] };
+}
+
+export function makeIf(results: readonly Value[], cond: Value, thenB: Block, elseB: Block, loc: Loc): IfInstr {
+  return { op: "if", results: [...results], cond, then: thenB, else: elseB, loc };
+}
+
+export function makeFor(
+  results: readonly Value[], start: number, end: number, step: number,
+  init: readonly Value[], body: Block, loc: Loc,
+): ForInstr {
+  return { op: "for", results: [...results], start, end, step, init: [...init], body, loc };
+}
+
+export { F64 };

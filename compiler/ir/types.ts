@@ -1,0 +1,275 @@
+// The adgen IR: structured SSA as plain, readonly data.
+//
+// Invariants (checked by verifyIR after every pass):
+// - Every Value is defined exactly once: as a block parameter or as an instruction result.
+// - A use refers to a value defined earlier in the same block or in an enclosing block
+//   (regions see their parents' values, as in MLIR's scf dialect; no phi nodes).
+// - Control flow is structured: `if` and `for` own their regions. A region ends with the
+//   values it yields; the owning instruction's results take those values.
+// - Tensors have value semantics: `store` and `accum` return a new tensor. Code generation
+//   updates buffers in place when the old version is dead, and copies otherwise.
+// - Types are exact: every tensor has a static shape; indices are f64 values that hold
+//   integers (loop induction variables, integer arithmetic on them, or constants).
+
+declare const opaque: unique symbol;
+/** An SSA value number, unique within one function. */
+export type ValueId = number & { readonly [opaque]: "ValueId" };
+
+export type Type =
+  | { readonly kind: "f64" }
+  | { readonly kind: "bool" }
+  | { readonly kind: "tensor"; readonly shape: readonly number[] };
+
+export const F64: Type = { kind: "f64" };
+export const BOOL: Type = { kind: "bool" };
+export function tensorType(shape: readonly number[]): Type {
+  return { kind: "tensor", shape: [...shape] };
+}
+
+export interface Value {
+  readonly id: ValueId;
+  readonly type: Type;
+  /** The user's variable name this value came from (a hint for printing and codegen). */
+  readonly name?: string;
+}
+
+/** A source position (1-based) in the DSL file. */
+export interface Loc {
+  readonly line: number;
+  readonly col: number;
+}
+
+// ---------------------------------------------------------------------------------------
+// Operations. Elementwise ops accept f64 or tensor operands (a binary op broadcasts an f64
+// against a tensor); their result has the operand's (tensor) type.
+
+export const UNARY_OPS = [
+  "neg", "exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "asin", "acos", "atan",
+  "sinh", "cosh", "asinh", "acosh", "atanh", "log1p", "expm1", "log2", "log10", "cbrt",
+  "sign", "floor", "ceil", "round", "trunc", "sigmoid", "relu",
+] as const;
+export type UnaryOp = (typeof UNARY_OPS)[number];
+
+/** Elementwise binary ops, with f64/tensor broadcasting. */
+export const BINARY_OPS = ["add", "sub", "mul", "div", "pow"] as const;
+export type BinaryOp = (typeof BINARY_OPS)[number];
+
+/** Scalar-only binary ops (from Math.*). */
+export const SCALAR_BINARY_OPS = ["atan2", "hypot", "max", "min"] as const;
+export type ScalarBinaryOp = (typeof SCALAR_BINARY_OPS)[number];
+
+export const COMPARE_OPS = ["lt", "le", "gt", "ge", "eq", "ne"] as const;
+export type CompareOp = (typeof COMPARE_OPS)[number];
+
+export interface Conv2dAttrs {
+  readonly stride: readonly [number, number];
+  readonly padding: readonly [number, number];
+}
+export interface PoolAttrs {
+  readonly size: readonly [number, number];
+  readonly stride: readonly [number, number];
+}
+
+/**
+ * Attributes of every simple (non-region) op, keyed by op name. The argument list of each
+ * op is documented beside it. This map is the single list of simple ops: OpKind derives
+ * from it, and the derivative table and the printer are typed against it.
+ */
+export interface SimpleOpAttrs {
+  // scalars and elementwise math
+  /** () -> f64 */
+  const: { readonly value: number };
+  /** (a: bool, b: bool) -> bool */
+  and: {};
+  or: {};
+  /** (a: bool) -> bool */
+  not: {};
+  /** (cond: bool, a: T, b: T) -> T. Evaluates both sides; used only for cheap, safe values. */
+  select: {};
+
+  // tensors
+  /** () -> tensor[shape], all zeros */
+  zeros: { readonly shape: readonly number[] };
+  /** (s: f64) -> tensor[shape], every element s */
+  broadcast: { readonly shape: readonly number[] };
+  /** (x: tensor, ...idx: f64) -> f64 when idx covers every dimension, else the sub-tensor */
+  index: {};
+  /** (x: tensor, ...idx: f64, v) -> tensor: x with x[idx] = v (v an f64 or a sub-tensor) */
+  store: {};
+  /** (x: tensor, ...idx: f64, v) -> tensor: x with x[idx] += v */
+  accum: {};
+  /** (x: tensor) -> tensor[shape], same elements in row-major order (flatten) */
+  reshape: { readonly shape: readonly number[] };
+  /** (x: tensor) -> f64 */
+  sum: {};
+  mean: {};
+  /** (a: tensor, b: tensor) -> f64, a and b of one shape */
+  dot: {};
+
+  // layers: x [in] or [N, in], w [out, in], optional b [out] -> [out] or [N, out]
+  linear: {};
+  /** (dy, w) -> dx: dy [out]|[N,out] -> [in]|[N,in] */
+  linearGradInput: {};
+  /** (dy, x) -> dw [out, in] (summed over the batch) */
+  linearGradWeight: {};
+  /** (dy) -> db [out] (summed over the batch) */
+  linearGradBias: {};
+  /** (x [C,H,W]|[N,C,H,W], w [O,C,KH,KW], b? [O]) -> [O,OH,OW]|[N,O,OH,OW] */
+  conv2d: Conv2dAttrs;
+  /** (dy, w) -> dx, a transposed convolution; inputShape is x's shape */
+  conv2dGradInput: Conv2dAttrs & { readonly inputShape: readonly number[] };
+  /** (dy, x) -> dw, the correlation of x with dy */
+  conv2dGradWeight: Conv2dAttrs & { readonly weightShape: readonly number[] };
+  /** (dy) -> db [O], summed over batch and space */
+  conv2dGradBias: {};
+  /** (x [C,H,W]|[N,C,H,W]) -> pooled */
+  maxpool2d: PoolAttrs;
+  /** (x, dy) -> dx: dy routed to the first maximum of each window (row-major order) */
+  maxpool2dGrad: PoolAttrs;
+  avgpool2d: PoolAttrs;
+  /** (dy) -> dx; inputShape is x's shape */
+  avgpool2dGrad: PoolAttrs & { readonly inputShape: readonly number[] };
+  /** (x) -> same shape, along the last axis */
+  softmax: {};
+  logSoftmax: {};
+  /** (y = softmax(x), dy) -> dx = y * (dy - sum(dy * y)) per row */
+  softmaxGrad: {};
+  /** (y = logSoftmax(x), dy) -> dx = dy - exp(y) * sum(dy) per row */
+  logSoftmaxGrad: {};
+  /** (logits [K], label: f64) | (logits [N,K], labels tensor [N]) -> f64 (mean over N) */
+  crossEntropy: {};
+  /** (logits, label, dy: f64) -> dlogits = dy * (softmax(logits) - onehot(label)) (/ N) */
+  crossEntropyGrad: {};
+  /** (x, dy) -> dy where x > 0, else 0 (relu'(0) = 0) */
+  reluGrad: {};
+}
+
+export type SimpleOp =
+  | UnaryOp
+  | BinaryOp
+  | ScalarBinaryOp
+  | CompareOp
+  | keyof SimpleOpAttrs;
+
+export type AttrsOf<K extends SimpleOp> = K extends keyof SimpleOpAttrs ? SimpleOpAttrs[K] : {};
+
+/** Every op kind that a derivative rule must cover: simple ops plus the region ops. */
+export type OpKind = SimpleOp | "if" | "for";
+
+// ---------------------------------------------------------------------------------------
+// Instructions
+
+export interface SimpleInstr<K extends SimpleOp = SimpleOp> {
+  readonly op: K;
+  readonly result: Value;
+  readonly args: readonly Value[];
+  readonly attrs: AttrsOf<K>;
+  readonly loc: Loc;
+}
+
+/** `results = if cond { then } else { else }`; both regions yield one value per result. */
+export interface IfInstr {
+  readonly op: "if";
+  readonly results: readonly Value[];
+  readonly cond: Value;
+  readonly then: Block;
+  readonly else: Block;
+  readonly loc: Loc;
+}
+
+/**
+ * `results = for iv in start..end by step carry(params) = init { body }`.
+ * Bounds are static integers; the trip count is max(0, ceil((end - start) / step)) with
+ * step != 0 (a negative step counts down while iv > end).
+ * body.params = [iv, ...carried]; body.yields = the carried values for the next iteration.
+ * results[k] is the last yielded carried value k (init[k] when the loop runs 0 times).
+ */
+export interface ForInstr {
+  readonly op: "for";
+  readonly results: readonly Value[];
+  readonly start: number;
+  readonly end: number;
+  readonly step: number;
+  readonly init: readonly Value[];
+  readonly body: Block;
+  readonly loc: Loc;
+}
+
+export type Instr = SimpleInstr | IfInstr | ForInstr;
+
+export interface Block {
+  readonly params: readonly Value[];
+  readonly instrs: readonly Instr[];
+  readonly yields: readonly Value[];
+}
+
+export interface Func {
+  readonly name: string;
+  /** body.params are the function's parameters, in order; body.yields its results. */
+  readonly body: Block;
+  readonly loc: Loc;
+}
+
+/** The reverse-mode function of an entry point (see compiler/ad/reverseMode.ts). */
+export interface GradFunc {
+  readonly name: string;
+  /**
+   * body.params = the primal parameters, then the cotangent (for a tensor-valued entry).
+   * body.yields = [value, ...gradients of `wrt`, in order].
+   */
+  readonly body: Block;
+  /** body.instrs[0 .. splitAt) is the forward pass, the rest the backward pass. */
+  readonly splitAt: number;
+  /** Names of the differentiated parameters, in the order their gradients are yielded. */
+  readonly wrt: readonly string[];
+  readonly hasCotangent: boolean;
+  readonly loc: Loc;
+}
+
+export function isSimple(instr: Instr): instr is SimpleInstr {
+  return instr.op !== "if" && instr.op !== "for";
+}
+
+/** The values an instruction defines. */
+export function resultsOf(instr: Instr): readonly Value[] {
+  return isSimple(instr) ? [instr.result] : instr.results;
+}
+
+/** The values an instruction reads directly (not those read inside its regions). */
+export function operandsOf(instr: Instr): readonly Value[] {
+  switch (instr.op) {
+    case "if":
+      return [instr.cond];
+    case "for":
+      return instr.init;
+    default:
+      return instr.args;
+  }
+}
+
+export function tripCount(f: Pick<ForInstr, "start" | "end" | "step">): number {
+  const n = Math.ceil((f.end - f.start) / f.step);
+  return n > 0 ? n : 0;
+}
+
+export function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function typeEquals(a: Type, b: Type): boolean {
+  if (a.kind !== b.kind) return false;
+  if (a.kind === "tensor" && b.kind === "tensor") {
+    return a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+  }
+  return true;
+}
+
+export function showType(t: Type): string {
+  return t.kind === "tensor" ? `f64[${t.shape.join(",")}]` : t.kind;
+}
+
+export function assertExhaustive(x: never, message: string): never {
+  throw new Error(`${message}: ${JSON.stringify(x)}`);
+}

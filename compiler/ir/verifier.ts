@@ -1,0 +1,86 @@
+// Checks the IR invariants listed in types.ts. Runs after every pass; a failure names the
+// pass that broke the IR, and is an internal compiler error (never the user's fault).
+
+import { inferType } from "./ops.js";
+import { Block, Func, GradFunc, Instr, Type, Value, ValueId, isSimple, showType, typeEquals } from "./types.js";
+
+export class VerifierError extends Error {}
+
+export function verifyFunc(fn: Func | GradFunc, afterPass: string): void {
+  const defined = new Set<ValueId>();
+  const problems: string[] = [];
+  const where = (instr: Instr): string => `${instr.op} at line ${instr.loc.line}`;
+
+  const define = (v: Value, what: string): void => {
+    if (defined.has(v.id)) problems.push(`value %${v.id} defined twice (${what})`);
+    defined.add(v.id);
+  };
+  const sameTypes = (got: readonly Value[], want: readonly Type[], what: string): void => {
+    if (got.length !== want.length) {
+      problems.push(`${what}: ${got.length} values where ${want.length} are expected`);
+      return;
+    }
+    got.forEach((v, i) => {
+      if (!typeEquals(v.type, want[i]!)) {
+        problems.push(`${what}: value %${v.id} has type ${showType(v.type)}, expected ${showType(want[i]!)}`);
+      }
+    });
+  };
+
+  const checkBlock = (block: Block, scope: Set<ValueId>): void => {
+    const local = new Set(scope);
+    const use = (v: Value, what: string): void => {
+      if (!local.has(v.id)) problems.push(`${what} uses %${v.id}, which is not in scope`);
+    };
+    for (const p of block.params) {
+      define(p, "block parameter");
+      local.add(p.id);
+    }
+    for (const instr of block.instrs) {
+      if (isSimple(instr)) {
+        instr.args.forEach((a) => use(a, where(instr)));
+        const t = inferType(instr.op, instr.args.map((a) => a.type), instr.attrs);
+        if (typeof t === "string") problems.push(`${where(instr)}: ${t}`);
+        else if (!typeEquals(t, instr.result.type)) {
+          problems.push(`${where(instr)}: result has type ${showType(instr.result.type)}, expected ${showType(t)}`);
+        }
+      } else if (instr.op === "if") {
+        use(instr.cond, where(instr));
+        if (instr.cond.type.kind !== "bool") problems.push(`${where(instr)}: condition is not a boolean`);
+        const want = instr.results.map((r) => r.type);
+        checkBlock(instr.then, local);
+        checkBlock(instr.else, local);
+        if (instr.then.params.length || instr.else.params.length) problems.push(`${where(instr)}: branches take no parameters`);
+        sameTypes(instr.then.yields, want, `${where(instr)} then-yield`);
+        sameTypes(instr.else.yields, want, `${where(instr)} else-yield`);
+      } else {
+        instr.init.forEach((a) => use(a, where(instr)));
+        if (instr.step === 0 || !Number.isInteger(instr.start) || !Number.isInteger(instr.end) || !Number.isInteger(instr.step)) {
+          problems.push(`${where(instr)}: bounds must be integers and the step non-zero`);
+        }
+        const [iv, ...carried] = instr.body.params;
+        if (!iv || iv.type.kind !== "f64") problems.push(`${where(instr)}: the induction variable must be f64`);
+        const want = instr.results.map((r) => r.type);
+        sameTypes(instr.init, want, `${where(instr)} init`);
+        sameTypes(carried, want, `${where(instr)} carried`);
+        checkBlock(instr.body, local);
+        sameTypes(instr.body.yields, want, `${where(instr)} yield`);
+      }
+      for (const r of isSimple(instr) ? [instr.result] : instr.results) {
+        define(r, where(instr));
+        local.add(r.id);
+      }
+    }
+    for (const y of block.yields) use(y, "yield");
+  };
+
+  checkBlock(fn.body, new Set());
+  if ("splitAt" in fn && (fn.splitAt < 0 || fn.splitAt > fn.body.instrs.length)) {
+    problems.push(`splitAt ${fn.splitAt} is out of range`);
+  }
+  if (problems.length) {
+    throw new VerifierError(
+      `IR verification failed after pass '${afterPass}' in function '${fn.name}':\n  ` + problems.slice(0, 20).join("\n  "),
+    );
+  }
+}
