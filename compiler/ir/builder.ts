@@ -23,6 +23,8 @@ export interface Builder {
   loc: Loc;
   /** The next value id (so a later builder over the same function continues numbering). */
   readonly nextId: number;
+  /** The instructions appended outside any block() call. */
+  root(): Instr[];
 }
 
 export function createBuilder(firstId = 0, loc: Loc = { line: 0, col: 0 }): Builder {
@@ -55,10 +57,14 @@ export function createBuilder(firstId = 0, loc: Loc = { line: 0, col: 0 }): Buil
       stack.push([]);
       try {
         fill();
-      } finally {
-        // popped below
+      } catch (e) {
+        stack.pop();
+        throw e;
       }
       return stack.pop()!;
+    },
+    root() {
+      return stack[0]!;
     },
   };
   return b;
