@@ -94,8 +94,15 @@ class Writer {
     this.line("}");
   }
 
-  /** `for (let v = lo; v < hi; v++) { body(v) }`; `extent` is a count or a range. */
+  /**
+   * `for (let v = lo; v < hi; v++) { body(v) }`; `extent` is a count or a range. A loop of
+   * one iteration is just its body, with the index the literal 0.
+   */
   loop(hint: string, extent: number | Range, body: (v: string) => void): void {
+    if (extent === 1) {
+      body("0");
+      return;
+    }
     const v = this.fresh(hint);
     const { lo, hi } = typeof extent === "number" ? { lo: "0", hi: String(extent) } : extent;
     this.line(`for (let ${v} = ${lo}; ${v} < ${hi}; ${v}++) {`);
@@ -352,13 +359,15 @@ function convNest(
         w.loop("j", OW, (j) => {
           const left = w.bind("left", affine([j, sw], -pw));
           const kj = kernelRange(w, "kj", left, -pw, (OW - 1) * sw - pw, KW, W);
+          // x's offset of the window's top-left corner in channel 0 (maybe in the padding)
+          const xCorner = w.bind("xCorner", affine([xImage, 1], [top, W], [left, 1]));
           const yAt = affine([yRow, 1], [j, 1]);
           element({ n, o, yAt });
           w.loop("c", C, (c) => {
-            const xChannel = w.bind("xChannel", affine([xImage, 1], [c, H * W]));
+            const xChannel = w.bind("xChannel", affine([xCorner, 1], [c, H * W]));
             const wChannel = w.bind("wChannel", affine([wFilter, 1], [c, KH * KW]));
             w.loop("ki", ki, (k) => {
-              const xRow = w.bind("xRow", affine([xChannel, 1], [top, W], [k, W], [left, 1]));
+              const xRow = w.bind("xRow", affine([xChannel, 1], [k, W]));
               const wRow = w.bind("wRow", affine([wChannel, 1], [k, KW]));
               kernelRow({ xRow, wRow, kj });
             });
