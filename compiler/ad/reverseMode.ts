@@ -1,0 +1,337 @@
+// Reverse mode: turns an entry's Func into its GradFunc, the forward pass followed by the
+// backward pass, in one function that the code generator can also split in two.
+//
+// The seed algorithm (Version B): every adjoint starts at zero (absent from the map), the
+// output's adjoint is 1 (or the cotangent), and the instructions are visited in reverse
+// order; each adds dy/du * du/dv into the adjoints of its arguments (rules.ts).
+//
+// What the backward pass reads:
+// - At the top level it reuses the forward pass's values (no recomputation).
+// - A region (an if branch, a loop body) is reversed as a region: its backward code first
+//   recomputes the region's forward instructions, then runs their adjoints in reverse.
+//   Dead-code elimination afterwards drops every recomputation the adjoint does not read.
+// - A loop is reversed as a loop that runs its iterations backwards. Its forward copy
+//   records each iteration's incoming loop-carried values on a tape (one row per
+//   iteration, sized by the static trip count); the reversed body restores them from the
+//   tape before recomputing. Tapes nobody reads are removed by dead-code elimination, so
+//   only loop-carried values that the backward pass really needs are saved (for example,
+//   the running maximum of a hand-written max-pool, the hidden state of an RNN), and a
+//   tensor accumulated with `+=` (a hand-written convolution) is never saved.
+// - Outer values that a loop body reads get their adjoints carried through the reversed
+//   loop (the `+=` into dW of a hand-written layer accumulates across iterations).
+// - An if branch's condition is read from the forward pass (top level) or recomputed.
+
+import { createBuilder, makeBlock, makeFor, makeIf } from "../ir/builder.js";
+import {
+  Block, F64, ForInstr, Func, GradFunc, IfInstr, Instr, SimpleInstr, Value, ValueId, isSimple, resultsOf,
+  tensorType, tripCount,
+} from "../ir/types.js";
+import { VJP_RULES, VjpRule } from "./rules.js";
+
+interface Ctx {
+  /** Primal value substitution: original value -> the value computing it in this region. */
+  readonly P: Map<ValueId, Value>;
+  /** Tapes of the loops cloned in this region: per carried value, the forward loop's tape result. */
+  readonly tapes: Map<ForInstr, Value[]>;
+}
+
+type Adj = Map<ValueId, Value>;
+
+export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradFunc {
+  const b = createBuilder(maxValueId(fn.body) + 1, fn.loc);
+  const params = fn.body.params;
+  const child = (ctx: Ctx): Ctx => ({ P: new Map(ctx.P), tapes: new Map() });
+  const primal = (ctx: Ctx, v: Value): Value => ctx.P.get(v.id) ?? v;
+  const zero = (v: Value): Value => (v.type.kind === "tensor" ? b.emit("zeros", [], { shape: v.type.shape }) : b.const(0));
+  const dname = (v: Value): string | undefined => (v.name ? `d${v.name}` : undefined);
+
+  // ------------------------------------------------------------------ forward copies
+  function clone(instrs: readonly Instr[], ctx: Ctx): void {
+    for (const instr of instrs) {
+      b.loc = instr.loc;
+      if (isSimple(instr)) {
+        const r = b.emit(instr.op, instr.args.map((a) => primal(ctx, a)), instr.attrs, instr.result.name);
+        ctx.P.set(instr.result.id, r);
+      } else if (instr.op === "if") {
+        const branch = (block: Block): Block => {
+          const bctx = child(ctx);
+          const instrs = b.block(() => clone(block.instrs, bctx));
+          return makeBlock([], instrs, block.yields.map((y) => primal(bctx, y)));
+        };
+        const thenB = branch(instr.then);
+        const elseB = branch(instr.else);
+        const results = instr.results.map((r) => b.value(r.type, r.name));
+        b.push(makeIf(results, primal(ctx, instr.cond), thenB, elseB, instr.loc));
+        instr.results.forEach((r, k) => ctx.P.set(r.id, results[k]!));
+      } else {
+        cloneFor(instr, ctx);
+      }
+    }
+  }
+
+  /** The iteration number (0, 1, ...) of induction value iv in loop L. */
+  function iteration(iv: Value, L: ForInstr): Value {
+    if (L.start === 0 && L.step === 1) return iv;
+    const off = L.start === 0 ? iv : b.emit("sub", [iv, b.const(L.start)], {});
+    return L.step === 1 ? off : b.emit("div", [off, b.const(L.step)], {});
+  }
+
+  function cloneFor(L: ForInstr, ctx: Ctx): void {
+    const trip = tripCount(L);
+    const [iv, ...carried] = L.body.params as [Value, ...Value[]];
+    const taped = trip > 0 ? carried : [];
+    const tapeShape = (p: Value): number[] => (p.type.kind === "tensor" ? [trip, ...p.type.shape] : [trip]);
+    const tapeType = (p: Value) => tensorType(tapeShape(p));
+    const tapeInit = taped.map((p) => b.emit("zeros", [], { shape: tapeShape(p) }, `${p.name ?? "v"}Tape`));
+    const iv2 = b.value(F64, iv.name);
+    const carried2 = carried.map((p) => b.value(p.type, p.name));
+    const tapeParams = taped.map((p) => b.value(tapeType(p), `${p.name ?? "v"}Tape`));
+    const bctx = child(ctx);
+    bctx.P.set(iv.id, iv2);
+    carried.forEach((p, k) => bctx.P.set(p.id, carried2[k]!));
+    let tapeNext: Value[] = [];
+    const body = b.block(() => {
+      if (taped.length) {
+        const j = iteration(iv2, L);
+        tapeNext = taped.map((_, k) => b.emit("store", [tapeParams[k]!, j, carried2[k]!], {}, tapeParams[k]!.name));
+      }
+      clone(L.body.instrs, bctx);
+    });
+    const results = carried.map((r, k) => b.value(L.results[k]!.type, r.name));
+    const tapes = taped.map((p) => b.value(tapeType(p), `${p.name ?? "v"}Tape`));
+    b.loc = L.loc;
+    b.push(makeFor(
+      [...results, ...tapes], L.start, L.end, L.step,
+      [...L.init.map((v) => primal(ctx, v)), ...tapeInit],
+      makeBlock([iv2, ...carried2, ...tapeParams], body, [...L.body.yields.map((y) => primal(bctx, y)), ...tapeNext]),
+      L.loc,
+    ));
+    L.results.forEach((r, k) => ctx.P.set(r.id, results[k]!));
+    ctx.tapes.set(L, tapes);
+  }
+
+  // ------------------------------------------------------------------ adjoints
+  function accumulate(adj: Adj, v: Value, g: Value): void {
+    if (v.type.kind === "bool") return;
+    if (v.type.kind === "f64" && g.type.kind === "tensor") g = b.emit("sum", [g], {});
+    const cur = adj.get(v.id);
+    adj.set(v.id, cur ? b.emit("add", [cur, g], {}, dname(v)) : g);
+  }
+
+  function accumulateAt(adj: Adj, x: Value, idx: readonly Value[], g: Value): void {
+    const cur = adj.get(x.id) ?? zero(x);
+    adj.set(x.id, b.emit("accum", [cur, ...idx, g], {}, dname(x)));
+  }
+
+  function reverse(instrs: readonly Instr[], adj: Adj, ctx: Ctx): void {
+    for (let n = instrs.length - 1; n >= 0; n--) {
+      const instr = instrs[n]!;
+      b.loc = instr.loc;
+      if (isSimple(instr)) {
+        const dy = adj.get(instr.result.id);
+        if (!dy) continue;
+        const rule: unknown = VJP_RULES[instr.op];
+        if (rule === "nondiff") continue;
+        if (typeof rule !== "function") throw new Error(`internal: ${instr.op} cannot appear in a forward function`);
+        const remapped = { ...instr, args: instr.args.map((a) => primal(ctx, a)), result: primal(ctx, instr.result) } as SimpleInstr;
+        (rule as VjpRule<typeof instr.op>)(remapped, dy, {
+          b,
+          add: (k, g) => accumulate(adj, instr.args[k]!, g),
+          addAt: (k, idx, g) => accumulateAt(adj, instr.args[k]!, idx, g),
+        });
+      } else if (instr.op === "if") {
+        reverseIf(instr, adj, ctx);
+      } else {
+        reverseFor(instr, adj, ctx);
+      }
+    }
+  }
+
+  function reverseIf(I: IfInstr, adj: Adj, ctx: Ctx): void {
+    const dys = I.results.map((r) => adj.get(r.id));
+    if (dys.every((d) => d === undefined)) return;
+    const branch = (block: Block) => {
+      const inside = definedIn(block);
+      const bctx = child(ctx);
+      const badj: Adj = new Map(adj);
+      const instrs = b.block(() => {
+        clone(block.instrs, bctx);
+        block.yields.forEach((y, k) => {
+          if (dys[k]) accumulate(badj, y, dys[k]!);
+        });
+        reverse(block.instrs, badj, bctx);
+      });
+      return { instrs, badj, inside };
+    };
+    const T = branch(I.then);
+    const E = branch(I.else);
+    const touched: Value[] = [];
+    const seen = new Set<ValueId>();
+    for (const side of [T, E]) {
+      for (const [id] of side.badj) {
+        if (side.badj.get(id) !== adj.get(id) && !side.inside.has(id) && !seen.has(id)) {
+          seen.add(id);
+          touched.push(valueOf(id));
+        }
+      }
+    }
+    if (touched.length === 0) return;
+    const finish = (side: typeof T): Block => {
+      let yields: Value[] = [];
+      const extra = b.block(() => {
+        yields = touched.map((v) => side.badj.get(v.id) ?? adj.get(v.id) ?? zero(v));
+      });
+      return makeBlock([], [...side.instrs, ...extra], yields);
+    };
+    const thenB = finish(T);
+    const elseB = finish(E);
+    const results = touched.map((v) => b.value(v.type, dname(v)));
+    b.loc = I.loc;
+    b.push(makeIf(results, primal(ctx, I.cond), thenB, elseB, I.loc));
+    touched.forEach((v, k) => adj.set(v.id, results[k]!));
+  }
+
+  function reverseFor(L: ForInstr, adj: Adj, ctx: Ctx): void {
+    const dRs = L.results.map((r) => adj.get(r.id));
+    if (dRs.every((d) => d === undefined)) return;
+    const trip = tripCount(L);
+    if (trip === 0) {
+      L.init.forEach((v, k) => dRs[k] && accumulate(adj, v, dRs[k]!));
+      return;
+    }
+    const [iv, ...carried] = L.body.params as [Value, ...Value[]];
+    const inside = definedIn(L.body);
+    const free = freeValues(L.body, inside);
+    const tapes = ctx.tapes.get(L);
+    if (!tapes) throw new Error("internal: a loop is reversed without its forward copy");
+    const dCinit = carried.map((p, k) => dRs[k] ?? zero(p));
+    const dFinit = free.map((f) => adj.get(f.id) ?? zero(f));
+    const iv2 = b.value(F64, iv.name);
+    const dC = carried.map((p) => b.value(p.type, dname(p)));
+    const dF = free.map((f) => b.value(f.type, dname(f)));
+    const bctx = child(ctx);
+    bctx.P.set(iv.id, iv2);
+    let yields: Value[] = [];
+    const body = b.block(() => {
+      const j = iteration(iv2, L);
+      carried.forEach((p, k) => bctx.P.set(p.id, b.emit("index", [tapes[k]!, j], {}, p.name)));
+      clone(L.body.instrs, bctx);
+      const badj: Adj = new Map();
+      free.forEach((f, m) => badj.set(f.id, dF[m]!));
+      L.body.yields.forEach((y, k) => accumulate(badj, y, dC[k]!));
+      reverse(L.body.instrs, badj, bctx);
+      yields = [...carried.map((p) => badj.get(p.id) ?? zero(p)), ...free.map((f) => badj.get(f.id)!)];
+    });
+    const resC = carried.map((p) => b.value(p.type, dname(p)));
+    const resF = free.map((f) => b.value(f.type, dname(f)));
+    const last = L.start + (trip - 1) * L.step;
+    b.loc = L.loc;
+    b.push(makeFor([...resC, ...resF], last, L.start - L.step, -L.step, [...dCinit, ...dFinit],
+      makeBlock([iv2, ...dC, ...dF], body, yields), L.loc));
+    free.forEach((f, m) => adj.set(f.id, resF[m]!));
+    L.init.forEach((v, k) => accumulate(adj, v, resC[k]!));
+  }
+
+  // ------------------------------------------------------------------ values by id
+  const byId = new Map<ValueId, Value>();
+  const index = (block: Block): void => {
+    for (const p of block.params) byId.set(p.id, p);
+    for (const instr of block.instrs) {
+      for (const r of resultsOf(instr)) byId.set(r.id, r);
+      if (instr.op === "if") {
+        index(instr.then);
+        index(instr.else);
+      } else if (instr.op === "for") index(instr.body);
+    }
+  };
+  index(fn.body);
+  const valueOf = (id: ValueId): Value => byId.get(id)!;
+
+  // ------------------------------------------------------------------ the gradient function
+  const topCtx: Ctx = { P: new Map(params.map((p) => [p.id, p])), tapes: new Map() };
+  const forward = b.block(() => clone(fn.body.instrs, topCtx));
+  const out = fn.body.yields[0]!;
+  const cotangent = out.type.kind === "tensor" ? b.value(out.type, "cotangent") : null;
+  let grads: Value[] = [];
+  let wrt: string[] = [];
+  const backward = b.block(() => {
+    b.loc = fn.loc;
+    const adj: Adj = new Map();
+    accumulate(adj, out, cotangent ?? b.const(1));
+    reverse(fn.body.instrs, adj, topCtx);
+    const chosen = wrtNames
+      ? wrtNames.map((n) => params.find((p) => p.name === n)!)
+      : params.filter((p) => p.type.kind !== "bool" && adj.has(p.id));
+    grads = chosen.map((p) => adj.get(p.id) ?? zero(p));
+    wrt = chosen.map((p) => p.name!);
+  });
+  return {
+    name: fn.name,
+    body: makeBlock([...params, ...(cotangent ? [cotangent] : [])], [...forward, ...backward], [primal(topCtx, out), ...grads]),
+    splitAt: forward.length,
+    wrt,
+    hasCotangent: cotangent !== null,
+    loc: fn.loc,
+  };
+}
+
+/** Every value defined in a block: its parameters and all results, recursively. */
+export function definedIn(block: Block): Set<ValueId> {
+  const s = new Set<ValueId>();
+  const walk = (bl: Block): void => {
+    for (const p of bl.params) s.add(p.id);
+    for (const instr of bl.instrs) {
+      for (const r of resultsOf(instr)) s.add(r.id);
+      if (instr.op === "if") {
+        walk(instr.then);
+        walk(instr.else);
+      } else if (instr.op === "for") walk(instr.body);
+    }
+  };
+  walk(block);
+  return s;
+}
+
+/** Values a block reads but does not define (non-boolean), in order of first use. */
+function freeValues(block: Block, inside: Set<ValueId>): Value[] {
+  const out: Value[] = [];
+  const seen = new Set<ValueId>();
+  const use = (v: Value): void => {
+    if (inside.has(v.id) || seen.has(v.id) || v.type.kind === "bool") return;
+    seen.add(v.id);
+    out.push(v);
+  };
+  const walk = (bl: Block): void => {
+    for (const instr of bl.instrs) {
+      if (isSimple(instr)) instr.args.forEach(use);
+      else if (instr.op === "if") {
+        use(instr.cond);
+        walk(instr.then);
+        walk(instr.else);
+      } else {
+        instr.init.forEach(use);
+        walk(instr.body);
+      }
+    }
+    bl.yields.forEach(use);
+  };
+  walk(block);
+  return out;
+}
+
+export function maxValueId(block: Block): number {
+  let m = -1;
+  const walk = (bl: Block): void => {
+    for (const p of bl.params) m = Math.max(m, p.id);
+    for (const instr of bl.instrs) {
+      for (const r of resultsOf(instr)) m = Math.max(m, r.id);
+      if (instr.op === "if") {
+        walk(instr.then);
+        walk(instr.else);
+      } else if (instr.op === "for") walk(instr.body);
+    }
+  };
+  walk(block);
+  return m;
+}
+

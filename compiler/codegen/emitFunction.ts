@@ -1,0 +1,483 @@
+// Emits the body of one IR function as TypeScript statements over flat typed arrays.
+//
+// Values map to JavaScript variables named after the user's variables. Scalars used once
+// in the same block are inlined into their use. Tensors are buffers; `store`/`accum`
+// update a buffer in place when the buffer is owned (not a parameter, view or alias) and
+// the old version is never read again, and copy it otherwise (see `inPlace`). Loop-carried
+// values are `let` variables assigned at the end of each iteration; if results are `let`
+// variables assigned in each branch.
+
+import { Block, ForInstr, IfInstr, Instr, SimpleInstr, Type, Value, ValueId, isSimple, sizeOf } from "../ir/types.js";
+import { OpEmitContext } from "./context.js";
+import { NameScope } from "./names.js";
+import { TENSOR_OP_EMITTERS, TensorPrimitive } from "./tensorOps.js";
+
+export interface EmitSettings {
+  /** "Float64Array" or "Float32Array". */
+  readonly arrayType: string;
+  /** Source lines of the DSL file, for comments. */
+  readonly sourceLines: readonly string[];
+}
+
+/** Where a value is used: the blocks containing the use, innermost first, with indices. */
+interface UseSite {
+  readonly path: readonly Position[];
+}
+interface Position {
+  readonly block: Block;
+  /** Index of the instruction in block (block.instrs.length for a yield). */
+  readonly index: number;
+}
+
+const JS_BINARY: Record<string, string> = { add: "+", sub: "-", mul: "*", div: "/", pow: "**" };
+const JS_COMPARE: Record<string, string> = { lt: "<", le: "<=", gt: ">", ge: ">=", eq: "===", ne: "!==" };
+const MATH_UNARY = new Set([
+  "exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh",
+  "atanh", "log1p", "expm1", "log2", "log10", "cbrt", "sign", "floor", "ceil", "round", "trunc",
+]);
+const NAME_HINTS: Record<string, string> = {
+  conv2d: "conv", maxpool2d: "pool", avgpool2d: "pool", linear: "lin", softmax: "probs", logSoftmax: "logProbs",
+  crossEntropy: "ce", zeros: "buf", sum: "total", mean: "avg", dot: "dotp", relu: "act", sigmoid: "sig",
+  conv2dGradInput: "dconvIn", conv2dGradWeight: "dconvW", conv2dGradBias: "dconvB", linearGradInput: "dlinIn",
+  linearGradWeight: "dlinW", linearGradBias: "dlinB", maxpool2dGrad: "dpool", avgpool2dGrad: "dpool",
+  softmaxGrad: "dsoft", logSoftmaxGrad: "dlogSoft", crossEntropyGrad: "dlogits", reluGrad: "dact", broadcast: "fill",
+};
+
+export function formatNumber(v: number): string {
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "Infinity";
+  if (v === -Infinity) return "(-Infinity)";
+  if (Object.is(v, -0)) return "(-0)";
+  return v < 0 ? `(${String(v)})` : String(v);
+}
+
+/** Sanitizes source text for a `//` comment (no line terminators can end it early). */
+export function commentText(s: string): string {
+  return s.replace(/[\r\n\u2028\u2029]/g, " ").trim();
+}
+
+export interface FunctionEmitter {
+  /** The JavaScript name of a value (after emitting its definition). */
+  nameOf(v: Value): string;
+  /** Emits instructions (a slice of the top-level block) and returns the lines. */
+  emitTop(from: number, to: number, comment: (line: number) => string): string[];
+  /** Declares names for the given values up front (parameters). */
+  bind(v: Value, name: string): void;
+  /** An expression for a value that the caller may keep (a copy if the buffer is shared). */
+  exported(v: Value): string;
+}
+
+/**
+ * Prepares emission of `body` (one function's top-level block). `names` is the scope
+ * the function's identifiers come from.
+ */
+export function createFunctionEmitter(
+  body: Block,
+  names: NameScope,
+  settings: EmitSettings,
+  /** Values that must stay variables (those the backward pass reads from the forward pass). */
+  keep: ReadonlySet<ValueId> = new Set(),
+): FunctionEmitter {
+  const { arrayType } = settings;
+  const jsName = new Map<ValueId, string>();
+  /** Inlinable scalar expressions, by value. */
+  const inline = new Map<ValueId, string>();
+  const defOf = new Map<ValueId, SimpleInstr>();
+  const uses = new Map<ValueId, UseSite[]>();
+  const defBlock = new Map<ValueId, Block>();
+  /** Buffers that we may mutate in place (not parameters, views or aliases). */
+  const owned = new Set<ValueId>();
+  const parentOf = new Map<Block, { block: Block; index: number; loop: boolean }>();
+  const returned = new Set<ValueId>();
+  const exportedOnce = new Set<ValueId>();
+
+  // ----------------------------------------------------------------- analysis
+  const analyze = (block: Block, path: Position[]): void => {
+    for (const p of block.params) defBlock.set(p.id, block);
+    const use = (v: Value, index: number): void => {
+      const list = uses.get(v.id) ?? [];
+      list.push({ path: [{ block, index }, ...path] });
+      uses.set(v.id, list);
+    };
+    block.instrs.forEach((instr, index) => {
+      if (isSimple(instr)) {
+        instr.args.forEach((a) => use(a, index));
+        defOf.set(instr.result.id, instr);
+        defBlock.set(instr.result.id, block);
+      } else if (instr.op === "if") {
+        use(instr.cond, index);
+        for (const sub of [instr.then, instr.else]) {
+          parentOf.set(sub, { block, index, loop: false });
+          analyze(sub, [{ block, index }, ...path]);
+        }
+        instr.results.forEach((r) => defBlock.set(r.id, block));
+      } else {
+        instr.init.forEach((a) => use(a, index));
+        parentOf.set(instr.body, { block, index, loop: true });
+        analyze(instr.body, [{ block, index }, ...path]);
+        instr.results.forEach((r) => defBlock.set(r.id, block));
+      }
+    });
+    block.yields.forEach((y) => use(y, block.instrs.length));
+  };
+  analyze(body, []);
+  body.yields.forEach((y) => returned.add(y.id));
+
+  /** Is v read anywhere after position (block, index)? Loops count every use inside them. */
+  const usedAfter = (v: Value, block: Block, index: number, exceptYield = false): boolean => {
+    const list = uses.get(v.id) ?? [];
+    let b: Block = block;
+    let i = index;
+    for (;;) {
+      for (const u of list) {
+        for (const pos of u.path) {
+          if (pos.block !== b) continue;
+          if (pos.index > i && !(exceptYield && pos.index === b.instrs.length && b === block)) return true;
+        }
+      }
+      if (defBlock.get(v.id) === b) return false;
+      const parent = parentOf.get(b);
+      if (!parent) return false;
+      if (parent.loop) return true; // defined outside a loop that reads it: used again next iteration
+      b = parent.block;
+      i = parent.index;
+    }
+  };
+
+  const isTensor = (t: Type): boolean => t.kind === "tensor";
+  const size = (t: Type): number => (t.kind === "tensor" ? sizeOf(t.shape) : 1);
+
+
+  // ----------------------------------------------------------------- naming
+  const hintOf = (v: Value, instr?: SimpleInstr): string => {
+    if (v.name) return v.name;
+    if (instr && NAME_HINTS[instr.op]) return NAME_HINTS[instr.op]!;
+    return isTensor(v.type) ? "buf" : "t";
+  };
+  const nameOf = (v: Value): string => {
+    const inl = inline.get(v.id);
+    if (inl !== undefined) return inl;
+    const n = jsName.get(v.id);
+    if (n === undefined) throw new Error(`internal: value %${v.id} has no name yet`);
+    return n;
+  };
+  const declare = (v: Value, instr?: SimpleInstr): string => {
+    const n = names.fresh(hintOf(v, instr));
+    jsName.set(v.id, n);
+    return n;
+  };
+
+  // ----------------------------------------------------------------- index arithmetic
+  const strides = (shape: readonly number[]): number[] => {
+    const s = new Array<number>(shape.length).fill(1);
+    for (let d = shape.length - 2; d >= 0; d--) s[d] = s[d + 1]! * shape[d + 1]!;
+    return s;
+  };
+  const flatIndex = (t: Value, idx: readonly Value[]): string => {
+    const shape = (t.type as { shape: readonly number[] }).shape;
+    const st = strides(shape);
+    let constant = 0;
+    const terms: string[] = [];
+    idx.forEach((v, d) => {
+      const def = defOf.get(v.id);
+      if (def?.op === "const") {
+        constant += (def.attrs as { value: number }).value * st[d]!;
+        return;
+      }
+      const e = nameOf(v);
+      terms.push(st[d] === 1 ? e : `${paren(e)} * ${st[d]}`);
+    });
+    if (constant !== 0 || terms.length === 0) terms.push(String(constant));
+    return terms.join(" + ");
+  };
+  const paren = (e: string): string => (/^[\p{ID_Continue}$.]+$/u.test(e) ? e : `(${e})`);
+
+  // ----------------------------------------------------------------- expressions
+  /** A scalar expression for a simple op, or null if the op needs statements. */
+  const scalarExpr = (instr: SimpleInstr): string | null => {
+    const a = instr.args.map((x) => nameOf(x));
+    const op = instr.op;
+    if (op === "const") return formatNumber((instr.attrs as { value: number }).value);
+    if (instr.result.type.kind === "tensor") return null;
+    if (JS_BINARY[op] && instr.args.every((x) => x.type.kind === "f64")) return `${paren(a[0]!)} ${JS_BINARY[op]} ${paren(a[1]!)}`;
+    if (JS_COMPARE[op]) return `${paren(a[0]!)} ${JS_COMPARE[op]} ${paren(a[1]!)}`;
+    if (op === "neg") return `-${paren(a[0]!)}`;
+    if (MATH_UNARY.has(op)) return `Math.${op}(${a[0]})`;
+    if (op === "atan2" || op === "hypot" || op === "max" || op === "min") return `Math.${op}(${a[0]}, ${a[1]})`;
+    if (op === "and") return `${paren(a[0]!)} && ${paren(a[1]!)}`;
+    if (op === "or") return `${paren(a[0]!)} || ${paren(a[1]!)}`;
+    if (op === "not") return `!${paren(a[0]!)}`;
+    if (op === "select") return `${paren(a[0]!)} ? ${paren(a[1]!)} : ${paren(a[2]!)}`;
+    if (op === "index" && instr.result.type.kind === "f64") return `${a[0]}[${flatIndex(instr.args[0]!, instr.args.slice(1))}]`;
+    return null;
+  };
+  /** Ops whose JavaScript form reads an argument twice: their arguments must be variables. */
+  const scalarTwice = (x: string, op: string): string | null => {
+    if (op === "sigmoid") return `${x} >= 0 ? 1 / (1 + Math.exp(-${x})) : Math.exp(${x}) / (1 + Math.exp(${x}))`;
+    if (op === "relu") return `${x} > 0 ? ${x} : ${x} !== ${x} ? ${x} : 0`;
+    return null;
+  };
+  const elementwise = (op: string, xs: readonly string[]): string => {
+    if (JS_BINARY[op]) return `${paren(xs[0]!)} ${JS_BINARY[op]} ${paren(xs[1]!)}`;
+    if (op === "neg") return `-${paren(xs[0]!)}`;
+    if (MATH_UNARY.has(op)) return `Math.${op}(${xs[0]})`;
+    throw new Error(`internal: no elementwise form for ${op}`);
+  };
+
+  // ----------------------------------------------------------------- statements
+  const emitBlockInstrs = (block: Block, from: number, to: number, out: string[], comment: (line: number) => string): void => {
+    let lastLine = -1;
+    for (let index = from; index < to; index++) {
+      const instr = block.instrs[index]!;
+      const line = instr.loc.line;
+      const before = out.length;
+      emitInstr(instr, block, index, out, comment);
+      if (out.length > before && line > 0 && line !== lastLine) {
+        const c = comment(line);
+        if (c) out.splice(before, 0, c);
+        lastLine = line;
+      }
+    }
+  };
+
+  const canInline = (instr: SimpleInstr, block: Block): boolean => {
+    const v = instr.result;
+    if (v.type.kind === "tensor" || returned.has(v.id)) return false;
+    if (instr.op === "const") return true;
+    if (keep.has(v.id)) return false;
+    const list = uses.get(v.id) ?? [];
+    if (list.length !== 1 || list[0]!.path[0]!.block !== block) return false;
+    // a read from a buffer that may be updated in place must happen where it stands
+    if (instr.op === "index" && owned.has(instr.args[0]!.id)) return false;
+    return true;
+  };
+
+  const alloc = (n: number): string => `new ${arrayType}(${n})`;
+
+  const emitInstr = (instr: Instr, block: Block, index: number, out: string[], comment: (line: number) => string): void => {
+    if (instr.op === "if") return emitIf(instr, block, index, out, comment);
+    if (instr.op === "for") return emitFor(instr, block, index, out, comment);
+    const r = instr.result;
+    const op = instr.op;
+    // scalar expressions
+    const twice = r.type.kind === "f64" && (op === "sigmoid" || op === "relu") ? scalarTwice(nameOf(instr.args[0]!), op) : null;
+    const expr = twice ?? scalarExpr(instr);
+    if (expr !== null && r.type.kind !== "tensor") {
+      if (twice === null && canInline(instr, block)) {
+        inline.set(r.id, op === "const" ? expr : `(${expr})`);
+        return;
+      }
+      out.push(`const ${declare(r, instr)} = ${expr};`);
+      return;
+    }
+    const arg = (k: number): string => nameOf(instr.args[k]!);
+    switch (op) {
+      case "zeros": {
+        const n = declare(r, instr);
+        owned.add(r.id);
+        out.push(`const ${n} = ${alloc(size(r.type))};`);
+        return;
+      }
+      case "broadcast": {
+        const n = declare(r, instr);
+        owned.add(r.id);
+        out.push(`const ${n} = ${alloc(size(r.type))}.fill(${arg(0)});`);
+        return;
+      }
+      case "reshape":
+        jsName.set(r.id, arg(0)); // same buffer, a new shape
+        return;
+      case "index": {
+        // a partial index: a view of the row-major block
+        const t = instr.args[0]!;
+        const off = flatIndex(t, instr.args.slice(1));
+        const n = declare(r, instr);
+        out.push(`const ${n} = ${arg(0)}.subarray(${off}, ${off === "0" ? "" : `${paren(off)} + `}${size(r.type)});`);
+        return;
+      }
+      case "select": {
+        jsName.set(r.id, declare(r, instr));
+        out.push(`const ${jsName.get(r.id)} = ${paren(arg(0))} ? ${arg(1)} : ${arg(2)};`);
+        return;
+      }
+      case "store":
+      case "accum":
+        return emitUpdate(instr, block, index, out);
+    }
+    if (r.type.kind === "tensor" && (MATH_UNARY.has(op) || JS_BINARY[op] || op === "neg" || op === "sigmoid" || op === "relu")) {
+      const n = declare(r, instr);
+      owned.add(r.id);
+      const k = names.fresh("k");
+      const xs = instr.args.map((a) => (a.type.kind === "tensor" ? `${nameOf(a)}[${k}]` : nameOf(a)));
+      out.push(`const ${n} = ${alloc(size(r.type))};`);
+      if (op === "sigmoid" || op === "relu") {
+        const x = names.fresh("x");
+        out.push(`for (let ${k} = 0; ${k} < ${size(r.type)}; ${k}++) {`, `const ${x} = ${xs[0]};`, `${n}[${k}] = ${scalarTwice(x, op)};`, "}");
+      } else {
+        out.push(`for (let ${k} = 0; ${k} < ${size(r.type)}; ${k}++) ${n}[${k}] = ${elementwise(op, xs)};`);
+      }
+      return;
+    }
+    const emitter = TENSOR_OP_EMITTERS[op as TensorPrimitive];
+    if (!emitter) throw new Error(`internal: no code generator for ${op} on ${r.type.kind}`);
+    let n: string;
+    if (r.type.kind === "tensor") {
+      n = declare(r, instr);
+      owned.add(r.id);
+      out.push(`const ${n} = ${alloc(size(r.type))};`);
+    } else {
+      n = declare(r, instr);
+      out.push(`let ${n} = 0;`);
+    }
+    const ctx: OpEmitContext = {
+      instr,
+      args: instr.args.map((a) => nameOf(a)),
+      argTypes: instr.args.map((a) => a.type),
+      result: n,
+      resultType: r.type,
+      fresh: (hint) => names.fresh(hint),
+    };
+    out.push(...emitter(ctx));
+  };
+
+  /** May the buffer of t be updated in place by the instruction at (block, index)? */
+  const inPlace = (t: Value, block: Block, index: number): boolean => owned.has(t.id) && !usedAfter(t, block, index);
+
+  const emitUpdate = (instr: SimpleInstr, block: Block, index: number, out: string[]): void => {
+    const t = instr.args[0]!;
+    const idx = instr.args.slice(1, -1);
+    const v = instr.args[instr.args.length - 1]!;
+    const r = instr.result;
+    let buf: string;
+    if (inPlace(t, block, index)) {
+      buf = nameOf(t);
+      jsName.set(r.id, buf);
+    } else {
+      buf = declare(r, instr);
+      out.push(`const ${buf} = ${nameOf(t)}.slice();`);
+    }
+    owned.add(r.id);
+    const off = flatIndex(t, idx);
+    const op = instr.op === "store" ? "=" : "+=";
+    if (v.type.kind === "f64") {
+      out.push(`${buf}[${off}] ${op} ${nameOf(v)};`);
+    } else if (instr.op === "store") {
+      out.push(`${buf}.set(${nameOf(v)}, ${off});`);
+    } else {
+      const k = names.fresh("k");
+      const n = size(v.type);
+      const base = off === "0" ? k : `${paren(off)} + ${k}`;
+      out.push(`for (let ${k} = 0; ${k} < ${n}; ${k}++) ${buf}[${base}] += ${nameOf(v)}[${k}];`);
+    }
+  };
+
+  /** The right-hand side that gives a carried / if-result variable its own buffer. */
+  const takeOwnership = (v: Value, block: Block, index: number, claimed: Set<ValueId>, exceptYield: boolean): string => {
+    const name = nameOf(v);
+    if (v.type.kind !== "tensor") return name;
+    const ok = owned.has(v.id) && !claimed.has(v.id) && !usedAfter(v, block, index, exceptYield);
+    claimed.add(v.id);
+    return ok ? name : `${name}.slice()`;
+  };
+
+  const tsType = (t: Type): string => (t.kind === "tensor" ? arrayType : t.kind === "bool" ? "boolean" : "number");
+
+  const emitIf = (instr: IfInstr, block: Block, index: number, out: string[], comment: (line: number) => string): void => {
+    const vars = instr.results.map((r) => declare(r));
+    instr.results.forEach((r) => owned.add(r.id));
+    vars.forEach((n, k) => out.push(`let ${n}: ${tsType(instr.results[k]!.type)};`));
+    const branch = (sub: Block): string[] => {
+      const lines: string[] = [];
+      emitBlockInstrs(sub, 0, sub.instrs.length, lines, comment);
+      const claimed = new Set<ValueId>();
+      sub.yields.forEach((y, k) => {
+        // the yielded buffer must be exclusively the result's: not used after the if, not yielded twice
+        const inside = defBlock.get(y.id) === sub;
+        const rhs = inside ? takeOwnership(y, sub, sub.instrs.length, claimed, true) : takeOwnership(y, block, index, claimed, false);
+        lines.push(`${vars[k]} = ${rhs};`);
+      });
+      return lines;
+    };
+    const cond = nameOf(instr.cond);
+    const thenLines = branch(instr.then);
+    const elseLines = branch(instr.else);
+    out.push(`if (${cond}) {`, ...thenLines, elseLines.length ? "} else {" : "}", ...(elseLines.length ? [...elseLines, "}"] : []));
+  };
+
+  const emitFor = (instr: ForInstr, block: Block, index: number, out: string[], comment: (line: number) => string): void => {
+    const [iv, ...carried] = instr.body.params as [Value, ...Value[]];
+    const claimed = new Set<ValueId>();
+    const vars = carried.map((p, k) => {
+      const n = declare(p);
+      jsName.set(instr.results[k]!.id, n);
+      owned.add(p.id);
+      owned.add(instr.results[k]!.id);
+      return n;
+    });
+    carried.forEach((p, k) => {
+      const init = instr.init[k]!;
+      // the loop variable must own its buffer: copy unless init is owned and dead from here on
+      let rhs = nameOf(init);
+      if (p.type.kind === "tensor") {
+        const ok = owned.has(init.id) && !claimed.has(init.id) && !usedAfter(init, block, index);
+        claimed.add(init.id);
+        if (!ok) rhs = `${rhs}.slice()`;
+      }
+      out.push(`let ${vars[k]}${p.type.kind === "tensor" ? "" : ": number"} = ${rhs};`);
+    });
+    const i = declare(iv);
+    const { start, end, step } = instr;
+    const cmp = step > 0 ? "<" : ">";
+    const inc = step === 1 ? `${i}++` : step === -1 ? `${i}--` : step > 0 ? `${i} += ${step}` : `${i} -= ${-step}`;
+    out.push(`for (let ${i} = ${formatNumber(start)}; ${i} ${cmp} ${formatNumber(end)}; ${inc}) {`);
+    const body: string[] = [];
+    emitBlockInstrs(instr.body, 0, instr.body.instrs.length, body, comment);
+    // end of iteration: assign the carried variables (through temporaries when one reads another)
+    const sub = instr.body;
+    const yclaimed = new Set<ValueId>();
+    const rhs = sub.yields.map((y) => {
+      const inside = defBlock.get(y.id) === sub;
+      if (y.type.kind !== "tensor") return nameOf(y);
+      if (inside && !carried.some((p) => p.id === y.id)) return takeOwnership(y, sub, sub.instrs.length, yclaimed, true);
+      return `${nameOf(y)}.slice()`;
+    });
+    const assigns = vars.map((n, k) => ({ n, rhs: rhs[k]! })).filter(({ n, rhs }) => n !== rhs);
+    const needsTemps = assigns.length > 1 && assigns.some(({ rhs }) => vars.some((n) => new RegExp(`(^|[^\\p{ID_Continue}$])${escapeRe(n)}($|[^\\p{ID_Continue}$])`, "u").test(rhs)));
+    if (needsTemps) {
+      const temps = assigns.map(({ n, rhs }) => {
+        const t = names.fresh(`${n}Next`);
+        body.push(`const ${t} = ${rhs};`);
+        return { n, t };
+      });
+      temps.forEach(({ n, t }) => body.push(`${n} = ${t};`));
+    } else {
+      assigns.forEach(({ n, rhs }) => body.push(`${n} = ${rhs};`));
+    }
+    out.push(...body, "}");
+  };
+
+  return {
+    nameOf,
+    bind: (v, name) => {
+      jsName.set(v.id, name);
+    },
+    emitTop(from, to, comment) {
+      const out: string[] = [];
+      emitBlockInstrs(body, from, to, out, comment);
+      return out;
+    },
+    exported(v) {
+      const n = nameOf(v);
+      if (v.type.kind !== "tensor") return n;
+      // a buffer handed to the caller must be theirs alone
+      const count = body.yields.filter((y) => y.id === v.id).length;
+      if (!owned.has(v.id) || count > 1 || exportedOnce.has(v.id)) return `${n}.slice()`;
+      exportedOnce.add(v.id);
+      return n;
+    },
+  };
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}

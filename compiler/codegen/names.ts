@@ -1,0 +1,67 @@
+// The one place generated identifiers come from. A NameScope hands out names that are
+// valid JavaScript identifiers, never reserved words or globals the generated code uses,
+// and never equal to a name already handed out in the scope (or its parent), so the
+// user's names survive and nothing collides with them.
+
+const RESERVED = new Set(
+  (
+    "break case catch class const continue debugger default delete do else enum export extends false finally for " +
+    "function if import in instanceof new null return super switch this throw true try typeof var void while with " +
+    "yield let static implements interface package private protected public await async of as any boolean number " +
+    "string symbol type from get set declare module namespace readonly keyof infer is asserts unique never unknown " +
+    "object bigint undefined NaN Infinity Math Float64Array Float32Array Int32Array Array Object Number String Error " +
+    "Symbol JSON globalThis arguments eval constructor prototype __proto__ toString valueOf hasOwnProperty"
+  ).split(" "),
+);
+
+const IDENT = /^[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*$/u;
+
+export function isValidIdentifier(name: string): boolean {
+  return IDENT.test(name) && !RESERVED.has(name);
+}
+
+export interface NameScope {
+  /** A fresh name based on `hint` (the hint itself when free). */
+  fresh(hint: string): string;
+  /** Marks a name as taken without handing it out. */
+  reserve(name: string): void;
+  has(name: string): boolean;
+  child(): NameScope;
+}
+
+export function createNameScope(parent?: NameScope): NameScope {
+  const taken = new Set<string>();
+  const scope: NameScope = {
+    has: (name) => taken.has(name) || (parent?.has(name) ?? false),
+    reserve: (name) => void taken.add(name),
+    fresh(hint) {
+      let base = hint.replace(/[^\p{ID_Continue}$]/gu, "_");
+      if (!base || !/^[\p{ID_Start}$_]/u.test(base)) base = `_${base}`;
+      if (isValidIdentifier(base) && !scope.has(base)) {
+        taken.add(base);
+        return base;
+      }
+      const stem = /\d$/.test(base) ? `${base}_` : base;
+      for (let n = 2; ; n++) {
+        const candidate = `${stem}${n}`;
+        if (isValidIdentifier(candidate) && !scope.has(candidate)) {
+          taken.add(candidate);
+          return candidate;
+        }
+      }
+    },
+    child: () => createNameScope(scope),
+  };
+  return scope;
+}
+
+/** A property key in an object literal or interface: quoted when it is not a plain identifier. */
+export function propertyKey(name: string): string {
+  if (name === "__proto__") return `["__proto__"]`;
+  return IDENT.test(name) ? name : JSON.stringify(name);
+}
+
+/** Reads a property: a.b, or a["b"] when b is not a plain identifier. */
+export function propertyAccess(obj: string, name: string): string {
+  return IDENT.test(name) && name !== "__proto__" ? `${obj}.${name}` : `${obj}[${JSON.stringify(name)}]`;
+}

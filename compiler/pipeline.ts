@@ -1,0 +1,148 @@
+// The compiler as a straight list of passes: lower, simplify, differentiate, simplify,
+// emit. The verifier runs after every pass and names the pass that broke the IR.
+
+import { existsSync, readFileSync } from "node:fs";
+import prettier from "prettier";
+import { reverseMode } from "./ad/reverseMode.js";
+import { EntryCode, emitModule } from "./codegen/emitModule.js";
+import { CompileError, Diagnostic } from "./frontend/diagnostics.js";
+import { LoweredEntry, lowerModule } from "./frontend/lowerModule.js";
+import { createCheckedProgram } from "./frontend/program.js";
+import { printFunc } from "./ir/printer.js";
+import { Func, GradFunc } from "./ir/types.js";
+import { verifyFunc } from "./ir/verifier.js";
+import { eliminateCommonSubexpressions } from "./passes/eliminateCommonSubexpressions.js";
+import { eliminateDeadCode } from "./passes/eliminateDeadCode.js";
+import { foldConstants } from "./passes/foldConstants.js";
+
+/** adgen's version, from package.json (one level up in source, two when built into dist/). */
+export const VERSION: string = (() => {
+  for (const rel of ["../package.json", "../../package.json"]) {
+    const url = new URL(rel, import.meta.url);
+    if (existsSync(url)) {
+      const pkg = JSON.parse(readFileSync(url, "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "adgen" && pkg.version) return pkg.version;
+    }
+  }
+  return "0.0.0";
+})();
+
+export interface CompileOptions {
+  /** The file name used in diagnostics and comments (default "model.ts"). */
+  readonly fileName?: string;
+  /** Run constant folding, algebraic simplification and CSE (default true). DCE always runs. */
+  readonly simplify?: boolean;
+  /** Element type of the generated code (default "float64"). */
+  readonly dtype?: "float64" | "float32";
+  /** Called with the IR after each pass ("all") or after the named pass. */
+  readonly printIrAfter?: string;
+  readonly onIr?: (pass: string, entry: string, text: string) => void;
+}
+
+export interface CompiledEntry {
+  readonly entry: LoweredEntry;
+  readonly primal: Func;
+  readonly grad: GradFunc;
+}
+
+export interface CompileResult {
+  /** The generated module (prettier-formatted), or undefined when there are errors. */
+  readonly code?: string;
+  readonly diagnostics: readonly Diagnostic[];
+  readonly entries: readonly CompiledEntry[];
+  /** The lowered IR of every entry (after simplification), as text. */
+  readonly ir: string;
+  /** The reverse-mode IR of every entry (after simplification), as text. */
+  readonly adjointIr: string;
+}
+
+const FAILED = (diagnostics: Diagnostic[]): CompileResult => ({ diagnostics, entries: [], ir: "", adjointIr: "" });
+
+/** Runs simplification passes to a fixed point, verifying after each. */
+export function simplify<F extends Func | GradFunc>(fn: F, enabled: boolean, log: (pass: string, fn: F) => void): F {
+  const passes: [string, (f: F) => F][] = enabled
+    ? [["foldConstants", foldConstants], ["eliminateCommonSubexpressions", eliminateCommonSubexpressions], ["eliminateDeadCode", eliminateDeadCode]]
+    : [["eliminateDeadCode", eliminateDeadCode]];
+  let text = printFunc(fn);
+  for (let round = 0; round < 50; round++) {
+    for (const [name, pass] of passes) {
+      fn = pass(fn);
+      verifyFunc(fn, name);
+      log(name, fn);
+    }
+    const next = printFunc(fn);
+    if (next === text) break;
+    text = next;
+  }
+  return fn;
+}
+
+export async function compile(sourceText: string, options: CompileOptions = {}): Promise<CompileResult> {
+  const fileName = options.fileName ?? "model.ts";
+  const displayName = fileName;
+  const virtualPath = "/__adgen__/" + fileName.replace(/\\/g, "/").split("/").pop()!.replace(/\.tsx?$/, "") + ".ts";
+  let checked;
+  try {
+    checked = createCheckedProgram(virtualPath, sourceText, displayName);
+  } catch (e) {
+    return FAILED([internal(e, displayName, 0, "reading the file")]);
+  }
+  if (checked.diagnostics.length) return FAILED([...checked.diagnostics]);
+
+  let lowered;
+  try {
+    lowered = lowerModule(checked, displayName);
+  } catch (e) {
+    if (e instanceof CompileError) return FAILED([...e.diagnostics]);
+    return FAILED([internal(e, displayName, 0, "lowering the file")]);
+  }
+
+  const enabled = options.simplify ?? true;
+  const log = (entry: string) => (pass: string, fn: Func | GradFunc): void => {
+    if (options.onIr && (options.printIrAfter === "all" || options.printIrAfter === pass)) options.onIr(pass, entry, printFunc(fn));
+  };
+  const compiled: CompiledEntry[] = [];
+  for (const entry of lowered.entries) {
+    try {
+      verifyFunc(entry.func, "lowerModule");
+      log(entry.name)("lowerModule", entry.func);
+      const primal = simplify(entry.func, enabled, log(entry.name));
+      let grad = reverseMode(primal, entry.wrt);
+      verifyFunc(grad, "reverseMode");
+      log(entry.name)("reverseMode", grad);
+      grad = simplify(grad, enabled, log(entry.name));
+      compiled.push({ entry, primal, grad });
+    } catch (e) {
+      if (e instanceof CompileError) return FAILED([...e.diagnostics]);
+      return FAILED([internal(e, displayName, entry.loc.line, `compiling '${entry.name}'`, entry.loc.col)]);
+    }
+  }
+
+  let code: string;
+  try {
+    const raw = emitModule(compiled as EntryCode[], { fileName: displayName, sourceText, dtype: options.dtype ?? "float64", version: VERSION });
+    code = await prettier.format(raw, { parser: "typescript", printWidth: 100 });
+  } catch (e) {
+    return FAILED([internal(e, displayName, 0, "generating code")]);
+  }
+  return {
+    code,
+    diagnostics: [],
+    entries: compiled,
+    ir: compiled.map((c) => printFunc(c.primal)).join("\n"),
+    adjointIr: compiled.map((c) => printFunc(c.grad)).join("\n"),
+  };
+}
+
+function internal(e: unknown, file: string, line: number, what: string, col = 1): Diagnostic {
+  const message = e instanceof Error ? e.message : String(e);
+  return {
+    code: "ADG9001",
+    message: `Internal compiler error while ${what}: ${message}`,
+    hint: "This is a bug in adgen, not in your code. Please report it with the input file.",
+    file,
+    line,
+    col: line > 0 ? col : 0,
+    length: 1,
+  };
+}
