@@ -30,8 +30,11 @@ export type { Labels, LeNetGrads, LeNetParams, MlpParams, PeerModel } from "./sh
 // ---------------------------------------------------------------------------
 // Matrix products. All matrices are dense row-major, addressed as
 // (array, offset). `acc` false: C = op(A) op(B); true: C += op(A) op(B).
-// The main body computes 4x4 blocks of C in 16 scalar accumulators; the
-// edges fall back to 4x1, 1x4 and 1x1 kernels.
+// The main body computes 2x4 blocks of C in 8 scalar accumulators; the
+// edges fall back to 2x1 blocks and, for the last row of an odd M (which is
+// every row of a batch-1 linear layer), 1x8, 1x4 and 1x1 blocks. 2x4 was the
+// fastest block measured with Node 20 on x86-64: larger ones (4x4, 2x8)
+// need more than the 16 SSE registers V8 allocates doubles to, and spill.
 // ---------------------------------------------------------------------------
 
 /** C[M,N] (+)= A[M,K] · B[K,N]. */
@@ -42,16 +45,14 @@ export function gemmNN(
   C: Float64Array, cOff: number,
   acc: boolean,
 ): void {
-  const M4 = M - (M % 4);
+  const M2 = M - (M % 2);
   const N4 = N - (N % 4);
-  for (let i = 0; i < M4; i += 4) {
-    const a0 = aOff + i * K, a1 = a0 + K, a2 = a1 + K, a3 = a2 + K;
-    const r0 = cOff + i * N, r1 = r0 + N, r2 = r1 + N, r3 = r2 + N;
+  const N8 = N - (N % 8);
+  for (let i = 0; i < M2; i += 2) {
+    const r0 = cOff + i * N, r1 = r0 + N;
     for (let j = 0; j < N4; j += 4) {
-      let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
-      let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-      let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
-      let c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+      const a0 = aOff + i * K, a1 = a0 + K;
+      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
       let bp = bOff + j;
       for (let k = 0; k < K; k++, bp += N) {
         const b0 = B[bp], b1 = B[bp + 1], b2 = B[bp + 2], b3 = B[bp + 3];
@@ -59,41 +60,56 @@ export function gemmNN(
         c00 += x0 * b0; c01 += x0 * b1; c02 += x0 * b2; c03 += x0 * b3;
         const x1 = A[a1 + k];
         c10 += x1 * b0; c11 += x1 * b1; c12 += x1 * b2; c13 += x1 * b3;
-        const x2 = A[a2 + k];
-        c20 += x2 * b0; c21 += x2 * b1; c22 += x2 * b2; c23 += x2 * b3;
-        const x3 = A[a3 + k];
-        c30 += x3 * b0; c31 += x3 * b1; c32 += x3 * b2; c33 += x3 * b3;
       }
       if (acc) {
         C[r0 + j] += c00; C[r0 + j + 1] += c01; C[r0 + j + 2] += c02; C[r0 + j + 3] += c03;
         C[r1 + j] += c10; C[r1 + j + 1] += c11; C[r1 + j + 2] += c12; C[r1 + j + 3] += c13;
-        C[r2 + j] += c20; C[r2 + j + 1] += c21; C[r2 + j + 2] += c22; C[r2 + j + 3] += c23;
-        C[r3 + j] += c30; C[r3 + j + 1] += c31; C[r3 + j + 2] += c32; C[r3 + j + 3] += c33;
       } else {
         C[r0 + j] = c00; C[r0 + j + 1] = c01; C[r0 + j + 2] = c02; C[r0 + j + 3] = c03;
         C[r1 + j] = c10; C[r1 + j + 1] = c11; C[r1 + j + 2] = c12; C[r1 + j + 3] = c13;
-        C[r2 + j] = c20; C[r2 + j + 1] = c21; C[r2 + j + 2] = c22; C[r2 + j + 3] = c23;
-        C[r3 + j] = c30; C[r3 + j + 1] = c31; C[r3 + j + 2] = c32; C[r3 + j + 3] = c33;
       }
     }
     for (let j = N4; j < N; j++) {
-      let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+      const a0 = aOff + i * K, a1 = a0 + K;
+      let c00 = 0, c10 = 0;
       let bp = bOff + j;
       for (let k = 0; k < K; k++, bp += N) {
         const b = B[bp];
-        c0 += A[a0 + k] * b; c1 += A[a1 + k] * b; c2 += A[a2 + k] * b; c3 += A[a3 + k] * b;
+        c00 += A[a0 + k] * b; c10 += A[a1 + k] * b;
       }
       if (acc) {
-        C[r0 + j] += c0; C[r1 + j] += c1; C[r2 + j] += c2; C[r3 + j] += c3;
+        C[r0 + j] += c00;
+        C[r1 + j] += c10;
       } else {
-        C[r0 + j] = c0; C[r1 + j] = c1; C[r2 + j] = c2; C[r3 + j] = c3;
+        C[r0 + j] = c00;
+        C[r1 + j] = c10;
       }
     }
   }
-  for (let i = M4; i < M; i++) {
-    const a0 = aOff + i * K;
+  if (M2 < M) {
+    // the last row of an odd M: 1x8, then 1x4, then 1x1 blocks
+    const i = M2;
     const r0 = cOff + i * N;
-    for (let j = 0; j < N4; j += 4) {
+    for (let j = 0; j < N8; j += 8) {
+      const a0 = aOff + i * K;
+      let c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0;
+      let bp = bOff + j;
+      for (let k = 0; k < K; k++, bp += N) {
+        const x = A[a0 + k];
+        c0 += x * B[bp]; c1 += x * B[bp + 1]; c2 += x * B[bp + 2]; c3 += x * B[bp + 3];
+        c4 += x * B[bp + 4]; c5 += x * B[bp + 5]; c6 += x * B[bp + 6]; c7 += x * B[bp + 7];
+      }
+      if (acc) {
+        C[r0 + j] += c0; C[r0 + j + 1] += c1; C[r0 + j + 2] += c2; C[r0 + j + 3] += c3;
+        C[r0 + j + 4] += c4; C[r0 + j + 5] += c5; C[r0 + j + 6] += c6; C[r0 + j + 7] += c7;
+      } else {
+        C[r0 + j] = c0; C[r0 + j + 1] = c1; C[r0 + j + 2] = c2; C[r0 + j + 3] = c3;
+        C[r0 + j + 4] = c4; C[r0 + j + 5] = c5; C[r0 + j + 6] = c6; C[r0 + j + 7] = c7;
+      }
+    }
+    if (N4 > N8) {
+      const j = N8;
+      const a0 = aOff + i * K;
       let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
       let bp = bOff + j;
       for (let k = 0; k < K; k++, bp += N) {
@@ -107,11 +123,18 @@ export function gemmNN(
       }
     }
     for (let j = N4; j < N; j++) {
-      let c = 0;
+      const a0 = aOff + i * K;
+      let c0 = 0;
       let bp = bOff + j;
-      for (let k = 0; k < K; k++, bp += N) c += A[a0 + k] * B[bp];
-      if (acc) C[r0 + j] += c;
-      else C[r0 + j] = c;
+      for (let k = 0; k < K; k++, bp += N) {
+        const x = A[a0 + k];
+        c0 += x * B[bp];
+      }
+      if (acc) {
+        C[r0 + j] += c0;
+      } else {
+        C[r0 + j] = c0;
+      }
     }
   }
 }
@@ -124,58 +147,71 @@ export function gemmNT(
   C: Float64Array, cOff: number,
   acc: boolean,
 ): void {
-  const M4 = M - (M % 4);
+  const M2 = M - (M % 2);
   const N4 = N - (N % 4);
-  for (let i = 0; i < M4; i += 4) {
-    const a0 = aOff + i * K, a1 = a0 + K, a2 = a1 + K, a3 = a2 + K;
-    const r0 = cOff + i * N, r1 = r0 + N, r2 = r1 + N, r3 = r2 + N;
+  const N8 = N - (N % 8);
+  for (let i = 0; i < M2; i += 2) {
+    const r0 = cOff + i * N, r1 = r0 + N;
     for (let j = 0; j < N4; j += 4) {
+      const a0 = aOff + i * K, a1 = a0 + K;
       const p0 = bOff + j * K, p1 = p0 + K, p2 = p1 + K, p3 = p2 + K;
-      let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
-      let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-      let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
-      let c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
       for (let k = 0; k < K; k++) {
         const b0 = B[p0 + k], b1 = B[p1 + k], b2 = B[p2 + k], b3 = B[p3 + k];
         const x0 = A[a0 + k];
         c00 += x0 * b0; c01 += x0 * b1; c02 += x0 * b2; c03 += x0 * b3;
         const x1 = A[a1 + k];
         c10 += x1 * b0; c11 += x1 * b1; c12 += x1 * b2; c13 += x1 * b3;
-        const x2 = A[a2 + k];
-        c20 += x2 * b0; c21 += x2 * b1; c22 += x2 * b2; c23 += x2 * b3;
-        const x3 = A[a3 + k];
-        c30 += x3 * b0; c31 += x3 * b1; c32 += x3 * b2; c33 += x3 * b3;
       }
       if (acc) {
         C[r0 + j] += c00; C[r0 + j + 1] += c01; C[r0 + j + 2] += c02; C[r0 + j + 3] += c03;
         C[r1 + j] += c10; C[r1 + j + 1] += c11; C[r1 + j + 2] += c12; C[r1 + j + 3] += c13;
-        C[r2 + j] += c20; C[r2 + j + 1] += c21; C[r2 + j + 2] += c22; C[r2 + j + 3] += c23;
-        C[r3 + j] += c30; C[r3 + j + 1] += c31; C[r3 + j + 2] += c32; C[r3 + j + 3] += c33;
       } else {
         C[r0 + j] = c00; C[r0 + j + 1] = c01; C[r0 + j + 2] = c02; C[r0 + j + 3] = c03;
         C[r1 + j] = c10; C[r1 + j + 1] = c11; C[r1 + j + 2] = c12; C[r1 + j + 3] = c13;
-        C[r2 + j] = c20; C[r2 + j + 1] = c21; C[r2 + j + 2] = c22; C[r2 + j + 3] = c23;
-        C[r3 + j] = c30; C[r3 + j + 1] = c31; C[r3 + j + 2] = c32; C[r3 + j + 3] = c33;
       }
     }
     for (let j = N4; j < N; j++) {
+      const a0 = aOff + i * K, a1 = a0 + K;
       const p0 = bOff + j * K;
-      let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+      let c00 = 0, c10 = 0;
       for (let k = 0; k < K; k++) {
         const b = B[p0 + k];
-        c0 += A[a0 + k] * b; c1 += A[a1 + k] * b; c2 += A[a2 + k] * b; c3 += A[a3 + k] * b;
+        c00 += A[a0 + k] * b; c10 += A[a1 + k] * b;
       }
       if (acc) {
-        C[r0 + j] += c0; C[r1 + j] += c1; C[r2 + j] += c2; C[r3 + j] += c3;
+        C[r0 + j] += c00;
+        C[r1 + j] += c10;
       } else {
-        C[r0 + j] = c0; C[r1 + j] = c1; C[r2 + j] = c2; C[r3 + j] = c3;
+        C[r0 + j] = c00;
+        C[r1 + j] = c10;
       }
     }
   }
-  for (let i = M4; i < M; i++) {
-    const a0 = aOff + i * K;
+  if (M2 < M) {
+    // the last row of an odd M: 1x8, then 1x4, then 1x1 blocks
+    const i = M2;
     const r0 = cOff + i * N;
-    for (let j = 0; j < N4; j += 4) {
+    for (let j = 0; j < N8; j += 8) {
+      const a0 = aOff + i * K;
+      const p0 = bOff + j * K, p1 = p0 + K, p2 = p1 + K, p3 = p2 + K, p4 = p3 + K, p5 = p4 + K, p6 = p5 + K, p7 = p6 + K;
+      let c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0;
+      for (let k = 0; k < K; k++) {
+        const x = A[a0 + k];
+        c0 += x * B[p0 + k]; c1 += x * B[p1 + k]; c2 += x * B[p2 + k]; c3 += x * B[p3 + k];
+        c4 += x * B[p4 + k]; c5 += x * B[p5 + k]; c6 += x * B[p6 + k]; c7 += x * B[p7 + k];
+      }
+      if (acc) {
+        C[r0 + j] += c0; C[r0 + j + 1] += c1; C[r0 + j + 2] += c2; C[r0 + j + 3] += c3;
+        C[r0 + j + 4] += c4; C[r0 + j + 5] += c5; C[r0 + j + 6] += c6; C[r0 + j + 7] += c7;
+      } else {
+        C[r0 + j] = c0; C[r0 + j + 1] = c1; C[r0 + j + 2] = c2; C[r0 + j + 3] = c3;
+        C[r0 + j + 4] = c4; C[r0 + j + 5] = c5; C[r0 + j + 6] = c6; C[r0 + j + 7] = c7;
+      }
+    }
+    if (N4 > N8) {
+      const j = N8;
+      const a0 = aOff + i * K;
       const p0 = bOff + j * K, p1 = p0 + K, p2 = p1 + K, p3 = p2 + K;
       let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
       for (let k = 0; k < K; k++) {
@@ -189,11 +225,18 @@ export function gemmNT(
       }
     }
     for (let j = N4; j < N; j++) {
+      const a0 = aOff + i * K;
       const p0 = bOff + j * K;
-      let c = 0;
-      for (let k = 0; k < K; k++) c += A[a0 + k] * B[p0 + k];
-      if (acc) C[r0 + j] += c;
-      else C[r0 + j] = c;
+      let c0 = 0;
+      for (let k = 0; k < K; k++) {
+        const x = A[a0 + k];
+        c0 += x * B[p0 + k];
+      }
+      if (acc) {
+        C[r0 + j] += c0;
+      } else {
+        C[r0 + j] = c0;
+      }
     }
   }
 }
@@ -206,15 +249,13 @@ export function gemmTN(
   C: Float64Array, cOff: number,
   acc: boolean,
 ): void {
-  const M4 = M - (M % 4);
+  const M2 = M - (M % 2);
   const N4 = N - (N % 4);
-  for (let i = 0; i < M4; i += 4) {
-    const r0 = cOff + i * N, r1 = r0 + N, r2 = r1 + N, r3 = r2 + N;
+  const N8 = N - (N % 8);
+  for (let i = 0; i < M2; i += 2) {
+    const r0 = cOff + i * N, r1 = r0 + N;
     for (let j = 0; j < N4; j += 4) {
-      let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
-      let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-      let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
-      let c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
       let ap = aOff + i;
       let bp = bOff + j;
       for (let k = 0; k < K; k++, ap += M, bp += N) {
@@ -223,41 +264,55 @@ export function gemmTN(
         c00 += x0 * b0; c01 += x0 * b1; c02 += x0 * b2; c03 += x0 * b3;
         const x1 = A[ap + 1];
         c10 += x1 * b0; c11 += x1 * b1; c12 += x1 * b2; c13 += x1 * b3;
-        const x2 = A[ap + 2];
-        c20 += x2 * b0; c21 += x2 * b1; c22 += x2 * b2; c23 += x2 * b3;
-        const x3 = A[ap + 3];
-        c30 += x3 * b0; c31 += x3 * b1; c32 += x3 * b2; c33 += x3 * b3;
       }
       if (acc) {
         C[r0 + j] += c00; C[r0 + j + 1] += c01; C[r0 + j + 2] += c02; C[r0 + j + 3] += c03;
         C[r1 + j] += c10; C[r1 + j + 1] += c11; C[r1 + j + 2] += c12; C[r1 + j + 3] += c13;
-        C[r2 + j] += c20; C[r2 + j + 1] += c21; C[r2 + j + 2] += c22; C[r2 + j + 3] += c23;
-        C[r3 + j] += c30; C[r3 + j + 1] += c31; C[r3 + j + 2] += c32; C[r3 + j + 3] += c33;
       } else {
         C[r0 + j] = c00; C[r0 + j + 1] = c01; C[r0 + j + 2] = c02; C[r0 + j + 3] = c03;
         C[r1 + j] = c10; C[r1 + j + 1] = c11; C[r1 + j + 2] = c12; C[r1 + j + 3] = c13;
-        C[r2 + j] = c20; C[r2 + j + 1] = c21; C[r2 + j + 2] = c22; C[r2 + j + 3] = c23;
-        C[r3 + j] = c30; C[r3 + j + 1] = c31; C[r3 + j + 2] = c32; C[r3 + j + 3] = c33;
       }
     }
     for (let j = N4; j < N; j++) {
-      let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+      let c00 = 0, c10 = 0;
       let ap = aOff + i;
       let bp = bOff + j;
       for (let k = 0; k < K; k++, ap += M, bp += N) {
         const b = B[bp];
-        c0 += A[ap] * b; c1 += A[ap + 1] * b; c2 += A[ap + 2] * b; c3 += A[ap + 3] * b;
+        c00 += A[ap] * b; c10 += A[ap + 1] * b;
       }
       if (acc) {
-        C[r0 + j] += c0; C[r1 + j] += c1; C[r2 + j] += c2; C[r3 + j] += c3;
+        C[r0 + j] += c00;
+        C[r1 + j] += c10;
       } else {
-        C[r0 + j] = c0; C[r1 + j] = c1; C[r2 + j] = c2; C[r3 + j] = c3;
+        C[r0 + j] = c00;
+        C[r1 + j] = c10;
       }
     }
   }
-  for (let i = M4; i < M; i++) {
+  if (M2 < M) {
+    // the last row of an odd M: 1x8, then 1x4, then 1x1 blocks
+    const i = M2;
     const r0 = cOff + i * N;
-    for (let j = 0; j < N4; j += 4) {
+    for (let j = 0; j < N8; j += 8) {
+      let c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0;
+      let ap = aOff + i;
+      let bp = bOff + j;
+      for (let k = 0; k < K; k++, ap += M, bp += N) {
+        const x = A[ap];
+        c0 += x * B[bp]; c1 += x * B[bp + 1]; c2 += x * B[bp + 2]; c3 += x * B[bp + 3];
+        c4 += x * B[bp + 4]; c5 += x * B[bp + 5]; c6 += x * B[bp + 6]; c7 += x * B[bp + 7];
+      }
+      if (acc) {
+        C[r0 + j] += c0; C[r0 + j + 1] += c1; C[r0 + j + 2] += c2; C[r0 + j + 3] += c3;
+        C[r0 + j + 4] += c4; C[r0 + j + 5] += c5; C[r0 + j + 6] += c6; C[r0 + j + 7] += c7;
+      } else {
+        C[r0 + j] = c0; C[r0 + j + 1] = c1; C[r0 + j + 2] = c2; C[r0 + j + 3] = c3;
+        C[r0 + j + 4] = c4; C[r0 + j + 5] = c5; C[r0 + j + 6] = c6; C[r0 + j + 7] = c7;
+      }
+    }
+    if (N4 > N8) {
+      const j = N8;
       let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
       let ap = aOff + i;
       let bp = bOff + j;
@@ -272,15 +327,22 @@ export function gemmTN(
       }
     }
     for (let j = N4; j < N; j++) {
-      let c = 0;
+      let c0 = 0;
       let ap = aOff + i;
       let bp = bOff + j;
-      for (let k = 0; k < K; k++, ap += M, bp += N) c += A[ap] * B[bp];
-      if (acc) C[r0 + j] += c;
-      else C[r0 + j] = c;
+      for (let k = 0; k < K; k++, ap += M, bp += N) {
+        const x = A[ap];
+        c0 += x * B[bp];
+      }
+      if (acc) {
+        C[r0 + j] += c0;
+      } else {
+        C[r0 + j] = c0;
+      }
     }
   }
 }
+
 
 // ---------------------------------------------------------------------------
 // Convolution helpers (stride 1, symmetric zero padding).

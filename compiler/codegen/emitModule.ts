@@ -99,6 +99,8 @@ export function emitModule(entries: readonly EntryCode[], settings: ModuleSettin
       // values the backward pass reads from the forward pass (or the parameters)
       const forwardDefined = new Set<ValueId>(body.params.slice(0, nPrimal).map((p) => p.id));
       for (const instr of body.instrs.slice(0, grad.splitAt)) {
+        // constants are written as literals wherever they are used: never saved
+        if (instr.op === "const") continue;
         for (const r of "result" in instr ? [instr.result] : instr.results) forwardDefined.add(r.id);
       }
       const saved: Value[] = [];
