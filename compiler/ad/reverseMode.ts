@@ -42,7 +42,8 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
   const params = fn.body.params;
   const child = (ctx: Ctx): Ctx => ({ P: new Map(ctx.P), tapes: new Map() });
   const primal = (ctx: Ctx, v: Value): Value => ctx.P.get(v.id) ?? v;
-  const zero = (v: Value): Value => (v.type.kind === "tensor" ? b.emit("zeros", [], { shape: v.type.shape }) : b.const(0));
+  const zero = (v: Value): Value =>
+    v.type.kind === "tensor" ? b.emit("zeros", [], { shape: v.type.shape }, v.name ? `d${v.name}` : undefined) : b.const(0);
   const dname = (v: Value): string | undefined => (v.name ? `d${v.name}` : undefined);
 
   // ------------------------------------------------------------------ forward copies
@@ -72,6 +73,7 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
   /** The iteration number (0, 1, ...) of induction value iv in loop L. */
   function iteration(iv: Value, L: ForInstr): Value {
     if (L.start === 0 && L.step === 1) return iv;
+    if (L.step === -1) return b.emit("sub", [b.const(L.start), iv], {});
     const off = L.start === 0 ? iv : b.emit("sub", [iv, b.const(L.start)], {});
     return L.step === 1 ? off : b.emit("div", [off, b.const(L.step)], {});
   }
@@ -82,10 +84,11 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
     const taped = trip > 0 ? carried : [];
     const tapeShape = (p: Value): number[] => (p.type.kind === "tensor" ? [trip, ...p.type.shape] : [trip]);
     const tapeType = (p: Value) => tensorType(tapeShape(p));
-    const tapeInit = taped.map((p) => b.emit("zeros", [], { shape: tapeShape(p) }, `${p.name ?? "v"}Tape`));
+    const tapeName = (p: Value): string => `${p.name ?? "v"}Tape`;
+    const tapeInit = taped.map((p) => b.emit("zeros", [], { shape: tapeShape(p) }, tapeName(p)));
     const iv2 = b.value(F64, iv.name);
     const carried2 = carried.map((p) => b.value(p.type, p.name));
-    const tapeParams = taped.map((p) => b.value(tapeType(p), `${p.name ?? "v"}Tape`));
+    const tapeParams = taped.map((p) => b.value(tapeType(p), tapeName(p)));
     const bctx = child(ctx);
     bctx.P.set(iv.id, iv2);
     carried.forEach((p, k) => bctx.P.set(p.id, carried2[k]!));
@@ -98,7 +101,7 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
       clone(L.body.instrs, bctx);
     });
     const results = carried.map((r, k) => b.value(L.results[k]!.type, r.name));
-    const tapes = taped.map((p) => b.value(tapeType(p), `${p.name ?? "v"}Tape`));
+    const tapes = taped.map((p) => b.value(tapeType(p), tapeName(p)));
     b.loc = L.loc;
     b.push(makeFor(
       [...results, ...tapes], L.start, L.end, L.step,

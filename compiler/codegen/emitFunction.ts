@@ -79,6 +79,17 @@ export function createFunctionEmitter(
   keep: ReadonlySet<ValueId> = new Set(),
 ): FunctionEmitter {
   const { arrayType } = settings;
+  /** The innermost JavaScript block's names (a loop body or branch opens a child scope). */
+  let scope = names;
+  const inChildScope = <T>(fill: () => T): T => {
+    const saved = scope;
+    scope = scope.child();
+    try {
+      return fill();
+    } finally {
+      scope = saved;
+    }
+  };
   const jsName = new Map<ValueId, string>();
   /** Inlinable scalar expressions, by value. */
   const inline = new Map<ValueId, string>();
@@ -89,6 +100,23 @@ export function createFunctionEmitter(
   const owned = new Set<ValueId>();
   const parentOf = new Map<Block, { block: Block; index: number; loop: boolean }>();
   const returned = new Set<ValueId>();
+  /** Views and aliases (reshape, partial index, select) -> the values whose buffers they share. */
+  const aliasRoots = new Map<ValueId, Value[]>();
+  const aliasesOf = new Map<ValueId, Value[]>();
+  const addAlias = (r: Value, sources: readonly Value[]): void => {
+    const roots = new Set<Value>();
+    for (const src of sources) {
+      roots.add(src);
+      for (const root of aliasRoots.get(src.id) ?? []) roots.add(root);
+    }
+    aliasRoots.set(r.id, [...roots]);
+    for (const root of roots) aliasesOf.set(root.id, [...(aliasesOf.get(root.id) ?? []), r]);
+  };
+  /** Is neither v nor any view or alias of its buffer read after (block, index)? */
+  const deadAfter = (v: Value, block: Block, index: number, exceptYield = false): boolean =>
+    !usedAfter(v, block, index, exceptYield) && (aliasesOf.get(v.id) ?? []).every((a) => !usedAfter(a, block, index, exceptYield));
+  /** Variables declared with let, which a loop may take over as its carried variable. */
+  const letVars = new Set<string>();
   const exportedOnce = new Set<ValueId>();
 
   // ----------------------------------------------------------------- analysis
@@ -162,7 +190,7 @@ export function createFunctionEmitter(
     return n;
   };
   const declare = (v: Value, instr?: SimpleInstr): string => {
-    const n = names.fresh(hintOf(v, instr));
+    const n = scope.fresh(hintOf(v, instr));
     jsName.set(v.id, n);
     return n;
   };
@@ -240,15 +268,20 @@ export function createFunctionEmitter(
     }
   };
 
-  const canInline = (instr: SimpleInstr, block: Block): boolean => {
+  const canInline = (instr: SimpleInstr, block: Block, index: number): boolean => {
     const v = instr.result;
     if (v.type.kind === "tensor" || returned.has(v.id)) return false;
     if (instr.op === "const") return true;
     if (keep.has(v.id)) return false;
     const list = uses.get(v.id) ?? [];
     if (list.length !== 1 || list[0]!.path[0]!.block !== block) return false;
+    // only across straight-line code: no loop, branch or buffer update between the
+    // definition and the use may change a variable the expression reads
+    // (buffer updates cannot affect it: inlined reads are only of buffers never updated in place)
+    const useAt = list[0]!.path[0]!.index;
+    for (let n = index + 1; n < useAt; n++) if (!isSimple(block.instrs[n]!)) return false;
     // a read from a buffer that may be updated in place must happen where it stands
-    if (instr.op === "index" && owned.has(instr.args[0]!.id)) return false;
+    if (instr.op === "index" && (owned.has(instr.args[0]!.id) || aliasRoots.has(instr.args[0]!.id))) return false;
     return true;
   };
 
@@ -263,7 +296,7 @@ export function createFunctionEmitter(
     const twice = r.type.kind === "f64" && (op === "sigmoid" || op === "relu") ? scalarTwice(nameOf(instr.args[0]!), op) : null;
     const expr = twice ?? scalarExpr(instr);
     if (expr !== null && r.type.kind !== "tensor") {
-      if (twice === null && canInline(instr, block)) {
+      if (twice === null && canInline(instr, block, index)) {
         inline.set(r.id, op === "const" ? expr : `(${expr})`);
         return;
       }
@@ -275,28 +308,33 @@ export function createFunctionEmitter(
       case "zeros": {
         const n = declare(r, instr);
         owned.add(r.id);
-        out.push(`const ${n} = ${alloc(size(r.type))};`);
+        letVars.add(n);
+        out.push(`let ${n} = ${alloc(size(r.type))};`);
         return;
       }
       case "broadcast": {
         const n = declare(r, instr);
         owned.add(r.id);
-        out.push(`const ${n} = ${alloc(size(r.type))}.fill(${arg(0)});`);
+        letVars.add(n);
+        out.push(`let ${n} = ${alloc(size(r.type))}.fill(${arg(0)});`);
         return;
       }
       case "reshape":
         jsName.set(r.id, arg(0)); // same buffer, a new shape
+        addAlias(r, [instr.args[0]!]);
         return;
       case "index": {
         // a partial index: a view of the row-major block
         const t = instr.args[0]!;
         const off = flatIndex(t, instr.args.slice(1));
         const n = declare(r, instr);
+        addAlias(r, [t]);
         out.push(`const ${n} = ${arg(0)}.subarray(${off}, ${off === "0" ? "" : `${paren(off)} + `}${size(r.type)});`);
         return;
       }
       case "select": {
         jsName.set(r.id, declare(r, instr));
+        if (r.type.kind === "tensor") addAlias(r, [instr.args[1]!, instr.args[2]!]);
         out.push(`const ${jsName.get(r.id)} = ${paren(arg(0))} ? ${arg(1)} : ${arg(2)};`);
         return;
       }
@@ -307,11 +345,11 @@ export function createFunctionEmitter(
     if (r.type.kind === "tensor" && (MATH_UNARY.has(op) || JS_BINARY[op] || op === "neg" || op === "sigmoid" || op === "relu")) {
       const n = declare(r, instr);
       owned.add(r.id);
-      const k = names.fresh("k");
+      const k = scope.fresh("k");
       const xs = instr.args.map((a) => (a.type.kind === "tensor" ? `${nameOf(a)}[${k}]` : nameOf(a)));
       out.push(`const ${n} = ${alloc(size(r.type))};`);
       if (op === "sigmoid" || op === "relu") {
-        const x = names.fresh("x");
+        const x = scope.fresh("x");
         out.push(`for (let ${k} = 0; ${k} < ${size(r.type)}; ${k}++) {`, `const ${x} = ${xs[0]};`, `${n}[${k}] = ${scalarTwice(x, op)};`, "}");
       } else {
         out.push(`for (let ${k} = 0; ${k} < ${size(r.type)}; ${k}++) ${n}[${k}] = ${elementwise(op, xs)};`);
@@ -335,13 +373,13 @@ export function createFunctionEmitter(
       argTypes: instr.args.map((a) => a.type),
       result: n,
       resultType: r.type,
-      fresh: (hint) => names.fresh(hint),
+      fresh: (hint) => scope.fresh(hint),
     };
     out.push(...emitter(ctx));
   };
 
   /** May the buffer of t be updated in place by the instruction at (block, index)? */
-  const inPlace = (t: Value, block: Block, index: number): boolean => owned.has(t.id) && !usedAfter(t, block, index);
+  const inPlace = (t: Value, block: Block, index: number): boolean => owned.has(t.id) && deadAfter(t, block, index);
 
   const emitUpdate = (instr: SimpleInstr, block: Block, index: number, out: string[]): void => {
     const t = instr.args[0]!;
@@ -364,7 +402,7 @@ export function createFunctionEmitter(
     } else if (instr.op === "store") {
       out.push(`${buf}.set(${nameOf(v)}, ${off});`);
     } else {
-      const k = names.fresh("k");
+      const k = scope.fresh("k");
       const n = size(v.type);
       const base = off === "0" ? k : `${paren(off)} + ${k}`;
       out.push(`for (let ${k} = 0; ${k} < ${n}; ${k}++) ${buf}[${base}] += ${nameOf(v)}[${k}];`);
@@ -375,7 +413,7 @@ export function createFunctionEmitter(
   const takeOwnership = (v: Value, block: Block, index: number, claimed: Set<ValueId>, exceptYield: boolean): string => {
     const name = nameOf(v);
     if (v.type.kind !== "tensor") return name;
-    const ok = owned.has(v.id) && !claimed.has(v.id) && !usedAfter(v, block, index, exceptYield);
+    const ok = owned.has(v.id) && !claimed.has(v.id) && deadAfter(v, block, index, exceptYield);
     claimed.add(v.id);
     return ok ? name : `${name}.slice()`;
   };
@@ -385,8 +423,9 @@ export function createFunctionEmitter(
   const emitIf = (instr: IfInstr, block: Block, index: number, out: string[], comment: (line: number) => string): void => {
     const vars = instr.results.map((r) => declare(r));
     instr.results.forEach((r) => owned.add(r.id));
+    vars.forEach((n) => letVars.add(n));
     vars.forEach((n, k) => out.push(`let ${n}: ${tsType(instr.results[k]!.type)};`));
-    const branch = (sub: Block): string[] => {
+    const branch = (sub: Block): string[] => inChildScope(() => {
       const lines: string[] = [];
       emitBlockInstrs(sub, 0, sub.instrs.length, lines, comment);
       const claimed = new Set<ValueId>();
@@ -397,7 +436,7 @@ export function createFunctionEmitter(
         lines.push(`${vars[k]} = ${rhs};`);
       });
       return lines;
-    };
+    });
     const cond = nameOf(instr.cond);
     const thenLines = branch(instr.then);
     const elseLines = branch(instr.else);
@@ -408,23 +447,31 @@ export function createFunctionEmitter(
     const [iv, ...carried] = instr.body.params as [Value, ...Value[]];
     const claimed = new Set<ValueId>();
     const vars = carried.map((p, k) => {
-      const n = declare(p);
-      jsName.set(instr.results[k]!.id, n);
+      const init = instr.init[k]!;
+      const result = instr.results[k]!;
       owned.add(p.id);
-      owned.add(instr.results[k]!.id);
+      owned.add(result.id);
+      const initName = nameOf(init);
+      // A let variable that is dead after the loop becomes the loop's own variable.
+      const dead = !claimed.has(init.id) && deadAfter(init, block, index);
+      claimed.add(init.id);
+      if (dead && letVars.has(initName) && (p.type.kind !== "tensor" || owned.has(init.id))) {
+        jsName.set(p.id, initName);
+        jsName.set(result.id, initName);
+        return initName;
+      }
+      const n = declare(p);
+      jsName.set(result.id, n);
+      letVars.add(n);
+      // the loop variable must own its buffer: copy unless init is owned and dead from here on
+      const rhs = p.type.kind === "tensor" && !(dead && owned.has(init.id)) ? `${initName}.slice()` : initName;
+      out.push(`let ${n}${p.type.kind === "tensor" ? "" : ": number"} = ${rhs};`);
       return n;
     });
-    carried.forEach((p, k) => {
-      const init = instr.init[k]!;
-      // the loop variable must own its buffer: copy unless init is owned and dead from here on
-      let rhs = nameOf(init);
-      if (p.type.kind === "tensor") {
-        const ok = owned.has(init.id) && !claimed.has(init.id) && !usedAfter(init, block, index);
-        claimed.add(init.id);
-        if (!ok) rhs = `${rhs}.slice()`;
-      }
-      out.push(`let ${vars[k]}${p.type.kind === "tensor" ? "" : ": number"} = ${rhs};`);
-    });
+    inChildScope(() => emitLoop(instr, carried, vars, iv, out, comment));
+  };
+
+  const emitLoop = (instr: ForInstr, carried: Value[], vars: string[], iv: Value, out: string[], comment: (line: number) => string): void => {
     const i = declare(iv);
     const { start, end, step } = instr;
     const cmp = step > 0 ? "<" : ">";
@@ -445,7 +492,7 @@ export function createFunctionEmitter(
     const needsTemps = assigns.length > 1 && assigns.some(({ rhs }) => vars.some((n) => new RegExp(`(^|[^\\p{ID_Continue}$])${escapeRe(n)}($|[^\\p{ID_Continue}$])`, "u").test(rhs)));
     if (needsTemps) {
       const temps = assigns.map(({ n, rhs }) => {
-        const t = names.fresh(`${n}Next`);
+        const t = scope.fresh(`${n}Next`);
         body.push(`const ${t} = ${rhs};`);
         return { n, t };
       });
