@@ -10,13 +10,21 @@
 import { Block, ForInstr, IfInstr, Instr, SimpleInstr, Type, Value, ValueId, isSimple, sizeOf } from "../ir/types.js";
 import { OpEmitContext } from "./context.js";
 import { NameScope } from "./names.js";
-import { TENSOR_OP_EMITTERS, TensorPrimitive } from "./tensorOps.js";
+import { KernelRegistry, isKernelOp } from "./kernels.js";
+import { TENSOR_OP_EMITTERS } from "./tensorOps.js";
 
 export interface EmitSettings {
   /** "Float64Array" or "Float32Array". */
   readonly arrayType: string;
   /** Source lines of the DSL file, for comments. */
   readonly sourceLines: readonly string[];
+  /**
+   * When set, buffers come from a workspace allocated once instead of `new` per call (the
+   * allocation-free form): `slot` returns an expression for a buffer of its own.
+   */
+  readonly workspace?: { slot(size: number, hint: string): string };
+  /** Module-level kernels for the layer primitives. */
+  readonly kernels: KernelRegistry;
 }
 
 /** Where a value is used: the blocks containing the use, innermost first, with indices. */
@@ -270,8 +278,8 @@ export function createFunctionEmitter(
 
   const canInline = (instr: SimpleInstr, block: Block, index: number): boolean => {
     const v = instr.result;
+    if (instr.op === "const") return true; // literals are written wherever they are used
     if (v.type.kind === "tensor" || returned.has(v.id)) return false;
-    if (instr.op === "const") return true;
     if (keep.has(v.id)) return false;
     const list = uses.get(v.id) ?? [];
     if (list.length !== 1 || list[0]!.path[0]!.block !== block) return false;
@@ -285,7 +293,17 @@ export function createFunctionEmitter(
     return true;
   };
 
-  const alloc = (n: number): string => `new ${arrayType}(${n})`;
+  const ws = settings.workspace;
+  /** A buffer of n elements with arbitrary contents. */
+  const alloc = (n: number, hint: string): string => (ws ? ws.slot(n, hint) : `new ${arrayType}(${n})`);
+  /** A buffer of n zeros. */
+  const allocZeros = (n: number, hint: string): string => (ws ? `${ws.slot(n, hint)}.fill(0)` : `new ${arrayType}(${n})`);
+  /** An expression for a copy of buffer x (of n elements) that nothing else refers to. */
+  const copyOf = (x: string, n: number, hint: string): string => {
+    if (!ws) return `${x}.slice()`;
+    const slot = ws.slot(n, hint);
+    return `(${slot}.set(${x}), ${slot})`;
+  };
 
   const emitInstr = (instr: Instr, block: Block, index: number, out: string[], comment: (line: number) => string): void => {
     if (instr.op === "if") return emitIf(instr, block, index, out, comment);
@@ -309,14 +327,14 @@ export function createFunctionEmitter(
         const n = declare(r, instr);
         owned.add(r.id);
         letVars.add(n);
-        out.push(`let ${n} = ${alloc(size(r.type))};`);
+        out.push(`let ${n} = ${allocZeros(size(r.type), n)};`);
         return;
       }
       case "broadcast": {
         const n = declare(r, instr);
         owned.add(r.id);
         letVars.add(n);
-        out.push(`let ${n} = ${alloc(size(r.type))}.fill(${arg(0)});`);
+        out.push(`let ${n} = ${alloc(size(r.type), n)}.fill(${arg(0)});`);
         return;
       }
       case "reshape":
@@ -328,8 +346,17 @@ export function createFunctionEmitter(
         const t = instr.args[0]!;
         const off = flatIndex(t, instr.args.slice(1));
         const n = declare(r, instr);
+        const len = size(r.type);
+        if (ws) {
+          // allocation-free: copy the block into a buffer of its own (a view would allocate)
+          owned.add(r.id);
+          const q = scope.fresh("q");
+          const base = off === "0" ? q : `${paren(off)} + ${q}`;
+          out.push(`const ${n} = ${alloc(len, n)};`, `for (let ${q} = 0; ${q} < ${len}; ${q}++) ${n}[${q}] = ${arg(0)}[${base}];`);
+          return;
+        }
         addAlias(r, [t]);
-        out.push(`const ${n} = ${arg(0)}.subarray(${off}, ${off === "0" ? "" : `${paren(off)} + `}${size(r.type)});`);
+        out.push(`const ${n} = ${arg(0)}.subarray(${off}, ${off === "0" ? "" : `${paren(off)} + `}${len});`);
         return;
       }
       case "select": {
@@ -347,7 +374,7 @@ export function createFunctionEmitter(
       owned.add(r.id);
       const k = scope.fresh("k");
       const xs = instr.args.map((a) => (a.type.kind === "tensor" ? `${nameOf(a)}[${k}]` : nameOf(a)));
-      out.push(`const ${n} = ${alloc(size(r.type))};`);
+      out.push(`const ${n} = ${alloc(size(r.type), n)};`);
       if (op === "sigmoid" || op === "relu") {
         const x = scope.fresh("x");
         out.push(`for (let ${k} = 0; ${k} < ${size(r.type)}; ${k}++) {`, `const ${x} = ${xs[0]};`, `${n}[${k}] = ${scalarTwice(x, op)};`, "}");
@@ -356,26 +383,22 @@ export function createFunctionEmitter(
       }
       return;
     }
-    const emitter = TENSOR_OP_EMITTERS[op as TensorPrimitive];
-    if (!emitter) throw new Error(`internal: no code generator for ${op} on ${r.type.kind}`);
-    let n: string;
-    if (r.type.kind === "tensor") {
-      n = declare(r, instr);
-      owned.add(r.id);
-      out.push(`const ${n} = ${alloc(size(r.type))};`);
-    } else {
-      n = declare(r, instr);
-      out.push(`let ${n} = 0;`);
+    if (!isKernelOp(op)) throw new Error(`internal: no code generator for ${op} on ${r.type.kind}`);
+    const n = declare(r, instr);
+    const args = instr.args.map((a) => nameOf(a));
+    if (op === "reluGrad" && r.type.kind === "f64") {
+      // the scalar case is one expression: written in place
+      const ctx: OpEmitContext = { instr, args, argTypes: instr.args.map((a) => a.type), result: n, resultType: r.type, fresh: (h) => scope.fresh(h) };
+      out.push(`let ${n} = 0;`, ...TENSOR_OP_EMITTERS.reluGrad(ctx));
+      return;
     }
-    const ctx: OpEmitContext = {
-      instr,
-      args: instr.args.map((a) => nameOf(a)),
-      argTypes: instr.args.map((a) => a.type),
-      result: n,
-      resultType: r.type,
-      fresh: (hint) => scope.fresh(hint),
-    };
-    out.push(...emitter(ctx));
+    const fn = settings.kernels.kernelFor(instr);
+    if (r.type.kind === "tensor") {
+      owned.add(r.id);
+      out.push(`const ${n} = ${alloc(size(r.type), n)};`, `${fn}(${[...args, n].join(", ")});`);
+    } else {
+      out.push(`const ${n} = ${fn}(${args.join(", ")});`);
+    }
   };
 
   /** May the buffer of t be updated in place by the instruction at (block, index)? */
@@ -392,7 +415,7 @@ export function createFunctionEmitter(
       jsName.set(r.id, buf);
     } else {
       buf = declare(r, instr);
-      out.push(`const ${buf} = ${nameOf(t)}.slice();`);
+      out.push(`const ${buf} = ${copyOf(nameOf(t), size(t.type), buf)};`);
     }
     owned.add(r.id);
     const off = flatIndex(t, idx);
@@ -415,7 +438,7 @@ export function createFunctionEmitter(
     if (v.type.kind !== "tensor") return name;
     const ok = owned.has(v.id) && !claimed.has(v.id) && deadAfter(v, block, index, exceptYield);
     claimed.add(v.id);
-    return ok ? name : `${name}.slice()`;
+    return ok ? name : copyOf(name, size(v.type), name);
   };
 
   const tsType = (t: Type): string => (t.kind === "tensor" ? arrayType : t.kind === "bool" ? "boolean" : "number");
@@ -464,7 +487,7 @@ export function createFunctionEmitter(
       jsName.set(result.id, n);
       letVars.add(n);
       // the loop variable must own its buffer: copy unless init is owned and dead from here on
-      const rhs = p.type.kind === "tensor" && !(dead && owned.has(init.id)) ? `${initName}.slice()` : initName;
+      const rhs = p.type.kind === "tensor" && !(dead && owned.has(init.id)) ? copyOf(initName, size(p.type), n) : initName;
       out.push(`let ${n}${p.type.kind === "tensor" ? "" : ": number"} = ${rhs};`);
       return n;
     });
@@ -482,23 +505,29 @@ export function createFunctionEmitter(
     // end of iteration: assign the carried variables (through temporaries when one reads another)
     const sub = instr.body;
     const yclaimed = new Set<ValueId>();
-    const rhs = sub.yields.map((y) => {
+    const rhs = sub.yields.map((y, k) => {
       const inside = defBlock.get(y.id) === sub;
-      if (y.type.kind !== "tensor") return nameOf(y);
+      if (y.type.kind !== "tensor" || nameOf(y) === vars[k]) return nameOf(y);
+      // allocation-free: the loop variable keeps its own buffer; copy the new value into it
+      if (ws) return `${vars[k]}.set(${nameOf(y)})`;
       if (inside && !carried.some((p) => p.id === y.id)) return takeOwnership(y, sub, sub.instrs.length, yclaimed, true);
-      return `${nameOf(y)}.slice()`;
+      return copyOf(nameOf(y), size(y.type), vars[k]!);
     });
     const assigns = vars.map((n, k) => ({ n, rhs: rhs[k]! })).filter(({ n, rhs }) => n !== rhs);
     const needsTemps = assigns.length > 1 && assigns.some(({ rhs }) => vars.some((n) => new RegExp(`(^|[^\\p{ID_Continue}$])${escapeRe(n)}($|[^\\p{ID_Continue}$])`, "u").test(rhs)));
+    const assign = (n: string, rhs: string): string => (rhs.startsWith(`${n}.set(`) ? `${rhs};` : `${n} = ${rhs};`);
     if (needsTemps) {
-      const temps = assigns.map(({ n, rhs }) => {
+      const temps = assigns.map(({ n, rhs }, k) => {
         const t = scope.fresh(`${n}Next`);
-        body.push(`const ${t} = ${rhs};`);
-        return { n, t };
+        const y = sub.yields[vars.indexOf(n)]!;
+        const value = rhs.startsWith(`${n}.set(`) ? copyOf(nameOf(y), size(y.type), t) : rhs;
+        body.push(`const ${t} = ${value};`);
+        void k;
+        return { n, t, set: rhs.startsWith(`${n}.set(`) };
       });
-      temps.forEach(({ n, t }) => body.push(`${n} = ${t};`));
+      temps.forEach(({ n, t, set }) => body.push(set ? `${n}.set(${t});` : `${n} = ${t};`));
     } else {
-      assigns.forEach(({ n, rhs }) => body.push(`${n} = ${rhs};`));
+      assigns.forEach(({ n, rhs }) => body.push(assign(n, rhs)));
     }
     out.push(...body, "}");
   };
