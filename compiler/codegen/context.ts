@@ -22,6 +22,13 @@ export interface OpEmitContext {
   readonly resultType: Type;
   /** A fresh identifier that collides with nothing else in the generated function. */
   fresh(hint: string): string;
+  /**
+   * A scratch buffer of `size` elements private to this kernel (for im2col, packed panels,
+   * argmax indices...): returns an expression to bind once at the top of the emitted code,
+   * e.g. `const col = ${ctx.scratch(n, "col")};`. It is allocated on the kernel's first call
+   * and reused (contents arbitrary on entry). `kind` "int32" gives an Int32Array.
+   */
+  scratch(size: number, hint: string, kind?: "float" | "int32"): string;
 }
 
 /** Emits the statements that compute one instruction; returns lines of TypeScript. */

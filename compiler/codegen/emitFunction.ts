@@ -388,7 +388,13 @@ export function createFunctionEmitter(
     const args = instr.args.map((a) => nameOf(a));
     if (op === "reluGrad" && r.type.kind === "f64") {
       // the scalar case is one expression: written in place
-      const ctx: OpEmitContext = { instr, args, argTypes: instr.args.map((a) => a.type), result: n, resultType: r.type, fresh: (h) => scope.fresh(h) };
+      const ctx: OpEmitContext = {
+        instr, args, argTypes: instr.args.map((a) => a.type), result: n, resultType: r.type,
+        fresh: (h) => scope.fresh(h),
+        scratch: () => {
+          throw new Error("internal: the scalar reluGrad needs no scratch buffer");
+        },
+      };
       out.push(`let ${n} = 0;`, ...TENSOR_OP_EMITTERS.reluGrad(ctx));
       return;
     }

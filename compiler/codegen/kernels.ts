@@ -59,6 +59,7 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string):
       const params = instr.args.map((_, k) => scope.fresh(PARAMS[op][k] ?? `a${k}`));
       const tensorResult = instr.result.type.kind === "tensor";
       const result = scope.fresh(tensorResult ? "out" : "result");
+      const scratchDecls: string[] = [];
       const ctx: OpEmitContext = {
         instr,
         args: params,
@@ -66,6 +67,12 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string):
         result,
         resultType: instr.result.type,
         fresh: (hint) => scope.fresh(hint),
+        scratch: (size, hint, kind = "float") => {
+          const v = moduleNames.fresh(`${name}${hint.charAt(0).toUpperCase()}${hint.slice(1)}`);
+          const t = kind === "int32" ? "Int32Array" : arrayType;
+          scratchDecls.push(`let ${v}: ${t} | undefined;`);
+          return `(${v} ??= new ${t}(${size}))`;
+        },
       };
       const body = TENSOR_OP_EMITTERS[op](ctx);
       const attrs = Object.entries(instr.attrs as Record<string, unknown>)
@@ -83,7 +90,7 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string):
         "}",
         "",
       ];
-      functions.push(lines);
+      functions.push([...scratchDecls, ...lines]);
       return name;
     },
     emit: () => functions.flat(),
