@@ -3,10 +3,15 @@
 // and reports diagnostics in TypeScript's style. Never prints a stack trace: an unexpected
 // failure is reported as an internal error.
 
-import { existsSync, readFileSync, renameSync, watchFile, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, watchFile, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { formatDiagnostic } from "./frontend/diagnostics.js";
-import { CompileResult, VERSION, compile } from "./pipeline.js";
+import type { CompileResult } from "./pipeline.js";
+import { VERSION } from "./version.js";
+
+// The compiler (TypeScript, prettier) loads only when there is something to compile, so
+// --help and --version answer at once.
+const pipeline = () => import("./pipeline.js");
 
 const HELP = `adgen ${VERSION}: reverse-mode automatic differentiation for a TypeScript DSL
 
@@ -17,7 +22,11 @@ Writes FILE.grad.ts beside each input: standalone forward and gradient functions
 Options:
   -o, --out FILE        write the generated module to FILE (one input only)
   --emit KIND           print instead of writing: ir (lowered IR), adjoint (reverse-mode IR),
-                        ts (generated code)
+                        ts (generated code), stats (what each entry's tape keeps)
+  --check               compile, then compare every gradient with centered finite differences
+                        at random points (exit status 1 on a mismatch); --seed N picks the points
+  --graph               print each entry's computation graph, forward and adjoint, as Graphviz
+                        DOT (render with: dot -Tsvg); --entry NAME picks one entry
   --print-ir-after P    print the IR after pass P (or "all") to stderr while compiling
   --dtype float32       generate Float32Array code instead of Float64Array
   --no-simplify         skip constant folding, algebraic simplification and CSE
@@ -31,7 +40,11 @@ Exit status: 0 on success, 1 when a file has errors (its previous output is left
 interface Args {
   files: string[];
   out?: string;
-  emit?: "ir" | "adjoint" | "ts";
+  emit?: "ir" | "adjoint" | "ts" | "stats";
+  check: boolean;
+  graph: boolean;
+  entry?: string;
+  seed: number;
   printIrAfter?: string;
   dtype: "float64" | "float32";
   simplify: boolean;
@@ -41,7 +54,7 @@ interface Args {
 class UsageError extends Error {}
 
 function parseArgs(argv: readonly string[]): Args | "help" | "version" {
-  const args: Args = { files: [], dtype: "float64", simplify: true, watch: false };
+  const args: Args = { files: [], dtype: "float64", simplify: true, watch: false, check: false, graph: false, seed: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -65,8 +78,25 @@ function parseArgs(argv: readonly string[]): Args | "help" | "version" {
         break;
       case "--emit": {
         const v = value();
-        if (v !== "ir" && v !== "adjoint" && v !== "ts") throw new UsageError(`--emit takes ir, adjoint or ts, not '${v}'`);
+        if (v !== "ir" && v !== "adjoint" && v !== "ts" && v !== "stats") {
+          throw new UsageError(`--emit takes ir, adjoint, ts or stats, not '${v}'`);
+        }
         args.emit = v;
+        break;
+      }
+      case "--check":
+        args.check = true;
+        break;
+      case "--graph":
+        args.graph = true;
+        break;
+      case "--entry":
+        args.entry = value();
+        break;
+      case "--seed": {
+        const v = Number(value());
+        if (!Number.isInteger(v)) throw new UsageError("--seed takes an integer");
+        args.seed = v;
         break;
       }
       case "--print-ir-after":
@@ -110,6 +140,7 @@ async function compileFile(file: string, args: Args, color: boolean): Promise<bo
     process.stderr.write(`error ADG0001: cannot read '${display}': no such file\n`);
     return false;
   }
+  const { compile } = await pipeline();
   const result: CompileResult = await compile(source, {
     fileName: display,
     simplify: args.simplify,
@@ -123,15 +154,50 @@ async function compileFile(file: string, args: Args, color: boolean): Promise<bo
     process.stderr.write(`Found ${n} error${n === 1 ? "" : "s"} in ${display}.\n`);
     return false;
   }
+  if (args.check) {
+    const tolerance = 1e-5;
+    const { checkGradients, formatCheckReport } = await import("./tools/check.js");
+    const report = await checkGradients(result, { seed: args.seed, tolerance });
+    process.stdout.write(formatCheckReport(report, tolerance));
+    return report.ok;
+  }
+  if (args.graph) {
+    const chosen = result.entries.filter((e) => !args.entry || e.entry.name === args.entry);
+    if (chosen.length === 0) {
+      process.stderr.write(`adgen: ${display} has no entry '${args.entry}'\n`);
+      return false;
+    }
+    const { graphOf } = await import("./tools/graph.js");
+    for (const e of chosen) process.stdout.write(graphOf(e.grad, e.entry.params.length));
+    return true;
+  }
+  if (args.emit === "stats") {
+    const { savedBytes, savedValues } = await import("./ad/savedValues.js");
+    const bytesPer = args.dtype === "float32" ? 4 : 8;
+    for (const e of result.entries) {
+      const saved = savedValues(e.grad, e.entry.params.length).filter((v) => !e.grad.body.params.includes(v));
+      const bytes = savedBytes(e.grad, e.entry.params.length, bytesPer);
+      process.stdout.write(`${e.entry.name}: the tape keeps ${saved.length} intermediate value${saved.length === 1 ? "" : "s"}, ${bytes} bytes (besides the parameters)\n`);
+    }
+    return true;
+  }
   if (args.emit === "ir") process.stdout.write(result.ir);
   else if (args.emit === "adjoint") process.stdout.write(result.adjointIr);
   else if (args.emit === "ts") process.stdout.write(result.code!);
   else {
     const out = args.out ?? defaultOutput(file);
+    const outPath = resolve(out);
     // write atomically: a reader never sees a half-written file
-    const tmp = `${out}.${process.pid}.tmp`;
-    writeFileSync(tmp, result.code!);
-    renameSync(tmp, out);
+    const tmp = `${outPath}.${process.pid}.tmp`;
+    try {
+      mkdirSync(dirname(outPath), { recursive: true });
+      writeFileSync(tmp, result.code!);
+      renameSync(tmp, outPath);
+    } catch (e) {
+      const why = e instanceof Error && "code" in e ? String((e as NodeJS.ErrnoException).code) : "an I/O error";
+      process.stderr.write(`error ADG0002: cannot write '${out}' (${why})\n`);
+      return false;
+    }
     if (!args.watch) process.stdout.write(`${display} -> ${relative(process.cwd(), resolve(out)) || out}\n`);
     else process.stdout.write(`[${new Date().toLocaleTimeString()}] ${display} -> ${out}\n`);
   }

@@ -1,8 +1,6 @@
 // The compiler as a straight list of passes: lower, simplify, differentiate, simplify,
 // emit. The verifier runs after every pass and names the pass that broke the IR.
 
-import { existsSync, readFileSync } from "node:fs";
-import prettier from "prettier";
 import { reverseMode } from "./ad/reverseMode.js";
 import { EntryCode, emitModule } from "./codegen/emitModule.js";
 import { CompileError, Diagnostic } from "./frontend/diagnostics.js";
@@ -15,17 +13,8 @@ import { eliminateCommonSubexpressions } from "./passes/eliminateCommonSubexpres
 import { eliminateDeadCode } from "./passes/eliminateDeadCode.js";
 import { foldConstants } from "./passes/foldConstants.js";
 
-/** adgen's version, from package.json (one level up in source, two when built into dist/). */
-export const VERSION: string = (() => {
-  for (const rel of ["../package.json", "../../package.json"]) {
-    const url = new URL(rel, import.meta.url);
-    if (existsSync(url)) {
-      const pkg = JSON.parse(readFileSync(url, "utf8")) as { name?: string; version?: string };
-      if (pkg.name === "adgen" && pkg.version) return pkg.version;
-    }
-  }
-  return "0.0.0";
-})();
+export { VERSION } from "./version.js";
+import { VERSION } from "./version.js";
 
 export interface CompileOptions {
   /** The file name used in diagnostics and comments (default "model.ts"). */
@@ -121,7 +110,7 @@ export async function compile(sourceText: string, options: CompileOptions = {}):
   let code: string;
   try {
     const raw = emitModule(compiled as EntryCode[], { fileName: displayName, sourceText, dtype: options.dtype ?? "float64", version: VERSION });
-    code = await prettier.format(raw, { parser: "typescript", printWidth: 100 });
+    code = await formatTypeScript(raw);
   } catch (e) {
     return FAILED([internal(e, displayName, 0, "generating code")]);
   }
@@ -132,6 +121,20 @@ export async function compile(sourceText: string, options: CompileOptions = {}):
     ir: compiled.map((c) => printFunc(c.primal)).join("\n"),
     adjointIr: compiled.map((c) => printFunc(c.grad)).join("\n"),
   };
+}
+
+/**
+ * Formats generated code with prettier. Only prettier's standalone core and its Babel
+ * parser are loaded (parser "babel-ts", which reads TypeScript): loading prettier's own
+ * TypeScript parser would cost more than the rest of a compile.
+ */
+async function formatTypeScript(code: string): Promise<string> {
+  const [prettier, babel, estree] = await Promise.all([
+    import("prettier/standalone"),
+    import("prettier/plugins/babel"),
+    import("prettier/plugins/estree"),
+  ]);
+  return prettier.format(code, { parser: "babel-ts", plugins: [babel, estree], printWidth: 100 });
 }
 
 function internal(e: unknown, file: string, line: number, what: string, col = 1): Diagnostic {

@@ -6,6 +6,7 @@
 import { Func, GradFunc, Type, Value, ValueId, showType } from "../ir/types.js";
 import { LoweredEntry } from "../frontend/lowerModule.js";
 import { EmitSettings, commentText, createFunctionEmitter } from "./emitFunction.js";
+import { savedValues } from "../ad/savedValues.js";
 import { createKernelRegistry } from "./kernels.js";
 import { createNameScope, propertyAccess, propertyKey } from "./names.js";
 
@@ -99,39 +100,7 @@ export function emitModule(entries: readonly EntryCode[], settings: ModuleSettin
       names.reserve("tape");
       const body = grad.body;
       const nPrimal = entry.params.length;
-      // values the backward pass reads from the forward pass (or the parameters)
-      const forwardDefined = new Set<ValueId>(body.params.slice(0, nPrimal).map((p) => p.id));
-      for (const instr of body.instrs.slice(0, grad.splitAt)) {
-        // constants are written as literals wherever they are used: never saved
-        if (instr.op === "const") continue;
-        for (const r of "result" in instr ? [instr.result] : instr.results) forwardDefined.add(r.id);
-      }
-      const saved: Value[] = [];
-      const seen = new Set<ValueId>();
-      const visitUse = (v: Value): void => {
-        if (forwardDefined.has(v.id) && !seen.has(v.id)) {
-          seen.add(v.id);
-          saved.push(v);
-        }
-      };
-      const walkUses = (instrs: GradFunc["body"]["instrs"]): void => {
-        for (const instr of instrs) {
-          if ("args" in instr) instr.args.forEach(visitUse);
-          else if (instr.op === "if") {
-            visitUse(instr.cond);
-            for (const sub of [instr.then, instr.else]) {
-              walkUses(sub.instrs);
-              sub.yields.forEach(visitUse);
-            }
-          } else {
-            instr.init.forEach(visitUse);
-            walkUses(instr.body.instrs);
-            instr.body.yields.forEach(visitUse);
-          }
-        }
-      };
-      walkUses(body.instrs.slice(grad.splitAt));
-      body.yields.slice(1).forEach(visitUse);
+      const saved = savedValues(grad, nPrimal);
       const value = body.yields[0]!;
       const em = createFunctionEmitter(body, names, emitSettings, new Set([...saved.map((v) => v.id), value.id]));
       const params = body.params.slice(0, nPrimal).map((p) => {

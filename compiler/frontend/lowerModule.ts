@@ -8,7 +8,7 @@
 // `return` takes the statements after it into both branches (the continuation), so every
 // path ends in exactly one return.
 
-import ts from "typescript";
+import ts, { type TS } from "./ts.js";
 import { Builder, IRError, createBuilder, makeBlock, makeFor, makeIf } from "../ir/builder.js";
 import { BINARY_EVAL, COMPARE_EVAL, UNARY_EVAL } from "../ir/evaluate.js";
 import { inferType, isBinaryOp, isCompareOp, isScalarBinaryOp, isUnaryOp } from "../ir/ops.js";
@@ -38,7 +38,7 @@ export interface LoweredModule {
   readonly entries: readonly LoweredEntry[];
 }
 
-type Env = Map<ts.Symbol, Value | undefined>;
+type Env = Map<TS.Symbol, Value | undefined>;
 
 const MATH_UNARY: Record<string, UnaryOp> = {
   exp: "exp", log: "log", sin: "sin", cos: "cos", tan: "tan", tanh: "tanh", sqrt: "sqrt", abs: "abs",
@@ -64,7 +64,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
   const { checker, sourceFile } = checked;
 
   // ---------------------------------------------------------------- diagnostics helpers
-  const diag = (node: ts.Node, code: DiagnosticCode, message: string, hint: string): Diagnostic => {
+  const diag = (node: TS.Node, code: DiagnosticCode, message: string, hint: string): Diagnostic => {
     const start = node.getStart(sourceFile);
     const pos = sourceFile.getLineAndCharacterOfPosition(start);
     const end = node.getEnd();
@@ -72,30 +72,30 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
     const length = endLine === pos.line ? end - start : sourceFile.text.indexOf("\n", start) - start;
     return { code, message, hint, file: displayName, line: pos.line + 1, col: pos.character + 1, length: Math.max(1, length) };
   };
-  const fail = (node: ts.Node, code: DiagnosticCode, message: string, hint: string): never => {
+  const fail = (node: TS.Node, code: DiagnosticCode, message: string, hint: string): never => {
     throw new CompileError([diag(node, code, message, hint)]);
   };
-  const locOf = (node: ts.Node): Loc => {
+  const locOf = (node: TS.Node): Loc => {
     const pos = sourceFile.getLineAndCharacterOfPosition(node.getStart(sourceFile));
     return { line: pos.line + 1, col: pos.character + 1 };
   };
-  const kindName = (node: ts.Node): string =>
+  const kindName = (node: TS.Node): string =>
     ts.SyntaxKind[node.kind]!.replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase();
 
   // ---------------------------------------------------------------- module level
-  const moduleConsts = new Map<ts.Symbol, number>();
-  const builtinOf = new Map<ts.Symbol, Builtin>();
-  const helpers = new Map<ts.Symbol, ts.FunctionDeclaration>();
-  const entries: ts.FunctionDeclaration[] = [];
-  let tensorTypeSymbols = new Set<ts.Symbol>();
+  const moduleConsts = new Map<TS.Symbol, number>();
+  const builtinOf = new Map<TS.Symbol, Builtin>();
+  const helpers = new Map<TS.Symbol, TS.FunctionDeclaration>();
+  const entries: TS.FunctionDeclaration[] = [];
+  let tensorTypeSymbols = new Set<TS.Symbol>();
 
-  const symbolOf = (node: ts.Node): ts.Symbol | undefined => checker.getSymbolAtLocation(node);
-  const isExported = (node: ts.Node): boolean =>
+  const symbolOf = (node: TS.Node): TS.Symbol | undefined => checker.getSymbolAtLocation(node);
+  const isExported = (node: TS.Node): boolean =>
     ts.canHaveModifiers(node) && (ts.getModifiers(node) ?? []).some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
 
   for (const stmt of sourceFile.statements) {
     if (ts.isImportDeclaration(stmt)) {
-      const spec = (stmt.moduleSpecifier as ts.StringLiteral).text;
+      const spec = (stmt.moduleSpecifier as TS.StringLiteral).text;
       if (spec !== "adgen") {
         fail(stmt.moduleSpecifier, "ADG1013", `Imports from '${spec}' are not supported.`,
           `A DSL file imports only from "adgen"; move other code into this file as helper functions.`);
@@ -160,7 +160,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
   }
 
   /** Evaluates a module-level constant expression. */
-  function evalConst(e: ts.Expression): number {
+  function evalConst(e: TS.Expression): number {
     if (ts.isNumericLiteral(e)) return Number(e.text.replace(/_/g, ""));
     if (ts.isParenthesizedExpression(e) || ts.isAsExpression(e) || ts.isSatisfiesExpression(e)) return evalConst(e.expression);
     if (ts.isPrefixUnaryExpression(e)) {
@@ -178,7 +178,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
       return MATH_CONSTANTS[e.name.text]!;
     }
     if (ts.isBinaryExpression(e)) {
-      const ops: Partial<Record<ts.SyntaxKind, (a: number, b: number) => number>> = {
+      const ops: Partial<Record<TS.SyntaxKind, (a: number, b: number) => number>> = {
         [ts.SyntaxKind.PlusToken]: (a, b) => a + b,
         [ts.SyntaxKind.MinusToken]: (a, b) => a - b,
         [ts.SyntaxKind.AsteriskToken]: (a, b) => a * b,
@@ -201,7 +201,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
   }
 
   // ---------------------------------------------------------------- types of parameters
-  function typeFromNode(node: ts.TypeNode | undefined, what: string, at: ts.Node): Type {
+  function typeFromNode(node: TS.TypeNode | undefined, what: string, at: TS.Node): Type {
     if (!node) {
       return fail(at, "ADG1010", `${what} has no type annotation.`, "Annotate it as number or Tensor<[d0, d1, ...]>.");
     }
@@ -233,14 +233,14 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
   }
 
   // ---------------------------------------------------------------- function bodies
-  function lowerEntry(fn: ts.FunctionDeclaration): LoweredEntry {
+  function lowerEntry(fn: TS.FunctionDeclaration): LoweredEntry {
     const b = createBuilder(0, locOf(fn));
     const consts = new Map<ValueId, number>();
     /** Partial-index results: the tensor they are a view of in JavaScript. */
     const viewOf = new Map<ValueId, Value>();
     /** Values bound to parameters, which must never be written into. */
     const paramValues = new Set<ValueId>();
-    const callStack: ts.FunctionDeclaration[] = [fn];
+    const callStack: TS.FunctionDeclaration[] = [fn];
     const name = fn.name!.text;
 
     const env: Env = new Map();
@@ -250,7 +250,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
       if (!ts.isIdentifier(p.name)) fail(p, "ADG1010", "Destructured parameters are not supported.", "Take each input as its own parameter.");
       if (p.dotDotDotToken) fail(p, "ADG1010", "Rest parameters are not supported.", "Take each input as its own parameter.");
       if (p.questionToken || p.initializer) fail(p, "ADG1010", "Entry point parameters cannot be optional.", "Every input of an entry point is required.");
-      const pname = (p.name as ts.Identifier).text;
+      const pname = (p.name as TS.Identifier).text;
       const type = typeFromNode(p.type, `Parameter '${pname}'`, p);
       const v = b.value(type, pname);
       paramValues.add(v.id);
@@ -272,7 +272,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
     const known = (v: Value): number | undefined => consts.get(v.id);
 
     /** Emits a simple op, folding scalar ops on constants. */
-    const emit = <K extends SimpleOp>(op: K, args: readonly Value[], attrs: AttrsOf<K>, at: ts.Node, vname?: string): Value => {
+    const emit = <K extends SimpleOp>(op: K, args: readonly Value[], attrs: AttrsOf<K>, at: TS.Node, vname?: string): Value => {
       const t = inferType(op, args.map((a) => a.type), attrs);
       if (typeof t === "string") return fail(at, "ADG1008", capitalize(t) + ".", shapeHint(op));
       if (t.kind === "f64" && args.length > 0 && args.every((a) => known(a) !== undefined)) {
@@ -302,7 +302,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
       return undefined;
     };
 
-    const requireStatic = (e: ts.Expression, env: Env, what: string): number => {
+    const requireStatic = (e: TS.Expression, env: Env, what: string): number => {
       const v = lowerExpr(e, env);
       const k = known(v);
       if (k === undefined) {
@@ -311,19 +311,19 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
       }
       return k;
     };
-    const requireInt = (e: ts.Expression, env: Env, what: string): number => {
+    const requireInt = (e: TS.Expression, env: Env, what: string): number => {
       const k = requireStatic(e, env, what);
       if (!Number.isInteger(k)) fail(e, "ADG1006", `${what} must be an integer, got ${k}.`, "Loop bounds and steps are integers.");
       return k;
     };
 
     // --------------------------------------------------------------- statements
-    const stmtsOf = (s: ts.Statement | undefined): readonly ts.Statement[] =>
+    const stmtsOf = (s: TS.Statement | undefined): readonly TS.Statement[] =>
       s === undefined ? [] : ts.isBlock(s) ? s.statements : [s];
 
-    const containsReturn = (node: ts.Node): boolean => {
+    const containsReturn = (node: TS.Node): boolean => {
       let found = false;
-      const visit = (n: ts.Node): void => {
+      const visit = (n: TS.Node): void => {
         if (found || ts.isFunctionLike(n)) return;
         if (ts.isReturnStatement(n)) found = true;
         else ts.forEachChild(n, visit);
@@ -333,7 +333,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
     };
 
     /** Lowers statements; returns the returned value, or null if control falls off the end. */
-    function lowerStatements(stmts: readonly ts.Statement[], env: Env): Value | null {
+    function lowerStatements(stmts: readonly TS.Statement[], env: Env): Value | null {
       for (let k = 0; k < stmts.length; k++) {
         const s = stmts[k]!;
         b.loc = locOf(s);
@@ -379,7 +379,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
       return null;
     }
 
-    function lowerStatement(s: ts.Statement, env: Env): void {
+    function lowerStatement(s: TS.Statement, env: Env): void {
       if (ts.isVariableStatement(s)) {
         const list = s.declarationList;
         if (!(list.flags & (ts.NodeFlags.Const | ts.NodeFlags.Let))) {
@@ -394,7 +394,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
             env.set(sym, undefined);
             continue;
           }
-          const v = lowerExpr(decl.initializer, env, (decl.name as ts.Identifier).text);
+          const v = lowerExpr(decl.initializer, env, (decl.name as TS.Identifier).text);
           env.set(sym, v);
         }
         return;
@@ -429,7 +429,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
         const elseEnv: Env = new Map(env);
         const thenInstrs = b.block(() => void lowerStatements(stmtsOf(s.thenStatement), thenEnv));
         const elseInstrs = b.block(() => void lowerStatements(stmtsOf(s.elseStatement), elseEnv));
-        const merged: ts.Symbol[] = [];
+        const merged: TS.Symbol[] = [];
         for (const sym of env.keys()) {
           const tv = thenEnv.get(sym);
           const ev = elseEnv.get(sym);
@@ -461,7 +461,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
         return;
       }
       if (ts.isEmptyStatement(s)) return;
-      const hints: Partial<Record<ts.SyntaxKind, string>> = {
+      const hints: Partial<Record<TS.SyntaxKind, string>> = {
         [ts.SyntaxKind.WhileStatement]: "Use a for loop with static bounds: for (let i = 0; i < N; i++).",
         [ts.SyntaxKind.DoStatement]: "Use a for loop with static bounds: for (let i = 0; i < N; i++).",
         [ts.SyntaxKind.ForOfStatement]: "Use an indexed for loop with static bounds: for (let i = 0; i < N; i++).",
@@ -478,8 +478,8 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
         hints[s.kind] ?? "The DSL supports let/const, assignments, if/else, for loops with static bounds and return.");
     }
 
-    function lowerFor(s: ts.ForStatement, env: Env): void {
-      const bad = (node: ts.Node, what: string): never =>
+    function lowerFor(s: TS.ForStatement, env: Env): void {
+      const bad = (node: TS.Node, what: string): never =>
         fail(node, "ADG1018", `Unsupported for loop: ${what}.`, "Write for (let i = START; i < END; i++) with static START and END.");
       const init = s.initializer;
       if (!init || !ts.isVariableDeclarationList(init) || init.declarations.length !== 1 || !(init.flags & ts.NodeFlags.Let)) {
@@ -487,13 +487,13 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
       }
       const decl = init.declarations[0]!;
       if (!ts.isIdentifier(decl.name) || !decl.initializer) return bad(decl, "the counter needs a name and a start value");
-      const ivName = (decl.name as ts.Identifier).text;
+      const ivName = (decl.name as TS.Identifier).text;
       const ivSym = symbolOf(decl.name)!;
       const start = requireInt(decl.initializer!, env, "The loop start");
       // step
       const inc = s.incrementor ? skipParens(s.incrementor) : undefined;
       let step: number | undefined;
-      const isIv = (e: ts.Expression): boolean => ts.isIdentifier(skipParens(e)) && symbolOf(skipParens(e)) === ivSym;
+      const isIv = (e: TS.Expression): boolean => ts.isIdentifier(skipParens(e)) && symbolOf(skipParens(e)) === ivSym;
       if (inc && (ts.isPrefixUnaryExpression(inc) || ts.isPostfixUnaryExpression(inc)) && isIv(inc.operand)) {
         if (inc.operator === ts.SyntaxKind.PlusPlusToken) step = 1;
         if (inc.operator === ts.SyntaxKind.MinusMinusToken) step = -1;
@@ -505,12 +505,12 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
       // bound
       const cond = s.condition ? skipParens(s.condition) : undefined;
       if (!cond || !ts.isBinaryExpression(cond)) return bad(cond ?? s, "the condition must compare the counter with a static bound");
-      let op: ts.SyntaxKind = cond.operatorToken.kind;
-      let boundExpr: ts.Expression;
+      let op: TS.SyntaxKind = cond.operatorToken.kind;
+      let boundExpr: TS.Expression;
       if (isIv(cond.left)) boundExpr = cond.right;
       else if (isIv(cond.right)) {
         boundExpr = cond.left;
-        const flip: Partial<Record<ts.SyntaxKind, ts.SyntaxKind>> = {
+        const flip: Partial<Record<TS.SyntaxKind, TS.SyntaxKind>> = {
           [ts.SyntaxKind.LessThanToken]: ts.SyntaxKind.GreaterThanToken,
           [ts.SyntaxKind.GreaterThanToken]: ts.SyntaxKind.LessThanToken,
           [ts.SyntaxKind.LessThanEqualsToken]: ts.SyntaxKind.GreaterThanEqualsToken,
@@ -530,9 +530,9 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
         fail(s, "ADG1007", "A return inside a loop is not supported.", "Assign the result to a variable declared before the loop and return it after the loop.");
       }
       // which outer variables does the body assign? They become loop-carried values.
-      const assigned: ts.Symbol[] = [];
-      const visit = (n: ts.Node): void => {
-        let target: ts.Expression | undefined;
+      const assigned: TS.Symbol[] = [];
+      const visit = (n: TS.Node): void => {
+        let target: TS.Expression | undefined;
         if (ts.isBinaryExpression(n) && isAssignmentOperator(n.operatorToken.kind)) target = n.left;
         else if ((ts.isPrefixUnaryExpression(n) || ts.isPostfixUnaryExpression(n)) &&
           (n.operator === ts.SyntaxKind.PlusPlusToken || n.operator === ts.SyntaxKind.MinusMinusToken)) target = n.operand;
@@ -578,10 +578,10 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
       assigned.forEach((sym, k) => env.set(sym, results[k]));
     }
 
-    function lowerAssignment(target: ts.Expression, op: ts.SyntaxKind, rhs: ts.Expression | undefined, node: ts.Node, env: Env): void {
+    function lowerAssignment(target: TS.Expression, op: TS.SyntaxKind, rhs: TS.Expression | undefined, node: TS.Node, env: Env): void {
       target = skipParens(target);
       const rhsValue = (): Value => (rhs ? lowerExpr(rhs, env) : constant(1));
-      const binop: Partial<Record<ts.SyntaxKind, BinaryOp>> = {
+      const binop: Partial<Record<TS.SyntaxKind, BinaryOp>> = {
         [ts.SyntaxKind.PlusEqualsToken]: "add",
         [ts.SyntaxKind.MinusEqualsToken]: "sub",
         [ts.SyntaxKind.AsteriskEqualsToken]: "mul",
@@ -611,10 +611,10 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
           fail(target, "ADG1016", "Only elements of a local tensor variable can be assigned.", "Write y[i][j] = v where y = zeros([...]).");
         }
         const sym = symbolOf(base)!;
-        const cur = read(base as ts.Identifier, env);
-        checkWritable(base as ts.Identifier, cur, env);
+        const cur = read(base as TS.Identifier, env);
+        checkWritable(base as TS.Identifier, cur, env);
         const idx = indexValues(indices, cur, env);
-        const vname = (base as ts.Identifier).text;
+        const vname = (base as TS.Identifier).text;
         let next: Value;
         if (op === ts.SyntaxKind.EqualsToken) next = emit("store", [cur, ...idx, rhsValue()], {}, node, vname);
         else if (op === ts.SyntaxKind.PlusEqualsToken) next = emit("accum", [cur, ...idx, rhsValue()], {}, node, vname);
@@ -630,7 +630,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
     }
 
     /** Element writes must go into a fresh local tensor that nothing else refers to. */
-    function checkWritable(base: ts.Identifier, cur: Value, env: Env): void {
+    function checkWritable(base: TS.Identifier, cur: Value, env: Env): void {
       if (paramValues.has(cur.id)) {
         fail(base, "ADG1016", `'${base.text}' is a parameter; writing into it would change the caller's array.`,
           `Make a new tensor: const out = zeros([...]) and write into out.`);
@@ -649,9 +649,9 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
       }
     }
 
-    function indexChain(e: ts.ElementAccessExpression): { base: ts.Expression; indices: ts.Expression[] } {
-      const indices: ts.Expression[] = [];
-      let cur: ts.Expression = e;
+    function indexChain(e: TS.ElementAccessExpression): { base: TS.Expression; indices: TS.Expression[] } {
+      const indices: TS.Expression[] = [];
+      let cur: TS.Expression = e;
       while (ts.isElementAccessExpression(cur)) {
         indices.unshift(cur.argumentExpression);
         cur = skipParens(cur.expression);
@@ -659,7 +659,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
       return { base: cur, indices };
     }
 
-    function indexValues(indices: readonly ts.Expression[], tensor: Value, env: Env): Value[] {
+    function indexValues(indices: readonly TS.Expression[], tensor: Value, env: Env): Value[] {
       if (tensor.type.kind !== "tensor") {
         return fail(indices[0]!.parent, "ADG1003", "Only tensors can be indexed.", "This value is a number.");
       }
@@ -680,7 +680,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
       });
     }
 
-    function read(id: ts.Identifier, env: Env): Value {
+    function read(id: TS.Identifier, env: Env): Value {
       const sym = symbolOf(id);
       if (sym && env.has(sym)) {
         const v = env.get(sym);
@@ -701,7 +701,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
     }
 
     // --------------------------------------------------------------- expressions
-    function lowerCondition(e: ts.Expression, env: Env): Value {
+    function lowerCondition(e: TS.Expression, env: Env): Value {
       const v = lowerExpr(e, env);
       if (v.type.kind !== "bool") {
         return fail(e, "ADG1003", "A condition must be a comparison (x > 0) or a combination of comparisons with && || !.",
@@ -710,7 +710,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
       return v;
     }
 
-    function lowerExpr(e: ts.Expression, env: Env, vname?: string): Value {
+    function lowerExpr(e: TS.Expression, env: Env, vname?: string): Value {
       if (ts.isParenthesizedExpression(e) || ts.isAsExpression(e) || ts.isNonNullExpression(e) ||
         ts.isSatisfiesExpression(e) || ts.isTypeAssertionExpression(e)) {
         return lowerExpr(e.expression, env, vname);
@@ -799,16 +799,16 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
       return fail(e, "ADG1003", `Unsupported expression: ${kindName(e)}.`, "The DSL supports arithmetic, comparisons, Math functions, calls, indexing and ?:.");
     }
 
-    function lowerBinary(e: ts.BinaryExpression, env: Env, vname?: string): Value {
+    function lowerBinary(e: TS.BinaryExpression, env: Env, vname?: string): Value {
       const k = e.operatorToken.kind;
-      const arith: Partial<Record<ts.SyntaxKind, BinaryOp>> = {
+      const arith: Partial<Record<TS.SyntaxKind, BinaryOp>> = {
         [ts.SyntaxKind.PlusToken]: "add",
         [ts.SyntaxKind.MinusToken]: "sub",
         [ts.SyntaxKind.AsteriskToken]: "mul",
         [ts.SyntaxKind.SlashToken]: "div",
         [ts.SyntaxKind.AsteriskAsteriskToken]: "pow",
       };
-      const cmp: Partial<Record<ts.SyntaxKind, CompareOp>> = {
+      const cmp: Partial<Record<TS.SyntaxKind, CompareOp>> = {
         [ts.SyntaxKind.LessThanToken]: "lt",
         [ts.SyntaxKind.LessThanEqualsToken]: "le",
         [ts.SyntaxKind.GreaterThanToken]: "gt",
@@ -855,12 +855,12 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
         "The DSL supports + - * / ** on numbers, comparisons and && || !.");
     }
 
-    function isGlobalMath(id: ts.Identifier): boolean {
+    function isGlobalMath(id: TS.Identifier): boolean {
       const sym = symbolOf(id);
       return !sym || !!sym.declarations?.some((d) => d.getSourceFile().isDeclarationFile);
     }
 
-    function lowerCall(e: ts.CallExpression, env: Env, vname?: string): Value {
+    function lowerCall(e: TS.CallExpression, env: Env, vname?: string): Value {
       if (e.arguments.some(ts.isSpreadElement)) {
         return fail(e, "ADG1003", "Spread arguments are not supported.", "Pass each argument explicitly.");
       }
@@ -893,7 +893,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
         `Call Math functions, functions imported from "adgen" (${BUILTINS.slice(0, 6).join(", ")}, ...) or functions declared in this file.`);
     }
 
-    function lowerMath(e: ts.CallExpression, member: string, env: Env, vname?: string): Value {
+    function lowerMath(e: TS.CallExpression, member: string, env: Env, vname?: string): Value {
       if (NONDETERMINISTIC.has(member)) {
         return fail(e, "ADG1014", `Math.${member}() is not deterministic.`, "Pass random values in as parameters instead.");
       }
@@ -932,7 +932,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
     }
 
     /** Reads an options object literal of static numbers or [h, w] pairs. */
-    function options(node: ts.Expression | undefined, allowed: readonly string[], env: Env): Map<string, [number, number]> {
+    function options(node: TS.Expression | undefined, allowed: readonly string[], env: Env): Map<string, [number, number]> {
       const out = new Map<string, [number, number]>();
       if (!node || node.kind === ts.SyntaxKind.UndefinedKeyword) return out;
       const n = skipParens(node);
@@ -943,7 +943,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
         if (!ts.isPropertyAssignment(p) || !ts.isIdentifier(p.name) || !allowed.includes(p.name.text)) {
           fail(p, "ADG1025", `Unknown option${p.name ? ` '${p.name.getText(sourceFile)}'` : ""}.`, `Options are ${allowed.join(", ")}.`);
         }
-        const pa = p as ts.PropertyAssignment;
+        const pa = p as TS.PropertyAssignment;
         const init = skipParens(pa.initializer);
         let pair: [number, number];
         if (ts.isArrayLiteralExpression(init)) {
@@ -953,19 +953,19 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
           const v = requireInt(init, env, "An option");
           pair = [v, v];
         }
-        out.set((pa.name as ts.Identifier).text, pair);
+        out.set((pa.name as TS.Identifier).text, pair);
       }
       return out;
     }
 
-    function lowerBuiltin(fnName: Builtin, e: ts.CallExpression, env: Env, vname?: string): Value {
+    function lowerBuiltin(fnName: Builtin, e: TS.CallExpression, env: Env, vname?: string): Value {
       const argNodes = e.arguments;
       const count = (min: number, max = min): void => {
         if (argNodes.length < min || argNodes.length > max) {
           fail(e, "ADG1025", `${fnName} takes ${min === max ? min : `${min} to ${max}`} arguments, got ${argNodes.length}.`, "Check the call against SPEC.md.");
         }
       };
-      const isUndefined = (n: ts.Expression | undefined): boolean => !n || (ts.isIdentifier(n) && n.text === "undefined");
+      const isUndefined = (n: TS.Expression | undefined): boolean => !n || (ts.isIdentifier(n) && n.text === "undefined");
       const arg = (i: number): Value => lowerExpr(argNodes[i]!, env);
       switch (fnName) {
         case "relu":
@@ -1044,7 +1044,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
       }
     }
 
-    function inlineHelper(fnDecl: ts.FunctionDeclaration, call: ts.CallExpression, env: Env): Value {
+    function inlineHelper(fnDecl: TS.FunctionDeclaration, call: TS.CallExpression, env: Env): Value {
       if (callStack.includes(fnDecl)) {
         return fail(call, "ADG1005", `'${fnDecl.name!.text}' calls itself (recursion).`, "Write the recursion as a for loop with a static count.");
       }
@@ -1055,7 +1055,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
         if (!ts.isIdentifier(p.name) || p.dotDotDotToken) {
           fail(p, "ADG1010", "Helper parameters must be plain names.", "Take each input as its own parameter.");
         }
-        const pname = (p.name as ts.Identifier).text;
+        const pname = (p.name as TS.Identifier).text;
         const want = typeFromNode(p.type, `Parameter '${pname}' of '${fnDecl.name!.text}'`, p);
         let v = args[i];
         if (!v) {
@@ -1103,7 +1103,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
     return { name, params, result: result!.type, wrt, func, loc: locOf(fn) };
   }
 
-  function wrtTag(fn: ts.FunctionDeclaration, params: readonly EntryParam[]): string[] | null {
+  function wrtTag(fn: TS.FunctionDeclaration, params: readonly EntryParam[]): string[] | null {
     const tags = ts.getJSDocTags(fn).filter((t) => t.tagName.text === "wrt");
     if (tags.length === 0) return null;
     const names: string[] = [];
@@ -1127,12 +1127,12 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
   return { entries: lowered };
 }
 
-function skipParens(e: ts.Expression): ts.Expression {
+function skipParens(e: TS.Expression): TS.Expression {
   while (ts.isParenthesizedExpression(e) || ts.isNonNullExpression(e) || ts.isAsExpression(e) || ts.isSatisfiesExpression(e)) e = e.expression;
   return e;
 }
 
-function isAssignmentOperator(k: ts.SyntaxKind): boolean {
+function isAssignmentOperator(k: TS.SyntaxKind): boolean {
   return k >= ts.SyntaxKind.FirstAssignment && k <= ts.SyntaxKind.LastAssignment;
 }
 

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import ts from "typescript";
+import ts, { type TS } from "./ts.js";
 import { Diagnostic } from "./diagnostics.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -19,7 +19,7 @@ function runtimeDeclarations(): string {
   throw new Error("adgen runtime declarations not found (run `npm run build`)");
 }
 
-const OPTIONS: ts.CompilerOptions = {
+const OPTIONS: TS.CompilerOptions = {
   target: ts.ScriptTarget.ES2022,
   module: ts.ModuleKind.ESNext,
   moduleResolution: ts.ModuleResolutionKind.Bundler,
@@ -32,9 +32,9 @@ const OPTIONS: ts.CompilerOptions = {
 };
 
 export interface CheckedProgram {
-  readonly program: ts.Program;
-  readonly checker: ts.TypeChecker;
-  readonly sourceFile: ts.SourceFile;
+  readonly program: TS.Program;
+  readonly checker: TS.TypeChecker;
+  readonly sourceFile: TS.SourceFile;
   readonly diagnostics: readonly Diagnostic[];
 }
 
