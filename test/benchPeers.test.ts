@@ -257,13 +257,14 @@ describe("tfjs peers", () => {
         const r = ref.grads[k]!.data;
         expect(maxAbsDiff(g[k], r), k).toBeLessThanOrEqual(1e-3 * maxAbs(r));
       }
-      // stepTimed + gradsInOurLayout is what step does, split
+      // setBatch + stepTimed + gradsInOurLayout is what step does, split
+      m.setBatch(refX, refLabel);
+      expect(Math.abs(m.stepTimed() - loss)).toBeLessThanOrEqual(1e-6);
+      const g2 = m.gradsInOurLayout();
+      for (const k of PARAM_NAMES) expect(maxAbsDiff(g2[k], g[k]), k).toBe(0);
       const b = m.prepareBatch(refX, refLabel);
       expect(Math.abs(m.stepTimed(b) - loss)).toBeLessThanOrEqual(1e-6);
       b.dispose();
-      const g2 = allocBuffers(LENET_SHAPES);
-      m.gradsInOurLayout(g2);
-      for (const k of PARAM_NAMES) expect(maxAbsDiff(g2[k], g[k]), k).toBe(0);
     } finally {
       m.dispose();
     }

@@ -6,9 +6,10 @@
 //   - convolutions are im2col + a 4x4 register-blocked matrix product, their
 //     gradients the transposed products (dW = dY col^T, dcol = W^T dY) and
 //     col2im for the input gradient;
-//   - bias + relu are fused into the GEMM epilogue (linear layers) or into the
-//     max-pool pass (conv layers), and max-pool records argmax indices in an
-//     Int32Array (-1 where the relu cut the value to zero);
+//   - bias + relu are one fused pass over the GEMM output (linear layers) or
+//     part of the max-pool pass (conv layers: bias + relu + pool in one), and
+//     max-pool records argmax indices in an Int32Array (-1 where the relu cut
+//     the value to zero);
 //   - each loop nest sees one array type only (monomorphic).
 //
 // Conventions (SPEC.md §4): row-major, conv input [N, C, H, W], conv weight
@@ -30,11 +31,14 @@ export type { Labels, LeNetGrads, LeNetParams, MlpParams, PeerModel } from "./sh
 // ---------------------------------------------------------------------------
 // Matrix products. All matrices are dense row-major, addressed as
 // (array, offset). `acc` false: C = op(A) op(B); true: C += op(A) op(B).
-// The main body computes 2x4 blocks of C in 8 scalar accumulators; the
-// edges fall back to 2x1 blocks and, for the last row of an odd M (which is
-// every row of a batch-1 linear layer), 1x8, 1x4 and 1x1 blocks. 2x4 was the
-// fastest block measured with Node 20 on x86-64: larger ones (4x4, 2x8)
-// need more than the 16 SSE registers V8 allocates doubles to, and spill.
+// The main body computes 4x4 blocks of C in 16 scalar accumulators, with
+// 4x1 blocks for leftover columns. Leftover rows (every row of a batch-1
+// linear layer, where the product is a matrix-vector one) use 1x8 blocks,
+// which measured ~1.3x faster there than 1x4 ones, then 1x4 and 1x1.
+// (Node 20, x86-64: the 4x4 body runs at ~2.2 GMAC/s on LeNet's conv shapes;
+// 2x4 and 2x8 bodies measured the same or slower. The same loops inlined
+// with literal dimensions run markedly faster, as V8 then folds the index
+// arithmetic; these kernels are generic, as a hand-written library is.)
 // ---------------------------------------------------------------------------
 
 /** C[M,N] (+)= A[M,K] · B[K,N]. */
@@ -45,14 +49,16 @@ export function gemmNN(
   C: Float64Array, cOff: number,
   acc: boolean,
 ): void {
-  const M2 = M - (M % 2);
-  const N4 = N - (N % 4);
-  const N8 = N - (N % 8);
-  for (let i = 0; i < M2; i += 2) {
-    const r0 = cOff + i * N, r1 = r0 + N;
-    for (let j = 0; j < N4; j += 4) {
-      const a0 = aOff + i * K, a1 = a0 + K;
-      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+  const MB = M - (M % 4);
+  const NB = N - (N % 4);
+  for (let i = 0; i < MB; i += 4) {
+    const r0 = cOff + i * N, r1 = r0 + N, r2 = r1 + N, r3 = r2 + N;
+    for (let j = 0; j < NB; j += 4) {
+      const a0 = aOff + i * K, a1 = a0 + K, a2 = a1 + K, a3 = a2 + K;
+      let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
+      let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+      let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
+      let c30 = 0, c31 = 0, c32 = 0, c33 = 0;
       let bp = bOff + j;
       for (let k = 0; k < K; k++, bp += N) {
         const b0 = B[bp], b1 = B[bp + 1], b2 = B[bp + 2], b3 = B[bp + 3];
@@ -60,39 +66,53 @@ export function gemmNN(
         c00 += x0 * b0; c01 += x0 * b1; c02 += x0 * b2; c03 += x0 * b3;
         const x1 = A[a1 + k];
         c10 += x1 * b0; c11 += x1 * b1; c12 += x1 * b2; c13 += x1 * b3;
+        const x2 = A[a2 + k];
+        c20 += x2 * b0; c21 += x2 * b1; c22 += x2 * b2; c23 += x2 * b3;
+        const x3 = A[a3 + k];
+        c30 += x3 * b0; c31 += x3 * b1; c32 += x3 * b2; c33 += x3 * b3;
       }
       if (acc) {
         C[r0 + j] += c00; C[r0 + j + 1] += c01; C[r0 + j + 2] += c02; C[r0 + j + 3] += c03;
         C[r1 + j] += c10; C[r1 + j + 1] += c11; C[r1 + j + 2] += c12; C[r1 + j + 3] += c13;
+        C[r2 + j] += c20; C[r2 + j + 1] += c21; C[r2 + j + 2] += c22; C[r2 + j + 3] += c23;
+        C[r3 + j] += c30; C[r3 + j + 1] += c31; C[r3 + j + 2] += c32; C[r3 + j + 3] += c33;
       } else {
         C[r0 + j] = c00; C[r0 + j + 1] = c01; C[r0 + j + 2] = c02; C[r0 + j + 3] = c03;
         C[r1 + j] = c10; C[r1 + j + 1] = c11; C[r1 + j + 2] = c12; C[r1 + j + 3] = c13;
+        C[r2 + j] = c20; C[r2 + j + 1] = c21; C[r2 + j + 2] = c22; C[r2 + j + 3] = c23;
+        C[r3 + j] = c30; C[r3 + j + 1] = c31; C[r3 + j + 2] = c32; C[r3 + j + 3] = c33;
       }
     }
-    for (let j = N4; j < N; j++) {
-      const a0 = aOff + i * K, a1 = a0 + K;
-      let c00 = 0, c10 = 0;
+    for (let j = NB; j < N; j++) {
+      const a0 = aOff + i * K, a1 = a0 + K, a2 = a1 + K, a3 = a2 + K;
+      let c00 = 0, c10 = 0, c20 = 0, c30 = 0;
       let bp = bOff + j;
       for (let k = 0; k < K; k++, bp += N) {
         const b = B[bp];
-        c00 += A[a0 + k] * b; c10 += A[a1 + k] * b;
+        c00 += A[a0 + k] * b; c10 += A[a1 + k] * b; c20 += A[a2 + k] * b; c30 += A[a3 + k] * b;
       }
       if (acc) {
         C[r0 + j] += c00;
         C[r1 + j] += c10;
+        C[r2 + j] += c20;
+        C[r3 + j] += c30;
       } else {
         C[r0 + j] = c00;
         C[r1 + j] = c10;
+        C[r2 + j] = c20;
+        C[r3 + j] = c30;
       }
     }
   }
-  if (M2 < M) {
-    // the last row of an odd M: 1x8, then 1x4, then 1x1 blocks
-    const i = M2;
+  // Leftover rows (all of them for a batch-1 linear layer): 1x8, 1x4, then 1x1 blocks.
+  const N8 = N - (N % 8);
+  const N4 = N - (N % 4);
+  for (let i = MB; i < M; i++) {
     const r0 = cOff + i * N;
     for (let j = 0; j < N8; j += 8) {
       const a0 = aOff + i * K;
-      let c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0;
+      let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+      let c4 = 0, c5 = 0, c6 = 0, c7 = 0;
       let bp = bOff + j;
       for (let k = 0; k < K; k++, bp += N) {
         const x = A[a0 + k];
@@ -147,55 +167,71 @@ export function gemmNT(
   C: Float64Array, cOff: number,
   acc: boolean,
 ): void {
-  const M2 = M - (M % 2);
-  const N4 = N - (N % 4);
-  const N8 = N - (N % 8);
-  for (let i = 0; i < M2; i += 2) {
-    const r0 = cOff + i * N, r1 = r0 + N;
-    for (let j = 0; j < N4; j += 4) {
-      const a0 = aOff + i * K, a1 = a0 + K;
+  const MB = M - (M % 4);
+  const NB = N - (N % 4);
+  for (let i = 0; i < MB; i += 4) {
+    const r0 = cOff + i * N, r1 = r0 + N, r2 = r1 + N, r3 = r2 + N;
+    for (let j = 0; j < NB; j += 4) {
+      const a0 = aOff + i * K, a1 = a0 + K, a2 = a1 + K, a3 = a2 + K;
       const p0 = bOff + j * K, p1 = p0 + K, p2 = p1 + K, p3 = p2 + K;
-      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+      let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
+      let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+      let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
+      let c30 = 0, c31 = 0, c32 = 0, c33 = 0;
       for (let k = 0; k < K; k++) {
         const b0 = B[p0 + k], b1 = B[p1 + k], b2 = B[p2 + k], b3 = B[p3 + k];
         const x0 = A[a0 + k];
         c00 += x0 * b0; c01 += x0 * b1; c02 += x0 * b2; c03 += x0 * b3;
         const x1 = A[a1 + k];
         c10 += x1 * b0; c11 += x1 * b1; c12 += x1 * b2; c13 += x1 * b3;
+        const x2 = A[a2 + k];
+        c20 += x2 * b0; c21 += x2 * b1; c22 += x2 * b2; c23 += x2 * b3;
+        const x3 = A[a3 + k];
+        c30 += x3 * b0; c31 += x3 * b1; c32 += x3 * b2; c33 += x3 * b3;
       }
       if (acc) {
         C[r0 + j] += c00; C[r0 + j + 1] += c01; C[r0 + j + 2] += c02; C[r0 + j + 3] += c03;
         C[r1 + j] += c10; C[r1 + j + 1] += c11; C[r1 + j + 2] += c12; C[r1 + j + 3] += c13;
+        C[r2 + j] += c20; C[r2 + j + 1] += c21; C[r2 + j + 2] += c22; C[r2 + j + 3] += c23;
+        C[r3 + j] += c30; C[r3 + j + 1] += c31; C[r3 + j + 2] += c32; C[r3 + j + 3] += c33;
       } else {
         C[r0 + j] = c00; C[r0 + j + 1] = c01; C[r0 + j + 2] = c02; C[r0 + j + 3] = c03;
         C[r1 + j] = c10; C[r1 + j + 1] = c11; C[r1 + j + 2] = c12; C[r1 + j + 3] = c13;
+        C[r2 + j] = c20; C[r2 + j + 1] = c21; C[r2 + j + 2] = c22; C[r2 + j + 3] = c23;
+        C[r3 + j] = c30; C[r3 + j + 1] = c31; C[r3 + j + 2] = c32; C[r3 + j + 3] = c33;
       }
     }
-    for (let j = N4; j < N; j++) {
-      const a0 = aOff + i * K, a1 = a0 + K;
+    for (let j = NB; j < N; j++) {
+      const a0 = aOff + i * K, a1 = a0 + K, a2 = a1 + K, a3 = a2 + K;
       const p0 = bOff + j * K;
-      let c00 = 0, c10 = 0;
+      let c00 = 0, c10 = 0, c20 = 0, c30 = 0;
       for (let k = 0; k < K; k++) {
         const b = B[p0 + k];
-        c00 += A[a0 + k] * b; c10 += A[a1 + k] * b;
+        c00 += A[a0 + k] * b; c10 += A[a1 + k] * b; c20 += A[a2 + k] * b; c30 += A[a3 + k] * b;
       }
       if (acc) {
         C[r0 + j] += c00;
         C[r1 + j] += c10;
+        C[r2 + j] += c20;
+        C[r3 + j] += c30;
       } else {
         C[r0 + j] = c00;
         C[r1 + j] = c10;
+        C[r2 + j] = c20;
+        C[r3 + j] = c30;
       }
     }
   }
-  if (M2 < M) {
-    // the last row of an odd M: 1x8, then 1x4, then 1x1 blocks
-    const i = M2;
+  // Leftover rows (all of them for a batch-1 linear layer): 1x8, 1x4, then 1x1 blocks.
+  const N8 = N - (N % 8);
+  const N4 = N - (N % 4);
+  for (let i = MB; i < M; i++) {
     const r0 = cOff + i * N;
     for (let j = 0; j < N8; j += 8) {
       const a0 = aOff + i * K;
       const p0 = bOff + j * K, p1 = p0 + K, p2 = p1 + K, p3 = p2 + K, p4 = p3 + K, p5 = p4 + K, p6 = p5 + K, p7 = p6 + K;
-      let c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0;
+      let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+      let c4 = 0, c5 = 0, c6 = 0, c7 = 0;
       for (let k = 0; k < K; k++) {
         const x = A[a0 + k];
         c0 += x * B[p0 + k]; c1 += x * B[p1 + k]; c2 += x * B[p2 + k]; c3 += x * B[p3 + k];
@@ -249,13 +285,15 @@ export function gemmTN(
   C: Float64Array, cOff: number,
   acc: boolean,
 ): void {
-  const M2 = M - (M % 2);
-  const N4 = N - (N % 4);
-  const N8 = N - (N % 8);
-  for (let i = 0; i < M2; i += 2) {
-    const r0 = cOff + i * N, r1 = r0 + N;
-    for (let j = 0; j < N4; j += 4) {
-      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+  const MB = M - (M % 4);
+  const NB = N - (N % 4);
+  for (let i = 0; i < MB; i += 4) {
+    const r0 = cOff + i * N, r1 = r0 + N, r2 = r1 + N, r3 = r2 + N;
+    for (let j = 0; j < NB; j += 4) {
+      let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
+      let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+      let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
+      let c30 = 0, c31 = 0, c32 = 0, c33 = 0;
       let ap = aOff + i;
       let bp = bOff + j;
       for (let k = 0; k < K; k++, ap += M, bp += N) {
@@ -264,38 +302,52 @@ export function gemmTN(
         c00 += x0 * b0; c01 += x0 * b1; c02 += x0 * b2; c03 += x0 * b3;
         const x1 = A[ap + 1];
         c10 += x1 * b0; c11 += x1 * b1; c12 += x1 * b2; c13 += x1 * b3;
+        const x2 = A[ap + 2];
+        c20 += x2 * b0; c21 += x2 * b1; c22 += x2 * b2; c23 += x2 * b3;
+        const x3 = A[ap + 3];
+        c30 += x3 * b0; c31 += x3 * b1; c32 += x3 * b2; c33 += x3 * b3;
       }
       if (acc) {
         C[r0 + j] += c00; C[r0 + j + 1] += c01; C[r0 + j + 2] += c02; C[r0 + j + 3] += c03;
         C[r1 + j] += c10; C[r1 + j + 1] += c11; C[r1 + j + 2] += c12; C[r1 + j + 3] += c13;
+        C[r2 + j] += c20; C[r2 + j + 1] += c21; C[r2 + j + 2] += c22; C[r2 + j + 3] += c23;
+        C[r3 + j] += c30; C[r3 + j + 1] += c31; C[r3 + j + 2] += c32; C[r3 + j + 3] += c33;
       } else {
         C[r0 + j] = c00; C[r0 + j + 1] = c01; C[r0 + j + 2] = c02; C[r0 + j + 3] = c03;
         C[r1 + j] = c10; C[r1 + j + 1] = c11; C[r1 + j + 2] = c12; C[r1 + j + 3] = c13;
+        C[r2 + j] = c20; C[r2 + j + 1] = c21; C[r2 + j + 2] = c22; C[r2 + j + 3] = c23;
+        C[r3 + j] = c30; C[r3 + j + 1] = c31; C[r3 + j + 2] = c32; C[r3 + j + 3] = c33;
       }
     }
-    for (let j = N4; j < N; j++) {
-      let c00 = 0, c10 = 0;
+    for (let j = NB; j < N; j++) {
+      let c00 = 0, c10 = 0, c20 = 0, c30 = 0;
       let ap = aOff + i;
       let bp = bOff + j;
       for (let k = 0; k < K; k++, ap += M, bp += N) {
         const b = B[bp];
-        c00 += A[ap] * b; c10 += A[ap + 1] * b;
+        c00 += A[ap] * b; c10 += A[ap + 1] * b; c20 += A[ap + 2] * b; c30 += A[ap + 3] * b;
       }
       if (acc) {
         C[r0 + j] += c00;
         C[r1 + j] += c10;
+        C[r2 + j] += c20;
+        C[r3 + j] += c30;
       } else {
         C[r0 + j] = c00;
         C[r1 + j] = c10;
+        C[r2 + j] = c20;
+        C[r3 + j] = c30;
       }
     }
   }
-  if (M2 < M) {
-    // the last row of an odd M: 1x8, then 1x4, then 1x1 blocks
-    const i = M2;
+  // Leftover rows (all of them for a batch-1 linear layer): 1x8, 1x4, then 1x1 blocks.
+  const N8 = N - (N % 8);
+  const N4 = N - (N % 4);
+  for (let i = MB; i < M; i++) {
     const r0 = cOff + i * N;
     for (let j = 0; j < N8; j += 8) {
-      let c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0;
+      let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+      let c4 = 0, c5 = 0, c6 = 0, c7 = 0;
       let ap = aOff + i;
       let bp = bOff + j;
       for (let k = 0; k < K; k++, ap += M, bp += N) {

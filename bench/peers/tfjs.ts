@@ -48,15 +48,22 @@ export interface TfjsPeer<P> extends PeerModel<P> {
   readonly variables: { readonly [K in keyof P]: tf.Variable };
   /** Copy parameters given in our layout into the variables (tfjs layout, float32). */
   setParams(params: P): void;
-  /** Convert a batch from our layout (Float64, NCHW / [N, in]) to tfjs tensors. */
+  /** Convert a batch from our layout (Float64, NCHW / [N, in]) to tfjs tensors; the caller disposes it. */
   prepareBatch(x: Float64Array, labels: Labels): TfjsBatch;
+  /** prepareBatch, kept as the model's current batch (the previous one is disposed). */
+  setBatch(x: Float64Array, labels: Labels): void;
   /**
-   * One training step in pure tfjs: loss and the gradient of every variable
-   * (kept, in tfjs layout, until the next step or dispose). Returns the loss.
+   * One training step in pure tfjs on `batch` (default: the current batch):
+   * loss and the gradient of every variable, computed by tf.variableGrads
+   * inside tf.tidy and kept (tfjs layout) until the next step or dispose.
+   * Returns the loss (read back with dataSync).
    */
-  stepTimed(batch: TfjsBatch): number;
-  /** Write the gradients of the last stepTimed into our-layout buffers. */
-  gradsInOurLayout(grads: P): void;
+  stepTimed(batch?: TfjsBatch): number;
+  /**
+   * The gradients of the last stepTimed in our layouts (float64), written
+   * into `grads` when given, else into new buffers; returns them.
+   */
+  gradsInOurLayout(grads?: P): P;
   /** Free the variables and the kept gradients. */
   dispose(): void;
 }
@@ -154,6 +161,7 @@ function createPeer<P extends Record<string, Float64Array>>(
   const varList = names.map((k) => variables[k]);
   const inSize = inputPerm.length;
   let lastGrads: { [name: string]: tf.Tensor } | null = null;
+  let current: TfjsBatch | null = null;
 
   function disposeGrads(): void {
     if (lastGrads !== null) tf.dispose(lastGrads);
@@ -187,7 +195,14 @@ function createPeer<P extends Record<string, Float64Array>>(
         },
       };
     },
-    stepTimed(b) {
+    setBatch(x, labels) {
+      const b = peer.prepareBatch(x, labels);
+      if (current !== null) current.dispose();
+      current = b;
+    },
+    stepTimed(batchArg) {
+      const b = batchArg ?? current;
+      if (b === null) throw new Error("stepTimed: no batch (pass one, or call setBatch first)");
       disposeGrads();
       const out = tf.tidy(() => {
         const { value, grads } = tf.variableGrads(() => loss(variables, b.x, b.labels), varList);
@@ -200,11 +215,14 @@ function createPeer<P extends Record<string, Float64Array>>(
     },
     gradsInOurLayout(grads) {
       if (lastGrads === null) throw new Error("gradsInOurLayout: no step has run");
+      const out = grads ?? ({} as P);
       for (const k of names) {
         const g = lastGrads[variables[k].name];
         if (g === undefined) throw new Error(`no gradient for ${k}`);
-        fromTfData(g.dataSync(), layouts[k].perm, grads[k]);
+        if (grads === undefined) (out as Record<string, Float64Array>)[k] = new Float64Array(layouts[k].perm.length);
+        fromTfData(g.dataSync(), layouts[k].perm, out[k]);
       }
+      return out;
     },
     forward(params, x, labels) {
       peer.setParams(params);
@@ -225,6 +243,8 @@ function createPeer<P extends Record<string, Float64Array>>(
     },
     dispose() {
       disposeGrads();
+      if (current !== null) current.dispose();
+      current = null;
       for (const v of varList) v.dispose();
     },
   };
