@@ -67,8 +67,12 @@ export function commentText(s: string): string {
 export interface FunctionEmitter {
   /** The JavaScript name of a value (after emitting its definition). */
   nameOf(v: Value): string;
-  /** Emits instructions (a slice of the top-level block) and returns the lines. */
-  emitTop(from: number, to: number, comment: (line: number) => string): string[];
+  /**
+   * Emits instructions (a slice of the top-level block) and returns the lines. With
+   * `fromTape`, the values defined before `from` arrive from a tape in a new function:
+   * they are read-only there (the tape may be used again) and no longer `let` variables.
+   */
+  emitTop(from: number, to: number, comment: (line: number) => string, fromTape?: boolean): string[];
   /** Declares names for the given values up front (parameters). */
   bind(v: Value, name: string): void;
   /** An expression for a value that the caller may keep (a copy if the buffer is shared). */
@@ -124,7 +128,7 @@ export function createFunctionEmitter(
   const deadAfter = (v: Value, block: Block, index: number, exceptYield = false): boolean =>
     !usedAfter(v, block, index, exceptYield) && (aliasesOf.get(v.id) ?? []).every((a) => !usedAfter(a, block, index, exceptYield));
   /** Variables declared with let, which a loop may take over as its carried variable. */
-  const letVars = new Set<string>();
+  const letVars = new Set<ValueId>(); // values held in a let variable of their own
   const exportedOnce = new Set<ValueId>();
 
   // ----------------------------------------------------------------- analysis
@@ -326,14 +330,14 @@ export function createFunctionEmitter(
       case "zeros": {
         const n = declare(r, instr);
         owned.add(r.id);
-        letVars.add(n);
+        letVars.add(r.id);
         out.push(`let ${n} = ${allocZeros(size(r.type), n)};`);
         return;
       }
       case "broadcast": {
         const n = declare(r, instr);
         owned.add(r.id);
-        letVars.add(n);
+        letVars.add(r.id);
         out.push(`let ${n} = ${alloc(size(r.type), n)}.fill(${arg(0)});`);
         return;
       }
@@ -452,7 +456,7 @@ export function createFunctionEmitter(
   const emitIf = (instr: IfInstr, block: Block, index: number, out: string[], comment: (line: number) => string): void => {
     const vars = instr.results.map((r) => declare(r));
     instr.results.forEach((r) => owned.add(r.id));
-    vars.forEach((n) => letVars.add(n));
+    instr.results.forEach((r) => letVars.add(r.id));
     vars.forEach((n, k) => out.push(`let ${n}: ${tsType(instr.results[k]!.type)};`));
     const branch = (sub: Block): string[] => inChildScope(() => {
       const lines: string[] = [];
@@ -484,14 +488,15 @@ export function createFunctionEmitter(
       // A let variable that is dead after the loop becomes the loop's own variable.
       const dead = !claimed.has(init.id) && deadAfter(init, block, index);
       claimed.add(init.id);
-      if (dead && letVars.has(initName) && (p.type.kind !== "tensor" || owned.has(init.id))) {
+      if (dead && letVars.has(init.id) && (p.type.kind !== "tensor" || owned.has(init.id))) {
         jsName.set(p.id, initName);
         jsName.set(result.id, initName);
+        letVars.add(result.id);
         return initName;
       }
       const n = declare(p);
       jsName.set(result.id, n);
-      letVars.add(n);
+      letVars.add(result.id);
       // the loop variable must own its buffer: copy unless init is owned and dead from here on
       const rhs = p.type.kind === "tensor" && !(dead && owned.has(init.id)) ? copyOf(initName, size(p.type), n) : initName;
       out.push(`let ${n}${p.type.kind === "tensor" ? "" : ": number"} = ${rhs};`);
@@ -543,7 +548,14 @@ export function createFunctionEmitter(
     bind: (v, name) => {
       jsName.set(v.id, name);
     },
-    emitTop(from, to, comment) {
+    emitTop(from, to, comment, fromTape = false) {
+      if (fromTape) {
+        letVars.clear();
+        for (const p of body.params) owned.delete(p.id);
+        for (const instr of body.instrs.slice(0, from)) {
+          for (const r of isSimple(instr) ? [instr.result] : instr.results) owned.delete(r.id);
+        }
+      }
       const out: string[] = [];
       emitBlockInstrs(body, from, to, out, comment);
       return out;

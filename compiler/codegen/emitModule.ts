@@ -113,7 +113,7 @@ export function emitModule(entries: readonly EntryCode[], settings: ModuleSettin
       if (cot) em.bind(cot, cotName);
 
       const forwardLines = em.emitTop(0, grad.splitAt, lineComment(""));
-      const backwardLines = em.emitTop(grad.splitAt, body.instrs.length, lineComment("adjoint of "));
+      const backwardLines = em.emitTop(grad.splitAt, body.instrs.length, lineComment("adjoint of "), true);
       // one field per JavaScript variable (a reshape shares its source's variable)
       const byName = new Map<string, Value>();
       for (const v of saved) if (!byName.has(em.nameOf(v))) byName.set(em.nameOf(v), v);
