@@ -10,6 +10,8 @@ export const CLASSES = 10;
 /** MNIST's usual pixel mean and standard deviation: inputs are standardised with them. */
 const PIXEL_MEAN = 0.1307;
 const PIXEL_STD = 0.3081;
+/** A blank (0) pixel, standardised. */
+export const BACKGROUND = -PIXEL_MEAN / PIXEL_STD;
 
 /** A set of digits: `images` holds `count` standardised 28x28 images back to back. */
 export interface DigitSet {

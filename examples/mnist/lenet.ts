@@ -1,9 +1,9 @@
 // Training LeNet-5 with the functions adgen generated from model.ts: initialisation,
 // minibatch SGD with momentum, evaluation, and saving and loading the learned weights.
-// Nothing here differentiates anything: every gradient comes from the generated `lossGrad`.
+// Nothing here differentiates anything: every gradient comes from the generated `lossGradInto`.
 
 import { readFileSync } from "node:fs";
-import { CLASSES, DigitSet, IMAGE_SIZE, makeRng, shuffleInPlace } from "./data.js";
+import { BACKGROUND, CLASSES, DigitSet, IMAGE_SIZE, makeRng, shuffleInPlace } from "./data.js";
 
 export const PARAM_NAMES = ["c1w", "c1b", "c2w", "c2b", "f1w", "f1b", "f2w", "f2b", "f3w", "f3b"] as const;
 export type ParamName = (typeof PARAM_NAMES)[number];
@@ -22,8 +22,11 @@ type ParamArgs = [
  */
 export interface LeNetModule {
   readonly lossShapes: { readonly [K in "x" | "labels" | ParamName]: readonly number[] };
-  /** Mean cross-entropy of a batch and its gradient with respect to the ten parameters. */
-  lossGrad(x: Float64Array, labels: Float64Array, ...params: ParamArgs): { value: number; grads: Params };
+  /**
+   * The mean cross-entropy of a batch; writes its gradient with respect to the ten parameters
+   * into `grads` (buffers the caller owns, reused from step to step: no allocation).
+   */
+  lossGradInto(x: Float64Array, labels: Float64Array, ...paramsThenGrads: [...ParamArgs, grads: Params]): number;
   /** The class scores of a batch, [batch, 10]. */
   logits(x: Float64Array, ...params: ParamArgs): Float64Array;
 }
@@ -106,18 +109,21 @@ export function evaluate(model: LeNetModule, params: Params, set: DigitSet, onBa
   return { loss: lossSum / set.count, accuracy: correct / set.count, predictions };
 }
 
-export interface SgdConfig {
+export interface TrainConfig {
   /** Step size at the start of training. */
   readonly learningRate: number;
   /** Heavy-ball momentum (0 for plain SGD): v = momentum v + g, p -= lr v. */
   readonly momentum: number;
   /** L2 penalty added to the gradient of every weight (not the biases). */
   readonly weightDecay: number;
+  /** Data augmentation: each training image is moved by up to this many pixels each way (0: never). */
+  readonly shift: number;
 }
 
 /** The optimiser's state: one velocity buffer per parameter. */
 export type Velocity = Params;
 
+/** Zero buffers shaped like the parameters (for the velocity, and for the gradients). */
 export function zeroVelocity(params: Params): Velocity {
   const v = {} as Velocity;
   for (const name of PARAM_NAMES) v[name] = new Float64Array(params[name].length);
@@ -128,7 +134,7 @@ export function zeroVelocity(params: Params): Velocity {
  * The learning rate at `progress` (the fraction of all training steps done, in [0, 1]):
  * a cosine decay from the initial rate down to zero.
  */
-export function learningRateAt(config: SgdConfig, progress: number): number {
+export function learningRateAt(config: TrainConfig, progress: number): number {
   return 0.5 * config.learningRate * (1 + Math.cos(Math.PI * Math.min(1, progress)));
 }
 
@@ -141,17 +147,38 @@ export interface BatchReport {
 }
 
 /**
+ * Copies image `i` of `set` into `dst`, moved `dx` pixels right and `dy` down; the pixels
+ * that come in from outside are background.
+ */
+function copyShifted(set: DigitSet, i: number, dst: Float64Array, offset: number, dx: number, dy: number): void {
+  const side = 28;
+  const src = i * IMAGE_SIZE;
+  for (let r = 0; r < side; r++) {
+    const sr = r - dy;
+    const row = offset + r * side;
+    if (sr < 0 || sr >= side) {
+      dst.fill(BACKGROUND, row, row + side);
+      continue;
+    }
+    for (let c = 0; c < side; c++) {
+      const sc = c - dx;
+      dst[row + c] = sc < 0 || sc >= side ? BACKGROUND : set.images[src + sr * side + sc]!;
+    }
+  }
+}
+
+/**
  * One epoch: shuffles the training set with `rng` and makes one SGD step per full batch
  * (the `count % batch` digits left over sit out this epoch; the next shuffle brings them
- * in). `step0` and `totalSteps` place the epoch in the learning-rate schedule.
- * Returns the mean of the batch losses.
+ * in), each image moved at random by up to `config.shift` pixels. `step0` and `totalSteps`
+ * place the epoch in the learning-rate schedule. Returns the mean of the batch losses.
  */
 export function trainEpoch(
   model: LeNetModule,
   params: Params,
   velocity: Velocity,
   set: DigitSet,
-  config: SgdConfig,
+  config: TrainConfig,
   rng: () => number,
   schedule: { readonly step0: number; readonly totalSteps: number },
   onBatch?: (report: BatchReport) => void,
@@ -161,14 +188,21 @@ export function trainEpoch(
   const order = shuffleInPlace(Array.from({ length: set.count }, (_, i) => i), rng);
   const x = new Float64Array(n * IMAGE_SIZE);
   const labels = new Float64Array(n);
+  const grads = zeroVelocity(params);
   let lossSum = 0;
   for (let b = 0; b < batches; b++) {
     for (let r = 0; r < n; r++) {
       const i = order[b * n + r]!;
-      x.set(set.images.subarray(i * IMAGE_SIZE, (i + 1) * IMAGE_SIZE), r * IMAGE_SIZE);
+      if (config.shift > 0) {
+        const dx = Math.floor(rng() * (2 * config.shift + 1)) - config.shift;
+        const dy = Math.floor(rng() * (2 * config.shift + 1)) - config.shift;
+        copyShifted(set, i, x, r * IMAGE_SIZE, dx, dy);
+      } else {
+        x.set(set.images.subarray(i * IMAGE_SIZE, (i + 1) * IMAGE_SIZE), r * IMAGE_SIZE);
+      }
       labels[r] = set.labels[i]!;
     }
-    const { value, grads } = model.lossGrad(x, labels, ...args(params));
+    const value = model.lossGradInto(x, labels, ...args(params), grads);
     const lr = learningRateAt(config, (schedule.step0 + b) / schedule.totalSteps);
     for (const name of PARAM_NAMES) {
       const p = params[name];

@@ -1,10 +1,11 @@
 // LeNet-5 for MNIST, written in the adgen DSL. `adgen examples/mnist/model.ts` turns it into
 // model.grad.ts: the forward functions below as plain loops over Float64Arrays, and
-// `lossGrad` / `lossForward` / `lossBackward` with the gradient of the mean cross-entropy
-// with respect to the ten parameters listed in @wrt.
+// `lossGrad` / `lossGradInto` / `lossForward` / `lossBackward` with the gradient of the mean
+// cross-entropy with respect to the ten parameters listed in @wrt. train.ts uses `logits`
+// to evaluate and the allocation-free `lossGradInto` to train.
 import { type Tensor, conv2d, maxpool2d, relu, linear, flatten, crossEntropy } from "adgen";
 
-/** The class scores of a batch of 32 digits (x: 32 images of 1x28x28, pixels in [0, 1]). */
+/** The class scores of a batch of 32 digits (x: 32 images of 1x28x28, standardised pixels). */
 export function logits(
   x: Tensor<[32, 1, 28, 28]>,
   c1w: Tensor<[6, 1, 5, 5]>, c1b: Tensor<[6]>,

@@ -14,7 +14,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { EpochRecord, renderChart } from "./chart.js";
 import { DigitSet, makeRng, Split, splitDigits } from "./data.js";
 import {
-  batchSizeOf, evaluate, initParams, LeNetModule, loadWeights, Params, SgdConfig, trainEpoch, weightsToJson,
+  batchSizeOf, evaluate, initParams, LeNetModule, loadWeights, Params, TrainConfig, trainEpoch, weightsToJson,
   zeroVelocity,
 } from "./lenet.js";
 
@@ -30,9 +30,10 @@ Options:
   --train N          training digits (default 8000)
   --test N           held-out test digits (default 2000); train + test <= 10000
   --seed N           seed of the split, the initial weights and the batch order (default 1)
-  --lr X             initial learning rate, decayed to 0 along a cosine (default 0.05)
+  --lr X             initial learning rate, decayed to 0 along a cosine (default 0.02)
   --momentum X       SGD momentum (default 0.9)
   --weight-decay X   L2 penalty on the weights (default 0.0005)
+  --shift N          move each training image by up to N pixels at random (default 2; 0: off)
   --out DIR          where weights.json and training.svg go (default examples/mnist/out)
   --model FILE       the module adgen generated (default examples/mnist/model.grad.ts)
   --eval             load the weights (from --weights, default OUT/weights.json), test them
@@ -46,7 +47,7 @@ export interface Options {
   readonly train: number;
   readonly test: number;
   readonly seed: number;
-  readonly sgd: SgdConfig;
+  readonly sgd: TrainConfig;
   readonly out: string;
   readonly model: string;
   readonly eval: boolean;
@@ -57,7 +58,7 @@ export interface Options {
 
 export function parseArgs(argv: readonly string[]): Options | "help" {
   const o = {
-    epochs: 10, train: 8000, test: 2000, seed: 1, lr: 0.05, momentum: 0.9, weightDecay: 5e-4,
+    epochs: 10, train: 8000, test: 2000, seed: 1, lr: 0.02, momentum: 0.9, weightDecay: 5e-4, shift: 2,
     out: join(HERE, "out"), model: join(HERE, "model.grad.ts"), eval: false, weights: undefined as string | undefined,
   };
   const explicit = new Set<string>();
@@ -87,6 +88,7 @@ export function parseArgs(argv: readonly string[]): Options | "help" {
       case "--lr": o.lr = number(0, false); break;
       case "--momentum": o.momentum = number(0, false); break;
       case "--weight-decay": o.weightDecay = number(0, false); break;
+      case "--shift": o.shift = number(0, true); break;
       case "--out": o.out = resolve(value()); break;
       case "--model": o.model = resolve(value()); break;
       case "--weights": o.weights = resolve(value()); break;
@@ -96,7 +98,7 @@ export function parseArgs(argv: readonly string[]): Options | "help" {
   }
   return {
     epochs: o.epochs, train: o.train, test: o.test, seed: o.seed, out: o.out, model: o.model, eval: o.eval,
-    weights: o.weights, explicit, sgd: { learningRate: o.lr, momentum: o.momentum, weightDecay: o.weightDecay },
+    weights: o.weights, explicit, sgd: { learningRate: o.lr, momentum: o.momentum, weightDecay: o.weightDecay, shift: o.shift },
   };
 }
 
@@ -105,7 +107,13 @@ export async function loadModel(path: string): Promise<LeNetModule> {
   if (!existsSync(path)) {
     throw new Error(`${shortPath(path)} does not exist: generate it first with \`npx adgen examples/mnist/model.ts\``);
   }
-  return (await import(pathToFileURL(path).href)) as LeNetModule;
+  const module = (await import(pathToFileURL(path).href)) as Partial<LeNetModule>;
+  for (const name of ["lossShapes", "lossGradInto", "logits"] as const) {
+    if (!module[name]) {
+      throw new Error(`${shortPath(path)} has no '${name}': regenerate it with \`npx adgen examples/mnist/model.ts\``);
+    }
+  }
+  return module as LeNetModule;
 }
 
 /** Where output goes: a stream, and whether it is a terminal (then the progress bar redraws in place). */
@@ -226,7 +234,7 @@ async function trainCommand(options: Options, stdout: Output, stderr: Output): P
   stdout.write(
     `LeNet-5 on MNIST: ${split.train.count} training and ${split.test.count} test digits, batch ${batchSizeOf(model)},` +
       ` ${options.epochs} epochs, SGD lr ${options.sgd.learningRate} (cosine decay) momentum ${options.sgd.momentum}` +
-      ` weight decay ${options.sgd.weightDecay}, seed ${options.seed}\n`,
+      ` weight decay ${options.sgd.weightDecay}, shifts of up to ${options.sgd.shift} px, seed ${options.seed}\n`,
   );
   const result = train(model, split, options, stdout, stderr);
   const seconds = (performance.now() - t0) / 1000;
