@@ -2,9 +2,9 @@
 // emit. The verifier runs after every pass and names the pass that broke the IR.
 
 import { reverseMode } from "./ad/reverseMode.js";
-import { EntryCode, emitModule } from "./codegen/emitModule.js";
+import { EntryCode, emitModule, exportNamesOf } from "./codegen/emitModule.js";
 import { CompileError, Diagnostic } from "./frontend/diagnostics.js";
-import { LoweredEntry, lowerModule } from "./frontend/lowerModule.js";
+import { LoweredEntry, checkImports, lowerModule } from "./frontend/lowerModule.js";
 import { createCheckedProgram } from "./frontend/program.js";
 import { printFunc } from "./ir/printer.js";
 import { Func, GradFunc } from "./ir/types.js";
@@ -45,6 +45,9 @@ export interface CompileResult {
   readonly adjointIr: string;
 }
 
+/** Globals that generated code refers to: an export of the same name would hide them. */
+const GLOBALS_USED = new Set(["Math", "Float64Array", "Float32Array", "Int32Array", "Object", "RangeError", "Number", "Infinity", "NaN", "undefined"]);
+
 const FAILED = (diagnostics: Diagnostic[]): CompileResult => ({ diagnostics, entries: [], ir: "", adjointIr: "" });
 
 /** Runs simplification passes to a fixed point, verifying after each. */
@@ -76,6 +79,8 @@ export async function compile(sourceText: string, options: CompileOptions = {}):
   } catch (e) {
     return FAILED([internal(e, displayName, 0, "reading the file")]);
   }
+  const badImports = checkImports(checked.sourceFile, displayName);
+  if (badImports.length) return FAILED(badImports);
   if (checked.diagnostics.length) return FAILED([...checked.diagnostics]);
 
   let lowered;
@@ -107,9 +112,37 @@ export async function compile(sourceText: string, options: CompileOptions = {}):
     }
   }
 
+  // the names the module will export must not collide (entries `f` and `fGrad`, say)
+  const owner = new Map<string, LoweredEntry>();
+  for (const { entry } of compiled) {
+    if (GLOBALS_USED.has(entry.name)) {
+      return FAILED([{
+        code: "ADG1020",
+        message: `An entry point named '${entry.name}' would hide the global ${entry.name} that the generated code uses.`,
+        hint: "Rename the function.",
+        file: displayName, line: entry.loc.line, col: entry.loc.col, length: "export function".length,
+      }]);
+    }
+    for (const n of Object.values(exportNamesOf(entry.name))) {
+      const other = owner.get(n);
+      if (other) {
+        return FAILED([{
+          code: "ADG1020",
+          message: `The generated module would declare '${n}' for both '${other.name}' and '${entry.name}'.`,
+          hint: `Rename one of the exported functions: adgen generates ${other.name}, ${other.name}Grad, ${other.name}Forward, ${other.name}Backward, ... for each entry.`,
+          file: displayName, line: entry.loc.line, col: entry.loc.col, length: "export function".length,
+        }]);
+      }
+      owner.set(n, entry);
+    }
+  }
+
   let code: string;
   try {
-    const raw = emitModule(compiled as EntryCode[], { fileName: displayName, sourceText, dtype: options.dtype ?? "float64", version: VERSION });
+    // the generated code names the file without its directory: the same input gives the
+    // same output wherever the compiler runs
+    const sourceName = displayName.replace(/\\/g, "/").split("/").pop()!;
+    const raw = emitModule(compiled as EntryCode[], { fileName: sourceName, sourceText, dtype: options.dtype ?? "float64", version: VERSION });
     code = await formatTypeScript(raw);
   } catch (e) {
     return FAILED([internal(e, displayName, 0, "generating code")]);

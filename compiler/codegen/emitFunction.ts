@@ -61,7 +61,8 @@ export function formatNumber(v: number): string {
 
 /** Sanitizes source text for a `//` comment (no line terminators can end it early). */
 export function commentText(s: string): string {
-  return s.replace(/[\r\n\u2028\u2029]/g, " ").trim();
+  // no line terminator may end a line comment early, and no "*/" a block comment
+  return s.replace(/[\r\n\u2028\u2029]/g, " ").replace(/\*\//g, "* /").trim();
 }
 
 export interface FunctionEmitter {

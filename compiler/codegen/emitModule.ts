@@ -25,6 +25,16 @@ export interface ModuleSettings {
 
 const capital = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
 
+/** The module-level names the generated module declares for entry point f. */
+export function exportNamesOf(f: string): Record<string, string> {
+  const T = capital(f);
+  return {
+    fn: f, forward: `${f}Forward`, backward: `${f}Backward`, grad: `${f}Grad`, vjp: `${f}Vjp`,
+    shapes: `${f}Shapes`, outputShape: `${f}OutputShape`, gradsType: `${T}Grads`, tapeType: `${T}Tape`,
+    gradInto: `${f}GradInto`, vjpInto: `${f}VjpInto`, workspace: `${f}Workspace`,
+  };
+}
+
 function typeKey(name: string): string {
   return /^[\p{ID_Start}$_][\p{ID_Continue}$]*$/u.test(name) && name !== "__proto__" ? name : JSON.stringify(name);
 }
@@ -42,12 +52,7 @@ export function emitModule(entries: readonly EntryCode[], settings: ModuleSettin
   const exportsOf = new Map<string, Record<string, string>>();
   for (const { entry } of entries) {
     const f = entry.name;
-    const T = capital(f);
-    const want = {
-      fn: f, forward: `${f}Forward`, backward: `${f}Backward`, grad: `${f}Grad`, vjp: `${f}Vjp`,
-      shapes: `${f}Shapes`, outputShape: `${f}OutputShape`, gradsType: `${T}Grads`, tapeType: `${T}Tape`,
-      gradInto: `${f}GradInto`, vjpInto: `${f}VjpInto`, workspace: `${f}Workspace`,
-    };
+    const want = exportNamesOf(f);
     for (const n of Object.values(want)) {
       if (moduleNames.has(n)) {
         throw new Error(`generated name '${n}' of entry '${f}' collides with another export`);
@@ -209,7 +214,10 @@ export function emitModule(entries: readonly EntryCode[], settings: ModuleSettin
       grad.wrt.forEach((w, k) => {
         const g = body.yields[k + 1]!;
         const target = propertyAccess(gradsName, w);
-        out.push(g.type.kind === "tensor" ? `${target}.set(${em.nameOf(g)});` : `${target} = ${em.nameOf(g)};`);
+        if (g.type.kind === "tensor") out.push(`${target}.set(${em.nameOf(g)});`);
+        // assigning obj["__proto__"] would set the prototype, not a property
+        else if (w === "__proto__") out.push(`Object.defineProperty(${gradsName}, "__proto__", { value: ${em.nameOf(g)}, writable: true, enumerable: true, configurable: true });`);
+        else out.push(`${target} = ${em.nameOf(g)};`);
       });
       if (cot) out.push(`${outName}.set(${em.nameOf(value)});`, "}", "");
       else out.push(`return ${em.nameOf(value)};`, "}", "");

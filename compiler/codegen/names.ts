@@ -29,28 +29,49 @@ export interface NameScope {
   child(): NameScope;
 }
 
+/**
+ * A scope of names. A child sees its ancestors' names; the root also remembers every name
+ * handed out anywhere below it, so that a module-level name created late (a kernel) never
+ * equals a local variable of some function, which would shadow it.
+ */
 export function createNameScope(parent?: NameScope): NameScope {
+  return makeScope(parent as ScopeImpl | undefined);
+}
+
+interface ScopeImpl extends NameScope {
+  readonly everywhere: Set<string>;
+}
+
+function makeScope(parent: ScopeImpl | undefined): ScopeImpl {
   const taken = new Set<string>();
-  const scope: NameScope = {
-    has: (name) => taken.has(name) || (parent?.has(name) ?? false),
-    reserve: (name) => void taken.add(name),
+  const everywhere = parent ? parent.everywhere : new Set<string>();
+  const take = (name: string): void => {
+    taken.add(name);
+    everywhere.add(name);
+  };
+  const scope: ScopeImpl = {
+    everywhere,
+    has: (name) => taken.has(name) || (parent ? parent.has(name) : false),
+    reserve: (name) => take(name),
     fresh(hint) {
       let base = hint.replace(/[^\p{ID_Continue}$]/gu, "_");
       if (!base || !/^[\p{ID_Start}$_]/u.test(base)) base = `_${base}`;
-      if (isValidIdentifier(base) && !scope.has(base)) {
-        taken.add(base);
+      // the root avoids every name used anywhere below it; a child, only its ancestors'
+      const free = (name: string): boolean => isValidIdentifier(name) && !scope.has(name) && (parent !== undefined || !everywhere.has(name));
+      if (free(base)) {
+        take(base);
         return base;
       }
       const stem = /\d$/.test(base) ? `${base}_` : base;
       for (let n = 2; ; n++) {
         const candidate = `${stem}${n}`;
-        if (isValidIdentifier(candidate) && !scope.has(candidate)) {
-          taken.add(candidate);
+        if (free(candidate)) {
+          take(candidate);
           return candidate;
         }
       }
     },
-    child: () => createNameScope(scope),
+    child: () => makeScope(scope),
   };
   return scope;
 }

@@ -113,6 +113,38 @@ class Writer {
   }
 
   /**
+   * `for (let name = 0; name < count; name += step) { body(name) }` over a multiple of
+   * `step`; a single iteration is its body in a block (with the index the literal 0), no
+   * iterations nothing. `name` is used as given (callers reserve it with fresh()).
+   */
+  steppedLoop(name: string, count: number, step: number, body: (v: string) => void, alone = false): void {
+    if (count <= 0) return;
+    if (count === step) {
+      if (alone) body("0");
+      else this.block(() => body("0"));
+      return;
+    }
+    this.line(`for (let ${name} = 0; ${name} < ${count}; ${name} += ${step}) {`);
+    this.depth++;
+    body(name);
+    this.depth--;
+    this.line("}");
+  }
+
+  /** loop() with the index named exactly `name` (reserved by the caller). */
+  loopAs(name: string, extent: number, body: (v: string) => void): void {
+    if (extent === 1) {
+      body("0");
+      return;
+    }
+    this.line(`for (let ${name} = 0; ${name} < ${extent}; ${name}++) {`);
+    this.depth++;
+    body(name);
+    this.depth--;
+    this.line("}");
+  }
+
+  /**
    * A loop over the batch when `count` is a number, else `body` once with index "0": the
    * batch loop of a batched op, omitted for the unbatched form.
    */
@@ -173,6 +205,178 @@ function kernelRange(
 }
 
 // ---------------------------------------------------------------------------------------
+// Register-blocked matrix products. Linear layers and convolutions (as implicit im2col
+// matrices, below) are products C = A B of matrices with static shapes that live in flat
+// buffers. The emitted loop nest computes C in blocks of MR x NR elements held in local
+// accumulators: per step of the contraction it loads MR values of A and NR of B and does
+// MR * NR multiply-adds, so loads are amortised and the accumulators stay in registers.
+// Leftover rows and columns form blocks of the leftover size (static: no bounds checks).
+
+/**
+ * How an index of a matrix view becomes an offset: `index * stride` for a number, else
+ * `table[index]` (an Int32Array of offsets: a convolution's implicit im2col matrix).
+ */
+type Axis = number | { readonly table: string };
+
+/** A matrix view on a flat buffer: element (r, c) is buf[at + offset(rs, r) + offset(cs, c)]. */
+interface MatView {
+  readonly buf: string;
+  /** The offset of element (0, 0): an identifier or an integer literal. */
+  readonly at: string;
+  readonly rs: Axis;
+  readonly cs: Axis;
+  /** A hint for the names of loaded values or accumulators ("w", "x", "y"). */
+  readonly hint: string;
+}
+
+interface Gemm {
+  /** The comment above the loop nest: what the product computes. */
+  readonly what: string;
+  readonly M: number;
+  readonly N: number;
+  readonly K: number;
+  /** A(i, k), B(k, j), C(i, j). */
+  readonly a: MatView;
+  readonly b: MatView;
+  readonly c: MatView;
+  /** C += A B (else C = A B, plus the bias if any). */
+  readonly accumulate: boolean;
+  /** Accumulators start at bias[i] (along "row") or bias[j] (along "col"). */
+  readonly bias?: { readonly buf: string; readonly along: "row" | "col" };
+  /** Names of the loop variables over i, j and k (the layer's own names: "o", "p", "k"). */
+  readonly names: readonly [string, string, string];
+}
+
+/** The block shape MR x NR for a product with M rows and N columns. */
+function blockShape(M: number, N: number): [number, number] {
+  if (M === 1) return [1, Math.min(N, 8)];
+  if (N === 1) return [Math.min(M, 8), 1];
+  // 4 where it divides the extent, else 3 or 5 if one does (no leftover block), else 4
+  const pick = (n: number): number => (n <= 4 ? n : [4, 3, 5].find((b) => n % b === 0) ?? 4);
+  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.ADGEN_PICK;
+  if (env === "4") return [Math.min(M, 4), Math.min(N, 4)];
+  return [pick(M), pick(N)];
+}
+
+/** An offset: the sum of some variables and a static number. */
+interface Offset {
+  readonly vars: readonly string[];
+  readonly c: number;
+}
+
+function offsetOf(expr: string, c = 0): Offset {
+  return INTEGER.test(expr) ? { vars: [], c: Number(expr) + c } : { vars: [expr], c };
+}
+
+function showOffset(o: Offset, c = 0): string {
+  const k = o.c + c;
+  if (o.vars.length === 0) return String(k);
+  return `${o.vars.join(" + ")}${k > 0 ? ` + ${k}` : k < 0 ? ` - ${-k}` : ""}`;
+}
+
+function addOffsets(x: Offset, y: Offset): Offset {
+  return { vars: [...x.vars, ...y.vars], c: x.c + y.c };
+}
+
+function gemm(w: Writer, g: Gemm): void {
+  const { M, N, K, a, b, c } = g;
+  const [MR, NR] = blockShape(M, N);
+  const MB = M - (M % MR);
+  const NB = N - (N % NR);
+  // One set of names for every block variant: each block declares them in its own scope.
+  const accName = (r: number, s: number): string =>
+    MR === 1 ? `${c.hint}${s}` : NR === 1 ? `${c.hint}${r}` : `${c.hint}${r}${s}`;
+  const acc = Array.from({ length: MR }, (_, r) => Array.from({ length: NR }, (_, s) => w.fresh(accName(r, s))));
+  const aVal = Array.from({ length: MR }, (_, r) => w.fresh(`${a.hint}${r}`));
+  const bVal = Array.from({ length: NR }, (_, s) => w.fresh(`${b.hint}${s}`));
+  const [iName, jName, kName] = g.names.map((h) => w.fresh(h)) as [string, string, string];
+  const names = new Map<string, string>();
+  /** A name reserved on first use and reused by every block. */
+  const name = (hint: string): string => {
+    let n = names.get(hint);
+    if (n === undefined) names.set(hint, (n = w.fresh(hint)));
+    return n;
+  };
+  const bindOffset = (hint: string, expr: string): Offset => offsetOf(bindAs(w, name(hint), expr));
+
+  /**
+   * The offsets of `count` consecutive indices from `start` along `axis`, plus `base`, bound
+   * once per block: one variable and static steps for a strided axis, one variable per
+   * index for a table.
+   */
+  const hoist = (axis: Axis, start: string, count: number, hint: string, base: Term[]): Offset[] => {
+    if (typeof axis === "number") {
+      const o = bindOffset(hint, affine(...base, [start, axis]));
+      return Array.from({ length: count }, (_, r) => ({ vars: o.vars, c: o.c + r * axis }));
+    }
+    const b0 = affine(...base);
+    return Array.from({ length: count }, (_, r) =>
+      bindOffset(`${hint}${r}`, `${b0 === "0" ? "" : `${b0} + `}${axis.table}[${affine([start, 1], r)}]`));
+  };
+
+  /** Inside the contraction loop: the hoisted offsets moved to step k along `axis`. */
+  const step = (hoisted: Offset[], axis: Axis, k: string, hint: string): Offset[] => {
+    const first = hoisted[0]!;
+    const kTerm = typeof axis === "number" ? affine([k, axis]) : `${axis.table}[${k}]`;
+    if (kTerm === "0") return hoisted;
+    if (hoisted.every((o) => o.vars.join() === first.vars.join())) {
+      // one variable for the step's first element; the others are static steps from it
+      const o = bindOffset(hint, first.vars.length === 0 ? kTerm : `${first.vars.join(" + ")} + ${kTerm}`);
+      return hoisted.map((h) => ({ vars: o.vars, c: o.c + h.c }));
+    }
+    const kOff = bindOffset(hint, kTerm);
+    return hoisted.map((h) => addOffsets(h, kOff));
+  };
+
+  const block = (i: string, j: string, rows: number, cols: number): void => {
+    const aRows = hoist(a.rs, i, rows, `${a.hint}At`, [[a.at, 1]]);
+    const bCols = hoist(b.cs, j, cols, `${b.hint}At`, [[b.at, 1]]);
+    for (let r = 0; r < rows; r++) {
+      for (let s = 0; s < cols; s++) {
+        const init = g.accumulate || !g.bias ? "0" : `${g.bias.buf}[${g.bias.along === "row" ? affine([i, 1], r) : affine([j, 1], s)}]`;
+        w.line(`let ${acc[r]![s]} = ${init};`);
+      }
+    }
+    w.loopAs(kName, K, (k) => {
+      const aK = step(aRows, a.cs, k, `${a.hint}K`);
+      const bK = step(bCols, b.rs, k, `${b.hint}K`);
+      for (let s = 0; s < cols; s++) w.line(`const ${bVal[s]} = ${b.buf}[${showOffset(bK[s]!)}];`);
+      for (let r = 0; r < rows; r++) {
+        w.line(`const ${aVal[r]} = ${a.buf}[${showOffset(aK[r]!)}];`);
+        for (let s = 0; s < cols; s++) w.line(`${acc[r]![s]} += ${aVal[r]} * ${bVal[s]};`);
+      }
+    });
+    // C's offsets: per row (with a strided column axis folded in), then per column
+    const strided = typeof c.cs === "number";
+    const cRows = hoist(c.rs, i, rows, `${c.hint}At`, strided ? [[c.at, 1], [j, c.cs as number]] : [[c.at, 1]]);
+    const cCols = strided
+      ? Array.from({ length: cols }, (_, s) => offsetOf("0", s * (c.cs as number)))
+      : hoist(c.cs, j, cols, `${c.hint}Col`, []);
+    const op = g.accumulate ? "+=" : "=";
+    for (let r = 0; r < rows; r++) {
+      for (let s = 0; s < cols; s++) {
+        w.line(`${c.buf}[${showOffset(addOffsets(cRows[r]!, cCols[s]!))}] ${op} ${acc[r]![s]};`);
+      }
+    }
+  };
+
+  const rowTile = (i: string, rows: number): void => {
+    w.steppedLoop(jName, NB, NR, (j) => block(i, j, rows, NR), NB === N);
+    if (NB < N) w.block(() => block(i, String(NB), rows, N - NB));
+  };
+  w.line(`// ${g.what}`);
+  w.steppedLoop(iName, MB, MR, (i) => rowTile(i, MR), MB === M);
+  if (MB < M) w.block(() => rowTile(String(MB), M - MB));
+}
+
+/** `const name = expr;` unless expr is already a literal or an identifier (then expr). */
+function bindAs(w: Writer, name: string, expr: string): string {
+  if (INTEGER.test(expr) || IDENTIFIER.test(expr)) return expr;
+  w.line(`const ${name} = ${expr};`);
+  return name;
+}
+
+// ---------------------------------------------------------------------------------------
 // Reductions
 
 function reduce(ctx: OpEmitContext, term: (k: string) => string, finish: (acc: string) => string): string[] {
@@ -214,70 +418,58 @@ function linearDims(xShape: readonly number[], wShape: readonly number[]): Linea
 
 const linear: OpEmitter = (ctx) => {
   const [x, wt, b] = ctx.args;
-  const y = ctx.result;
   const { batch, nIn, nOut } = linearDims(shape(ctx.argTypes[0], "x"), shape(ctx.argTypes[1], "w"));
-  return emit(ctx, (w) => {
-    w.maybeLoop("n", batch, (n) => {
-      const xRow = w.bind("xRow", affine([n, nIn]));
-      const yRow = w.bind("yRow", affine([n, nOut]));
-      w.loop("o", nOut, (o) => {
-        const wRow = w.bind("wRow", affine([o, nIn]));
-        const acc = w.fresh("acc");
-        w.line(`let ${acc} = 0;`);
-        w.loop("i", nIn, (i) => w.line(`${acc} += ${wt}[${affine([wRow, 1], [i, 1])}] * ${x}[${affine([xRow, 1], [i, 1])}];`));
-        w.line(`${y}[${affine([yRow, 1], [o, 1])}] = ${b === undefined ? acc : `${acc} + ${b}[${o}]`};`);
-      });
-    });
-  });
+  return emit(ctx, (w) =>
+    gemm(w, {
+      what: `y[n][o] = ${b === undefined ? "" : "b[o] + "}Σ_i x[n][i] w[o][i], in register blocks of (n, o)`,
+      M: batch ?? 1, N: nOut, K: nIn,
+      a: { buf: x!, at: "0", rs: nIn, cs: 1, hint: "x" },
+      b: { buf: wt!, at: "0", rs: 1, cs: nIn, hint: "w" },
+      c: { buf: ctx.result, at: "0", rs: nOut, cs: 1, hint: "y" },
+      accumulate: false,
+      ...(b === undefined ? {} : { bias: { buf: b, along: "col" as const } }),
+      names: ["n", "o", "i"],
+    }));
 };
 
 /** dx[n][i] = sum_o dy[n][o] * w[o][i] */
 const linearGradInput: OpEmitter = (ctx) => {
   const [dy, wt] = ctx.args;
-  const dx = ctx.result;
   const dyShape = shape(ctx.argTypes[0], "dy");
   const { nIn, nOut } = linearDims(dyShape, shape(ctx.argTypes[1], "w"));
   const batch = dyShape.length === 2 ? dyShape[0]! : null;
-  return emit(ctx, (w) => {
-    w.maybeLoop("n", batch, (n) => {
-      const dxRow = w.bind("dxRow", affine([n, nIn]));
-      const dyRow = w.bind("dyRow", affine([n, nOut]));
-      w.loop("i", nIn, (i) => w.line(`${dx}[${affine([dxRow, 1], [i, 1])}] = 0;`));
-      w.loop("o", nOut, (o) => {
-        const g = w.fresh("g");
-        w.line(`const ${g} = ${dy}[${affine([dyRow, 1], [o, 1])}];`);
-        const wRow = w.bind("wRow", affine([o, nIn]));
-        w.loop("i", nIn, (i) =>
-          w.line(`${dx}[${affine([dxRow, 1], [i, 1])}] += ${g} * ${wt}[${affine([wRow, 1], [i, 1])}];`));
-      });
-    });
-  });
+  return emit(ctx, (w) =>
+    gemm(w, {
+      what: "dx[n][i] = Σ_o dy[n][o] w[o][i], in register blocks of (n, i)",
+      M: batch ?? 1, N: nIn, K: nOut,
+      a: { buf: dy!, at: "0", rs: nOut, cs: 1, hint: "dy" },
+      b: { buf: wt!, at: "0", rs: nIn, cs: 1, hint: "w" },
+      c: { buf: ctx.result, at: "0", rs: nIn, cs: 1, hint: "dx" },
+      accumulate: false,
+      names: ["n", "i", "o"],
+    }));
 };
 
 /** dw[o][i] = sum_n dy[n][o] * x[n][i] */
 const linearGradWeight: OpEmitter = (ctx) => {
   const [dy, x] = ctx.args;
-  const dw = ctx.result;
   const dyShape = shape(ctx.argTypes[0], "dy");
   const xShape = shape(ctx.argTypes[1], "x");
   const nOut = dyShape[dyShape.length - 1]!;
   const nIn = xShape[xShape.length - 1]!;
   const batch = dyShape.length === 2 ? dyShape[0]! : null;
-  return emit(ctx, (w) => {
-    if (batch !== null) w.zero(dw, nOut * nIn);
-    const op = batch === null ? "=" : "+=";
-    w.maybeLoop("n", batch, (n) => {
-      const xRow = w.bind("xRow", affine([n, nIn]));
-      const dyRow = w.bind("dyRow", affine([n, nOut]));
-      w.loop("o", nOut, (o) => {
-        const g = w.fresh("g");
-        w.line(`const ${g} = ${dy}[${affine([dyRow, 1], [o, 1])}];`);
-        const dwRow = w.bind("dwRow", affine([o, nIn]));
-        w.loop("i", nIn, (i) =>
-          w.line(`${dw}[${affine([dwRow, 1], [i, 1])}] ${op} ${g} * ${x}[${affine([xRow, 1], [i, 1])}];`));
-      });
-    });
-  });
+  return emit(ctx, (w) =>
+    gemm(w, {
+      what: batch === null
+        ? "dw[o][i] = dy[o] x[i] (an outer product), in blocks of (o, i)"
+        : "dw[o][i] = Σ_n dy[n][o] x[n][i], in register blocks of (o, i)",
+      M: nOut, N: nIn, K: batch ?? 1,
+      a: { buf: dy!, at: "0", rs: 1, cs: nOut, hint: "dy" },
+      b: { buf: x!, at: "0", rs: nIn, cs: 1, hint: "x" },
+      c: { buf: ctx.result, at: "0", rs: nIn, cs: 1, hint: "dw" },
+      accumulate: false,
+      names: ["o", "i", "n"],
+    }));
 };
 
 /** db[o] = sum_n dy[n][o] */
@@ -331,52 +523,62 @@ function convDims(
   };
 }
 
-/**
- * The loop nest shared by conv2d and its gradients: for each output element (n, o, i, j),
- * `element` runs once with the offsets named below, then for each input channel c and each
- * in-bounds kernel row ki, `kernelRow` runs with the offsets of x's and w's rows (x's row
- * offset already includes the window's left column, so x[xRow + kj] pairs with w[wRow + kj]
- * for kj in `kj`).
- */
-function convNest(
-  w: Writer, d: ConvDims,
-  element: (at: { n: string; o: string; yAt: string }) => void,
-  kernelRow: (at: { xRow: string; wRow: string; kj: Range }) => void,
-  afterElement: (at: { yAt: string }) => void,
-): void {
-  const { C, H, W, O, KH, KW, OH, OW, sh, sw, ph, pw } = d;
-  w.maybeLoop("n", d.batch, (n) => {
-    const xImage = w.bind("xImage", affine([n, C * H * W]));
-    const yImage = w.bind("yImage", affine([n, O * OH * OW]));
-    w.loop("o", O, (o) => {
-      const wFilter = w.bind("wFilter", affine([o, C * KH * KW]));
-      const yPlane = w.bind("yPlane", affine([yImage, 1], [o, OH * OW]));
-      w.loop("i", OH, (i) => {
-        // the window's top row in the input (negative inside the top padding)
-        const top = w.bind("top", affine([i, sh], -ph));
-        const ki = kernelRange(w, "ki", top, -ph, (OH - 1) * sh - ph, KH, H);
-        const yRow = w.bind("yRow", affine([yPlane, 1], [i, OW]));
-        w.loop("j", OW, (j) => {
-          const left = w.bind("left", affine([j, sw], -pw));
-          const kj = kernelRange(w, "kj", left, -pw, (OW - 1) * sw - pw, KW, W);
-          // x's offset of the window's top-left corner in channel 0 (maybe in the padding)
-          const xCorner = w.bind("xCorner", affine([xImage, 1], [top, W], [left, 1]));
-          const yAt = affine([yRow, 1], [j, 1]);
-          element({ n, o, yAt });
-          w.loop("c", C, (c) => {
-            const xChannel = w.bind("xChannel", affine([xCorner, 1], [c, H * W]));
-            const wChannel = w.bind("wChannel", affine([wFilter, 1], [c, KH * KW]));
-            w.loop("ki", ki, (k) => {
-              const xRow = w.bind("xRow", affine([xChannel, 1], [k, W]));
-              const wRow = w.bind("wRow", affine([wChannel, 1], [k, KW]));
-              kernelRow({ xRow, wRow, kj });
-            });
-          });
-          afterElement({ yAt });
-        });
-      });
-    });
-  });
+// A convolution is a matrix product with the im2col matrix of its input: row k = (c, ki, kj)
+// (a kernel tap), column p = (i, j) (an output position), entry x[c][i·sh + ki - ph][j·sw +
+// kj - pw]. Its entry lives at `tapAt[k] + windowAt[p]` in the input with a zero border of
+// (ph, pw), so the products read (and the input adjoint scatters into) the padded input
+// through these two small offset tables instead of materialising the matrix.
+
+interface Im2col {
+  /** K = C·KH·KW rows (kernel taps), P = OH·OW columns (output positions). */
+  readonly K: number;
+  readonly P: number;
+  /** The padded image's height, width and size. */
+  readonly Hp: number;
+  readonly Wp: number;
+  readonly image: number;
+  readonly padded: boolean;
+  /** The row and column axes of the matrix as offsets into the padded image. */
+  readonly taps: Axis;
+  readonly windows: Axis;
+}
+
+/** Declares the offset tables (filled on each call: K + P writes) and returns the axes. */
+function im2colAxes(w: Writer, ctx: OpEmitContext, d: ConvDims): Im2col {
+  const { C, KH, KW, OH, OW, sh, sw, ph, pw } = d;
+  const Hp = d.H + 2 * ph;
+  const Wp = d.W + 2 * pw;
+  const K = C * KH * KW;
+  const P = OH * OW;
+  let taps: Axis = Hp * Wp;
+  if (KH * KW > 1) {
+    const tapAt = w.bind("tapAt", ctx.scratch(K, "tapAt", "int32"));
+    w.line(`// tapAt[(c, ki, kj)]: where kernel tap (c, ki, kj) of the window at (0, 0) reads the${ph || pw ? " padded" : ""} input`);
+    const tap = w.fresh("tap");
+    w.line(`let ${tap} = 0;`);
+    w.loop("c", C, (c) => w.loop("ki", KH, (ki) => w.loop("kj", KW, (kj) =>
+      w.line(`${tapAt}[${tap}++] = ${affine([c, Hp * Wp], [ki, Wp], [kj, 1])};`))));
+    taps = { table: tapAt };
+  }
+  let windows: Axis = sw;
+  if (OH > 1 && sh * Wp !== OW * sw) {
+    const windowAt = w.bind("windowAt", ctx.scratch(P, "windowAt", "int32"));
+    w.line(`// windowAt[(i, j)]: where the window of output (i, j) starts in the${ph || pw ? " padded" : ""} input`);
+    w.loop("i", OH, (i) => w.loop("j", OW, (j) =>
+      w.line(`${windowAt}[${affine([i, OW], [j, 1])}] = ${affine([i, sh * Wp], [j, sw])};`)));
+    windows = { table: windowAt };
+  }
+  return { K, P, Hp, Wp, image: C * Hp * Wp, padded: ph > 0 || pw > 0, taps, windows };
+}
+
+/** Copies image `xImage` of x into the interior of the padded buffer xp (border left as is). */
+function copyIntoPadded(w: Writer, d: ConvDims, m: Im2col, x: string, xImage: string, xp: string): void {
+  w.line(`// xp[c][${d.ph} + ih][${d.pw} + iw] = x[c][ih][iw] (the border stays 0)`);
+  w.loop("c", d.C, (c) => w.loop("ih", d.H, (ih) => {
+    const src = w.bind("src", affine([xImage, 1], [c, d.H * d.W], [ih, d.W]));
+    const dst = w.bind("dst", affine([c, m.image / d.C], [ih, m.Wp], d.ph * m.Wp + d.pw));
+    w.loop("iw", d.W, (iw) => w.line(`${xp}[${affine([dst, 1], [iw, 1])}] = ${x}[${affine([src, 1], [iw, 1])}];`));
+  }));
 }
 
 const conv2d: OpEmitter = (ctx) => {
@@ -385,61 +587,90 @@ const conv2d: OpEmitter = (ctx) => {
   const d = convDims(
     shape(ctx.argTypes[0], "x"), shape(ctx.argTypes[1], "w"), shape(ctx.resultType, "y"), attrsOf(ctx, "conv2d"));
   return emit(ctx, (w) => {
-    let acc = "";
-    convNest(
-      w, d,
-      ({ o }) => {
-        acc = w.fresh("acc");
-        w.line(`let ${acc} = ${b === undefined ? "0" : `${b}[${o}]`};`);
-      },
-      ({ xRow, wRow, kj }) =>
-        w.loop("kj", kj, (k) => w.line(`${acc} += ${x}[${affine([xRow, 1], [k, 1])}] * ${wt}[${affine([wRow, 1], [k, 1])}];`)),
-      ({ yAt }) => w.line(`${y}[${yAt}] = ${acc};`),
-    );
+    const m = im2colAxes(w, ctx, d);
+    const xp = m.padded ? w.bind("xp", ctx.scratch(m.image, "padded")) : x!;
+    if (m.padded) w.zero(xp, m.image);
+    w.maybeLoop("n", d.batch, (n) => {
+      const xImage = w.bind("xImage", affine([n, d.C * d.H * d.W]));
+      const yImage = w.bind("yImage", affine([n, d.O * m.P]));
+      if (m.padded) copyIntoPadded(w, d, m, x!, xImage, xp);
+      gemm(w, {
+        what: `y[o][p] = ${b === undefined ? "" : "b[o] + "}Σ_k w[o][k] x[tapAt[k] + windowAt[p]], in register blocks of (o, p)`,
+        M: d.O, N: m.P, K: m.K,
+        a: { buf: wt!, at: "0", rs: m.K, cs: 1, hint: "w" },
+        b: { buf: xp, at: m.padded ? "0" : xImage, rs: m.taps, cs: m.windows, hint: "x" },
+        c: { buf: y, at: yImage, rs: m.P, cs: 1, hint: "y" },
+        accumulate: false,
+        ...(b === undefined ? {} : { bias: { buf: b, along: "row" as const } }),
+        names: ["o", "p", "k"],
+      });
+    });
   });
 };
 
-/** The transposed convolution: dx[n][c][top + ki][left + kj] += dy[n][o][i][j] * w[o][c][ki][kj]. */
+/**
+ * The transposed convolution: dx[tapAt[k] + windowAt[p]] += Σ_o w[o][k] dy[o][p] for each tap
+ * k = (c, ki, kj) and output position p = (i, j) (into a padded buffer when there is padding).
+ */
 const conv2dGradInput: OpEmitter = (ctx) => {
   const [dy, wt] = ctx.args;
   const dx = ctx.result;
   const attrs = attrsOf(ctx, "conv2dGradInput");
   const d = convDims(attrs.inputShape, shape(ctx.argTypes[1], "w"), shape(ctx.argTypes[0], "dy"), attrs);
   return emit(ctx, (w) => {
-    w.zero(dx, size(attrs.inputShape));
-    let g = "";
-    convNest(
-      w, d,
-      ({ yAt }) => {
-        g = w.fresh("g");
-        w.line(`const ${g} = ${dy}[${yAt}];`);
-      },
-      ({ xRow, wRow, kj }) =>
-        w.loop("kj", kj, (k) => w.line(`${dx}[${affine([xRow, 1], [k, 1])}] += ${g} * ${wt}[${affine([wRow, 1], [k, 1])}];`)),
-      () => {},
-    );
+    const m = im2colAxes(w, ctx, d);
+    const dxp = m.padded ? w.bind("dxp", ctx.scratch(m.image, "padded")) : dx;
+    if (!m.padded) w.zero(dx, size(attrs.inputShape));
+    w.maybeLoop("n", d.batch, (n) => {
+      const xImage = w.bind("xImage", affine([n, d.C * d.H * d.W]));
+      const yImage = w.bind("yImage", affine([n, d.O * m.P]));
+      if (m.padded) w.zero(dxp, m.image);
+      gemm(w, {
+        what: `${m.padded ? "dxp" : "dx"}[tapAt[k] + windowAt[p]] += Σ_o w[o][k] dy[o][p], in register blocks of (k, p)`,
+        M: m.K, N: m.P, K: d.O,
+        a: { buf: wt!, at: "0", rs: 1, cs: m.K, hint: "w" },
+        b: { buf: dy!, at: yImage, rs: m.P, cs: 1, hint: "dy" },
+        c: { buf: dxp, at: m.padded ? "0" : xImage, rs: m.taps, cs: m.windows, hint: "dx" },
+        accumulate: true,
+        names: ["k", "p", "o"],
+      });
+      if (m.padded) {
+        w.line(`// dx[c][ih][iw] = dxp[c][${d.ph} + ih][${d.pw} + iw] (what reached the border is dropped)`);
+        w.loop("c", d.C, (c) => w.loop("ih", d.H, (ih) => {
+          const dst = w.bind("dst", affine([xImage, 1], [c, d.H * d.W], [ih, d.W]));
+          const src = w.bind("src", affine([c, m.image / d.C], [ih, m.Wp], d.ph * m.Wp + d.pw));
+          w.loop("iw", d.W, (iw) => w.line(`${dx}[${affine([dst, 1], [iw, 1])}] = ${dxp}[${affine([src, 1], [iw, 1])}];`));
+        }));
+      }
+    });
   });
 };
 
-/** dw[o][c][ki][kj] = sum over n, i, j of dy[n][o][i][j] * x[n][c][top + ki][left + kj]. */
+/** dw[o][k] = Σ over n and p of dy[n][o][p] x_n[tapAt[k] + windowAt[p]] (k = (c, ki, kj), p = (i, j)). */
 const conv2dGradWeight: OpEmitter = (ctx) => {
   const [dy, x] = ctx.args;
   const dw = ctx.result;
   const attrs = attrsOf(ctx, "conv2dGradWeight");
   const d = convDims(shape(ctx.argTypes[1], "x"), attrs.weightShape, shape(ctx.argTypes[0], "dy"), attrs);
   return emit(ctx, (w) => {
-    w.zero(dw, size(attrs.weightShape));
-    let g = "";
-    convNest(
-      w, d,
-      ({ yAt }) => {
-        g = w.fresh("g");
-        w.line(`const ${g} = ${dy}[${yAt}];`);
-      },
-      ({ xRow, wRow, kj }) =>
-        w.loop("kj", kj, (k) => w.line(`${dw}[${affine([wRow, 1], [k, 1])}] += ${g} * ${x}[${affine([xRow, 1], [k, 1])}];`)),
-      () => {},
-    );
+    const m = im2colAxes(w, ctx, d);
+    const xp = m.padded ? w.bind("xp", ctx.scratch(m.image, "padded")) : x!;
+    if (m.padded) w.zero(xp, m.image);
+    if (d.batch !== null) w.zero(dw, size(attrs.weightShape));
+    w.maybeLoop("n", d.batch, (n) => {
+      const xImage = w.bind("xImage", affine([n, d.C * d.H * d.W]));
+      const yImage = w.bind("yImage", affine([n, d.O * m.P]));
+      if (m.padded) copyIntoPadded(w, d, m, x!, xImage, xp);
+      gemm(w, {
+        what: `dw[o][k] ${d.batch === null ? "=" : "+="} Σ_p dy[o][p] x[tapAt[k] + windowAt[p]], in register blocks of (o, k)`,
+        M: d.O, N: m.K, K: m.P,
+        a: { buf: dy!, at: yImage, rs: m.P, cs: 1, hint: "dy" },
+        b: { buf: xp, at: m.padded ? "0" : xImage, rs: m.windows, cs: m.taps, hint: "x" },
+        c: { buf: dw, at: "0", rs: m.K, cs: 1, hint: "dw" },
+        accumulate: d.batch !== null,
+        names: ["o", "k", "p"],
+      });
+    });
   });
 };
 
@@ -523,12 +754,66 @@ function poolNest(
   });
 }
 
+/** Windows of at most this many elements are unrolled (and their maximum found branch-free). */
+const UNROLL_WINDOW = 16;
+
+/** The offsets of a window's elements from its top-left corner, in row-major order. */
+function windowOffsets(d: PoolDims): number[] {
+  const offsets: number[] = [];
+  for (let ki = 0; ki < d.KH; ki++) for (let kj = 0; kj < d.KW; kj++) offsets.push(ki * d.W + kj);
+  return offsets;
+}
+
+/**
+ * Declares `at`, the offset (from `corner`) of the window's first maximum in row-major order
+ * (strictly greater values take over), without data-dependent branches: comparisons become
+ * 0 or 1 and select the offset arithmetically, so random data costs no mispredictions.
+ * Comparisons with NaN are false, so a NaN in the window (or +∞ beside -∞) makes `sum` NaN
+ * and `exact` must then redo the window by the exact rule. Returns the names.
+ */
+function windowArgmax(w: Writer, x: string, corner: string, offsets: number[]): { at: string; max: string; sum: string } {
+  const v = offsets.map((o) => {
+    const name = w.fresh("v");
+    w.line(`const ${name} = ${x}[${affine([corner, 1], o)}];`);
+    return name;
+  });
+  const at = w.fresh("at");
+  const max = w.fresh("max");
+  const sum = w.fresh("sum");
+  w.line(`// at: the offset of the first maximum, selected without branches`);
+  w.line(`let ${at} = +(${v[1]} > ${v[0]})${offsets[1] === 1 ? "" : ` * ${offsets[1]}`};`);
+  w.line(`let ${max} = ${x}[${affine([corner, 1], [at, 1])}];`);
+  for (let e = 2; e < offsets.length; e++) {
+    w.line(`${at} += +(${v[e]} > ${max}) * (${offsets[e]} - ${at});`);
+    w.line(`${max} = ${x}[${affine([corner, 1], [at, 1])}];`);
+  }
+  w.line(`const ${sum} = ${v.join(" + ")};`);
+  return { at, max, sum };
+}
+
 const maxpool2d: OpEmitter = (ctx) => {
   const [x] = ctx.args;
   const y = ctx.result;
   const d = poolDims(shape(ctx.argTypes[0], "x"), shape(ctx.resultType, "y"), attrsOf(ctx, "maxpool2d"));
+  const offsets = windowOffsets(d);
   return emit(ctx, (w) => {
-    poolNest(w, d, ({ yAt, rows }) => {
+    poolNest(w, d, ({ corner, yAt, rows }) => {
+      if (offsets.length === 1) {
+        w.line(`${y}[${yAt}] = ${x}[${corner}];`);
+        return;
+      }
+      if (offsets.length <= UNROLL_WINDOW) {
+        const { max, sum } = windowArgmax(w, x!, corner, offsets);
+        w.line(`if (${sum} !== ${sum}) {`);
+        w.line(`  // a NaN is the maximum (as in PyTorch); +∞ beside -∞ just takes this path`);
+        offsets.forEach((o) => {
+          const v = `${x}[${affine([corner, 1], o)}]`;
+          w.line(`  if (${v} > ${max} || ${v} !== ${v}) ${max} = ${v};`);
+        });
+        w.line(`}`);
+        w.line(`${y}[${yAt}] = ${max};`);
+        return;
+      }
       const max = w.fresh("max");
       w.line(`let ${max} = -Infinity;`);
       rows((xRow) =>
@@ -549,9 +834,38 @@ const maxpool2dGrad: OpEmitter = (ctx) => {
   const dx = ctx.result;
   const xShape = shape(ctx.argTypes[0], "x");
   const d = poolDims(xShape, shape(ctx.argTypes[1], "dy"), attrsOf(ctx, "maxpool2dGrad"));
+  const offsets = windowOffsets(d);
+  // windows that tile the input exactly: each window zeroes its own elements; windows that do
+  // not overlap: one write each after zeroing dx; overlapping windows accumulate
+  const tiles = d.sh === d.KH && d.sw === d.KW && d.OH * d.KH === d.H && d.OW * d.KW === d.W;
+  const disjoint = d.sh >= d.KH && d.sw >= d.KW;
+  const unrolled = offsets.length <= UNROLL_WINDOW;
   return emit(ctx, (w) => {
-    w.zero(dx, size(xShape));
+    if (!(tiles && unrolled)) w.zero(dx, size(xShape));
     poolNest(w, d, ({ corner, yAt, rows }) => {
+      const op = disjoint ? "=" : "+=";
+      if (unrolled) {
+        if (offsets.length === 1) {
+          w.line(`${dx}[${corner}] ${op} ${dy}[${yAt}];`);
+          return;
+        }
+        const { at, max, sum } = windowArgmax(w, x!, corner, offsets);
+        w.line(`if (${sum} !== ${sum}) {`);
+        w.line(`  // a NaN in the window: the first NaN is the maximum (as in PyTorch)`);
+        w.line(`  ${max} = -Infinity;`);
+        w.line(`  ${at} = 0;`);
+        offsets.forEach((o) => {
+          const v = `${x}[${affine([corner, 1], o)}]`;
+          w.line(`  if (${v} > ${max} || (${v} !== ${v} && ${max} === ${max})) {`);
+          w.line(`    ${max} = ${v};`);
+          w.line(`    ${at} = ${o};`);
+          w.line(`  }`);
+        });
+        w.line(`}`);
+        if (tiles) offsets.forEach((o) => w.line(`${dx}[${affine([corner, 1], o)}] = 0;`));
+        w.line(`${dx}[${affine([corner, 1], [at, 1])}] ${op} ${dy}[${yAt}];`);
+        return;
+      }
       const max = w.fresh("max");
       const argmax = w.fresh("argmax");
       w.line(`let ${max} = -Infinity;`);
@@ -567,7 +881,7 @@ const maxpool2dGrad: OpEmitter = (ctx) => {
           w.line(`  ${argmax} = ${at};`);
           w.line(`}`);
         }));
-      w.line(`${dx}[${argmax}] += ${dy}[${yAt}];`);
+      w.line(`${dx}[${argmax}] ${op} ${dy}[${yAt}];`);
     });
   });
 };

@@ -60,6 +60,25 @@ export const BUILTINS = [
 type Builtin = (typeof BUILTINS)[number];
 const BUILTIN_SET = new Set<string>(BUILTINS);
 
+/**
+ * Imports from anywhere but "adgen", reported before TypeScript's own errors (which would
+ * only say that the module cannot be found).
+ */
+export function checkImports(sourceFile: TS.SourceFile, displayName: string): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const stmt of sourceFile.statements) {
+    if (!ts.isImportDeclaration(stmt) || !ts.isStringLiteral(stmt.moduleSpecifier) || stmt.moduleSpecifier.text === "adgen") continue;
+    const start = stmt.moduleSpecifier.getStart(sourceFile);
+    const pos = sourceFile.getLineAndCharacterOfPosition(start);
+    out.push({
+      code: "ADG1013", message: `Imports from '${stmt.moduleSpecifier.text}' are not supported.`,
+      hint: `A DSL file imports only from "adgen"; move other code into this file as helper functions.`,
+      file: displayName, line: pos.line + 1, col: pos.character + 1, length: stmt.moduleSpecifier.getWidth(sourceFile),
+    });
+  }
+  return out;
+}
+
 export function lowerModule(checked: CheckedProgram, displayName: string): LoweredModule {
   const { checker, sourceFile } = checked;
 
@@ -111,6 +130,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
         if (!sym) continue;
         if (imported === "Tensor") tensorTypeSymbols.add(sym);
         else if (BUILTIN_SET.has(imported)) builtinOf.set(sym, imported as Builtin);
+        else if (el.isTypeOnly || stmt.importClause?.isTypeOnly) continue; // other types: only type-checking sees them
         else {
           fail(el, "ADG1013", `"adgen" has no export '${imported}'.`, `Available: Tensor, ${BUILTINS.join(", ")}.`);
         }
@@ -201,9 +221,9 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
   }
 
   // ---------------------------------------------------------------- types of parameters
-  function typeFromNode(node: TS.TypeNode | undefined, what: string, at: TS.Node): Type {
+  function typeFromNode(node: TS.TypeNode | undefined, what: string, at: TS.Node, code: DiagnosticCode = "ADG1010"): Type {
     if (!node) {
-      return fail(at, "ADG1010", `${what} has no type annotation.`, "Annotate it as number or Tensor<[d0, d1, ...]>.");
+      return fail(at, code, `${what} has no type annotation.`, "Annotate it as number or Tensor<[d0, d1, ...]>.");
     }
     if (node.kind === ts.SyntaxKind.NumberKeyword) return F64;
     if (ts.isTypeReferenceNode(node)) {
@@ -226,10 +246,12 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
       }
       // a local type alias: follow it
       const decl = sym?.declarations?.[0];
-      if (decl && ts.isTypeAliasDeclaration(decl) && decl.getSourceFile() === sourceFile) return typeFromNode(decl.type, what, at);
+      if (decl && ts.isTypeAliasDeclaration(decl) && decl.getSourceFile() === sourceFile) return typeFromNode(decl.type, what, at, code);
     }
-    return fail(node, "ADG1010", `${what} has type '${node.getText(sourceFile)}', which the DSL does not support.`,
-      "Parameters are number or Tensor<[d0, d1, ...]> with literal dimensions.");
+    return fail(node, code, `${what} is '${node.getText(sourceFile)}', which the DSL does not support.`,
+      code === "ADG1011"
+        ? "DSL functions return number or Tensor<[d0, d1, ...]> with literal dimensions."
+        : "Parameters are number or Tensor<[d0, d1, ...]> with literal dimensions.");
   }
 
   // ---------------------------------------------------------------- function bodies
@@ -238,8 +260,29 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
     const consts = new Map<ValueId, number>();
     /** Partial-index results: the tensor they are a view of in JavaScript. */
     const viewOf = new Map<ValueId, Value>();
-    /** Values bound to parameters, which must never be written into. */
+    /** Values bound to the entry's parameters, which must never be written into. */
     const paramValues = new Set<ValueId>();
+    /**
+     * Tensor values that may be the same JavaScript array as other values (an if result
+     * that is one of two arrays, a loop variable, a view): the arrays they may be. A value
+     * missing here is its own array.
+     */
+    const aliasRoots = new Map<ValueId, ReadonlySet<ValueId>>();
+    const rootsOf = (v: Value): ReadonlySet<ValueId> => aliasRoots.get(v.id) ?? new Set([v.id]);
+    const mergeRoots = (r: Value, from: readonly Value[]): void => {
+      if (r.type.kind !== "tensor") return;
+      const all = new Set<ValueId>();
+      for (const v of from) rootsOf(v).forEach((x) => all.add(x));
+      aliasRoots.set(r.id, all);
+    };
+    /** Each inlined helper's parameters: symbol -> the caller's value bound to it. */
+    const helperParams: Map<TS.Symbol, Value>[] = [];
+    /** Integer ranges of index-like values (loop counters and affine arithmetic on them). */
+    let ranges = new Map<ValueId, readonly [number, number]>();
+    /** Tensor values written into (the old versions of store/accum). */
+    const written = new Set<ValueId>();
+    /** Constraints a condition puts on values when it holds (x >= 0 && x < 7). */
+    const constraints = new Map<ValueId, readonly { v: ValueId; lo: number; hi: number }[]>();
     const callStack: TS.FunctionDeclaration[] = [fn];
     const name = fn.name!.text;
 
@@ -260,7 +303,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
     }
     let declaredResult: Type | null = null;
     if (fn.type) {
-      declaredResult = typeFromNode(fn.type, `The return type of '${name}'`, fn.type);
+      declaredResult = typeFromNode(fn.type, `The return type of '${name}'`, fn.type, "ADG1011");
     }
 
     // --------------------------------------------------------------- emission helpers
@@ -274,7 +317,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
     /** Emits a simple op, folding scalar ops on constants. */
     const emit = <K extends SimpleOp>(op: K, args: readonly Value[], attrs: AttrsOf<K>, at: TS.Node, vname?: string): Value => {
       const t = inferType(op, args.map((a) => a.type), attrs);
-      if (typeof t === "string") return fail(at, "ADG1008", capitalize(t) + ".", shapeHint(op));
+      if (typeof t === "string") return fail(at, "ADG1008", t + ".", shapeHint(op));
       if (t.kind === "f64" && args.length > 0 && args.every((a) => known(a) !== undefined)) {
         const vals = args.map((a) => known(a)!);
         if (isUnaryOp(op)) return constant(UNARY_EVAL[op as UnaryOp](vals[0]!));
@@ -289,11 +332,62 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
           return r;
         }
       }
+      let r: Value;
       try {
-        return b.emit(op, args, attrs, vname);
+        r = b.emit(op, args, attrs, vname);
       } catch (e) {
         if (e instanceof IRError) return fail(at, "ADG1008", e.message, shapeHint(op));
         throw e;
+      }
+      trackRanges(op, args, r);
+      return r;
+    };
+    const rangeOf = (v: Value): readonly [number, number] | undefined => {
+      const k = known(v);
+      return k !== undefined ? [k, k] : ranges.get(v.id);
+    };
+    /** Interval arithmetic for index expressions, and the constraints comparisons imply. */
+    const trackRanges = (op: SimpleOp, args: readonly Value[], r: Value): void => {
+      const [a, c] = args.map(rangeOf);
+      if (op === "neg" && a) ranges.set(r.id, [-a[1], -a[0]]);
+      if (a && c) {
+        if (op === "add") ranges.set(r.id, [a[0] + c[0], a[1] + c[1]]);
+        if (op === "sub") ranges.set(r.id, [a[0] - c[1], a[1] - c[0]]);
+        if (op === "mul") {
+          const p = [a[0] * c[0], a[0] * c[1], a[1] * c[0], a[1] * c[1]].map((x) => (Number.isNaN(x) ? 0 : x));
+          ranges.set(r.id, [Math.min(...p), Math.max(...p)]);
+        }
+      }
+      if (isCompareOp(op)) {
+        // v OP k, or k OP v: bounds on v when the comparison holds (indices are integers)
+        const [x, y] = args as [Value, Value];
+        const kx = known(x);
+        const ky = known(y);
+        const flip: Record<string, string> = { lt: "gt", le: "ge", gt: "lt", ge: "le", eq: "eq", ne: "ne" };
+        const [v, k, cmp] = ky !== undefined && kx === undefined ? [x, ky, op] : kx !== undefined && ky === undefined ? [y, kx, flip[op]!] : [];
+        if (v && k !== undefined) {
+          const bound = {
+            lt: { lo: -Infinity, hi: Math.ceil(k) - 1 }, le: { lo: -Infinity, hi: Math.floor(k) },
+            gt: { lo: Math.floor(k) + 1, hi: Infinity }, ge: { lo: Math.ceil(k), hi: Infinity },
+            eq: { lo: k, hi: k }, ne: undefined,
+          }[cmp as CompareOp];
+          if (bound) constraints.set(r.id, [{ v: v.id, ...bound }]);
+        }
+      }
+      if (op === "and") constraints.set(r.id, [...(constraints.get(args[0]!.id) ?? []), ...(constraints.get(args[1]!.id) ?? [])]);
+    };
+    /** Runs fill with the ranges that hold where cond is true; restores them afterwards. */
+    const whereTrue = <T>(cond: Value, fill: () => T): T => {
+      const saved = ranges;
+      ranges = new Map(ranges);
+      for (const { v, lo, hi } of constraints.get(cond.id) ?? []) {
+        const cur = ranges.get(v) ?? (consts.has(v) ? [consts.get(v)!, consts.get(v)!] as const : [-Infinity, Infinity] as const);
+        ranges.set(v, [Math.max(cur[0], lo), Math.min(cur[1], hi)]);
+      }
+      try {
+        return fill();
+      } finally {
+        ranges = saved;
       }
     };
     const staticConds = new Map<ValueId, boolean>();
@@ -353,9 +447,9 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
           }
           let tv: Value | null = null;
           let ev: Value | null = null;
-          const thenInstrs = b.block(() => {
+          const thenInstrs = b.block(() => whereTrue(cond, () => {
             tv = lowerStatements([...stmtsOf(s.thenStatement), ...rest], new Map(env));
-          });
+          }));
           const elseInstrs = b.block(() => {
             ev = lowerStatements([...stmtsOf(s.elseStatement), ...rest], new Map(env));
           });
@@ -370,6 +464,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
               "Both paths must return values of one type and shape.");
           }
           const result = b.value(tval.type);
+          mergeRoots(result, [tval, eval_]);
           b.loc = locOf(s);
           b.push(makeIf([result], cond, makeBlock([], thenInstrs, [tval]), makeBlock([], elseInstrs, [eval_]), locOf(s)));
           return result;
@@ -427,7 +522,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
         }
         const thenEnv: Env = new Map(env);
         const elseEnv: Env = new Map(env);
-        const thenInstrs = b.block(() => void lowerStatements(stmtsOf(s.thenStatement), thenEnv));
+        const thenInstrs = b.block(() => whereTrue(cond, () => void lowerStatements(stmtsOf(s.thenStatement), thenEnv)));
         const elseInstrs = b.block(() => void lowerStatements(stmtsOf(s.elseStatement), elseEnv));
         const merged: TS.Symbol[] = [];
         for (const sym of env.keys()) {
@@ -445,6 +540,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
           merged.push(sym);
         }
         const results = merged.map((sym) => b.value(thenEnv.get(sym)!.type, sym.name));
+        merged.forEach((sym, k) => mergeRoots(results[k]!, [thenEnv.get(sym)!, elseEnv.get(sym)!]));
         b.loc = locOf(s);
         b.push(makeIf(results, cond,
           makeBlock([], thenInstrs, merged.map((sym) => thenEnv.get(sym)!)),
@@ -556,11 +652,32 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
       }
       const loc = locOf(s);
       const iv = b.value(F64, ivName);
+      const last = start + (Math.max(1, Math.ceil((end - start) / step)) - 1) * step;
+      ranges.set(iv.id, [Math.min(start, last), Math.max(start, last)]);
       const params = assigned.map((sym) => b.value(env.get(sym)!.type, sym.name));
+      params.forEach((p, k) => mergeRoots(p, [env.get(assigned[k]!)!]));
+      const firstInBody = b.nextId;
       const bodyEnv: Env = new Map(env);
       bodyEnv.set(ivSym, iv);
       assigned.forEach((sym, k) => bodyEnv.set(sym, params[k]));
+      const writesBefore = written.size;
       const instrs = b.block(() => void lowerStatements(stmtsOf(s.statement), bodyEnv));
+      // A loop variable that the body writes into must not become, at the end of an
+      // iteration, an array that another variable also holds (the next iteration would
+      // write into it).
+      if (written.size > writesBefore) {
+        assigned.forEach((sym, k) => {
+          const y = bodyEnv.get(sym);
+          if (!y || y.type.kind !== "tensor") return;
+          const own = rootsOf(params[k]!);
+          const foreign = [...rootsOf(y)].filter((r) => r < firstInBody && !own.has(r));
+          const writesIntoIt = [...written].some((w) => [...rootsOf({ id: w } as Value)].some((r) => own.has(r) || rootsOf(y).has(r)));
+          if (foreign.length && writesIntoIt) {
+            fail(s, "ADG1016", `'${sym.name}' becomes another variable's array in this loop, and the loop writes into it.`,
+              "Copy into a fresh tensor made with zeros([...]) instead of assigning one tensor variable to another.");
+          }
+        });
+      }
       const yields = assigned.map((sym, k) => {
         const v = bodyEnv.get(sym);
         if (v === undefined) {
@@ -573,6 +690,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
         return v;
       });
       const results = assigned.map((sym) => b.value(env.get(sym)!.type, sym.name));
+      results.forEach((r, k) => mergeRoots(r, [params[k]!, yields[k]!]));
       b.loc = loc;
       b.push(makeFor(results, start, end, step, assigned.map((sym) => env.get(sym)!), makeBlock([iv, ...params], instrs, yields), loc));
       assigned.forEach((sym, k) => env.set(sym, results[k]));
@@ -623,6 +741,8 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
           const old = emit("index", [cur, ...idx], {}, node);
           next = emit("store", [cur, ...idx, emit(binop[op]!, [old, rhsValue()], {}, node)], {}, node, vname);
         }
+        mergeRoots(next, [cur]); // the same array, updated
+        written.add(cur.id);
         env.set(sym, next);
         return;
       }
@@ -631,7 +751,10 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
 
     /** Element writes must go into a fresh local tensor that nothing else refers to. */
     function checkWritable(base: TS.Identifier, cur: Value, env: Env): void {
-      if (paramValues.has(cur.id)) {
+      const baseSym = symbolOf(base);
+      const helper = helperParams[helperParams.length - 1];
+      const roots = rootsOf(cur);
+      if (paramValues.has(cur.id) || (baseSym && helper?.get(baseSym) === cur)) {
         fail(base, "ADG1016", `'${base.text}' is a parameter; writing into it would change the caller's array.`,
           `Make a new tensor: const out = zeros([...]) and write into out.`);
       }
@@ -639,11 +762,17 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
         fail(base, "ADG1016", `'${base.text}' is part of another tensor; writing into it would change that tensor too.`,
           "Write into the whole tensor with all indices: y[t][i] = v.");
       }
-      const baseSym = symbolOf(base);
+      const callerArrays = new Set<ValueId>();
+      for (const h of helperParams) for (const v of h.values()) rootsOf(v).forEach((r) => callerArrays.add(r));
+      if ([...roots].some((r) => paramValues.has(r) || callerArrays.has(r))) {
+        fail(base, "ADG1016", `'${base.text}' may be a parameter's array; writing into it would change the caller's array.`,
+          `Make a new tensor: const out = zeros([...]) and write into out.`);
+      }
       for (const [sym, v] of env) {
-        if (sym === baseSym || v === undefined) continue;
-        if (v === cur || viewOf.get(v.id) === cur) {
-          fail(base, "ADG1016", `'${base.text}' and '${sym.name}' refer to the same array, so writing into one changes the other.`,
+        if (sym === baseSym || v === undefined || v.type.kind !== "tensor") continue;
+        const other = rootsOf(viewOf.get(v.id) ?? v);
+        if ([...other].some((r) => roots.has(r))) {
+          fail(base, "ADG1016", `'${base.text}' and '${sym.name}' may refer to the same array, so writing into one changes the other.`,
             `Copy into a fresh tensor instead of assigning one tensor variable to another.`);
         }
       }
@@ -672,9 +801,18 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
         const v = lowerExpr(ie, env);
         if (v.type.kind !== "f64") fail(ie, "ADG1003", "An index must be a number.", "Index with a loop counter or an integer.");
         const k = known(v);
-        if (k !== undefined && (!Number.isInteger(k) || k < 0 || k >= shape[d]!)) {
+        if (k !== undefined && !Number.isInteger(k)) {
+          fail(ie, "ADG1009", `Index ${k} is not an integer.`, `Valid indices are the integers 0 to ${shape[d]! - 1}.`);
+        }
+        if (k !== undefined && (k < 0 || k >= shape[d]!)) {
           fail(ie, "ADG1009", `Index ${k} is out of range for dimension ${d} of size ${shape[d]} (shape [${shape.join(", ")}]).`,
             `Valid indices are 0 to ${shape[d]! - 1}.`);
+        }
+        const r = rangeOf(v);
+        if (k === undefined && r && ((Number.isFinite(r[0]) && r[0] < 0) || (Number.isFinite(r[1]) && r[1] >= shape[d]!))) {
+          fail(ie, "ADG1009",
+            `Index out of range: '${ie.getText(sourceFile)}' takes values from ${r[0]} to ${r[1]}, but dimension ${d} has size ${shape[d]} (shape [${shape.join(", ")}]).`,
+            `Valid indices are 0 to ${shape[d]! - 1}; guard the access with an if (for example i >= 0 && i < ${shape[d]}) or change the loop bounds.`);
         }
         return v;
       });
@@ -747,13 +885,14 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
         if (fixed !== undefined) return lowerExpr(fixed ? e.whenTrue : e.whenFalse, env, vname);
         let tv: Value | undefined;
         let fv: Value | undefined;
-        const thenInstrs = b.block(() => void (tv = lowerExpr(e.whenTrue, new Map(env))));
+        const thenInstrs = b.block(() => whereTrue(cond, () => void (tv = lowerExpr(e.whenTrue, new Map(env)))));
         const elseInstrs = b.block(() => void (fv = lowerExpr(e.whenFalse, new Map(env))));
         if (!typeEquals(tv!.type, fv!.type)) {
           return fail(e, "ADG1008", `The two sides of ?: have types ${showType(tv!.type)} and ${showType(fv!.type)}.`,
             "Both sides must be numbers, or tensors of one shape.");
         }
         const r = b.value(tv!.type, vname);
+        mergeRoots(r, [tv!, fv!]);
         b.push(makeIf([r], cond, makeBlock([], thenInstrs, [tv!]), makeBlock([], elseInstrs, [fv!]), locOf(e)));
         return r;
       }
@@ -763,7 +902,10 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
         const t = lowerExpr(base, env);
         const idx = indexValues(indices, t, env);
         const r = emit("index", [t, ...idx], {}, e, vname);
-        if (r.type.kind === "tensor") viewOf.set(r.id, viewOf.get(t.id) ?? t);
+        if (r.type.kind === "tensor") {
+          viewOf.set(r.id, viewOf.get(t.id) ?? t);
+          mergeRoots(r, [t]);
+        }
         return r;
       }
       if (ts.isPropertyAccessExpression(e)) {
@@ -1050,6 +1192,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
       }
       const args = call.arguments.map((a) => lowerExpr(a, env));
       const calleeEnv: Env = new Map();
+      const bound = new Map<TS.Symbol, Value>();
       const savedLoc = b.loc;
       fnDecl.parameters.forEach((p, i) => {
         if (!ts.isIdentifier(p.name) || p.dotDotDotToken) {
@@ -1067,18 +1210,20 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
             "Pass a value of the declared shape.");
         }
         // A helper's parameters are read-only, like an entry point's.
-        paramValues.add(v.id);
+        bound.set(symbolOf(p.name)!, v);
         calleeEnv.set(symbolOf(p.name)!, v);
       });
       callStack.push(fnDecl);
+      helperParams.push(bound);
       const ret = lowerStatements(fnDecl.body!.statements, calleeEnv);
+      helperParams.pop();
       callStack.pop();
       b.loc = savedLoc;
       if (!ret) {
         return fail(fnDecl.name!, "ADG1012", `'${fnDecl.name!.text}' does not return a value on every path.`, "End the function with a return statement.");
       }
       if (fnDecl.type) {
-        const want = typeFromNode(fnDecl.type, `The return type of '${fnDecl.name!.text}'`, fnDecl.type);
+        const want = typeFromNode(fnDecl.type, `The return type of '${fnDecl.name!.text}'`, fnDecl.type, "ADG1011");
         if (!typeEquals(want, ret.type)) {
           fail(fnDecl.type, "ADG1008", `'${fnDecl.name!.text}' returns ${showType(ret.type)}, but its return type says ${showType(want)}.`, "Fix the declared shape.");
         }
