@@ -97,3 +97,26 @@ console.log(JSON.stringify({ gcs, finite: Number.isFinite(sum) }));
   expect(run.status, run.stderr).toBe(0);
   expect(JSON.parse(run.stdout.trim())).toEqual({ gcs: 0, finite: true });
 }, 60_000);
+
+it("--dtype float32 generates Float32Array code whose LeNet-5 gradient agrees with PyTorch to float32 precision", async () => {
+  const { loadReference } = await import("./helpers.js");
+  const ref = loadReference("lenet5_digit7");
+  const r = await compileOrThrow(fixture("lenet5_digit7"), { dtype: "float32" });
+  expect(r.code).not.toContain("Float64Array");
+  const m = await importCode<Record<string, any>>(r.code!);
+  const args = Object.keys(m.lossShapes).map((k) => {
+    const t = ref.inputs[k]!;
+    return t.shape.length ? Float32Array.from(t.data) : t.data[0];
+  });
+  const res = m.lossGrad(...args);
+  expect(Math.abs(res.value - ref.output.data[0]!)).toBeLessThan(1e-5);
+  for (const w of ref.wrt) {
+    const want = ref.grads[w]!.data;
+    const scale = Math.max(...want.map(Math.abs));
+    const got: Float32Array = res.grads[w];
+    expect(got).toBeInstanceOf(Float32Array);
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / scale);
+    expect(worst, w).toBeLessThan(1e-5);
+  }
+});

@@ -26,14 +26,14 @@ Usage: npx tsx examples/mnist/train.ts [options]
        npx tsx examples/mnist/train.ts --eval [--weights FILE]
 
 Options:
-  --epochs N         training epochs (default 10)
+  --epochs N         training epochs (default 8)
   --train N          training digits (default 8000)
   --test N           held-out test digits (default 2000); train + test <= 10000
   --seed N           seed of the split, the initial weights and the batch order (default 1)
-  --lr X             initial learning rate, decayed to 0 along a cosine (default 0.02)
+  --lr X             initial learning rate, decayed to 0 along a cosine (default 0.03)
   --momentum X       SGD momentum (default 0.9)
   --weight-decay X   L2 penalty on the weights (default 0.0005)
-  --shift N          move each training image by up to N pixels at random (default 2; 0: off)
+  --shift N          move each training image by up to N pixels at random (default 1; 0: off)
   --out DIR          where weights.json and training.svg go (default examples/mnist/out)
   --model FILE       the module adgen generated (default examples/mnist/model.grad.ts)
   --eval             load the weights (from --weights, default OUT/weights.json), test them
@@ -58,7 +58,7 @@ export interface Options {
 
 export function parseArgs(argv: readonly string[]): Options | "help" {
   const o = {
-    epochs: 10, train: 8000, test: 2000, seed: 1, lr: 0.02, momentum: 0.9, weightDecay: 5e-4, shift: 2,
+    epochs: 8, train: 8000, test: 2000, seed: 1, lr: 0.03, momentum: 0.9, weightDecay: 5e-4, shift: 1,
     out: join(HERE, "out"), model: join(HERE, "model.grad.ts"), eval: false, weights: undefined as string | undefined,
   };
   const explicit = new Set<string>();
