@@ -42,3 +42,15 @@ describe.each(names)("fixture %s", (name) => {
     }
   });
 });
+
+it("every golden module type-checks under tsc --strict and imports nothing", async () => {
+  const ts = (await import("typescript")).default;
+  const files = names.map((n) => new URL(`${n}/generated.ts`, FIXTURES).pathname);
+  for (const f of files) expect(readFileSync(f, "utf8")).not.toMatch(/^\s*import\s/m);
+  const program = ts.createProgram(files, {
+    strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext,
+    lib: ["lib.es2022.d.ts"], types: [], noUnusedParameters: false, skipLibCheck: true,
+  });
+  const diags = ts.getPreEmitDiagnostics(program).map((d) => `${d.file?.fileName}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`);
+  expect(diags).toEqual([]);
+}, 60_000);
