@@ -1,5 +1,5 @@
 // The MNIST demo (examples/mnist), end to end but short: compile model.ts here (so no build
-// step is needed first), train LeNet-5 for two epochs on 1,000 digits, then check the loss,
+// step is needed first), train LeNet-5 for two epochs on 2,000 digits, then check the loss,
 // the accuracy, the weights file, the reload path, the chart and the split.
 
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -48,7 +48,7 @@ describe("the data split", () => {
     const b = splitDigits(7, 1000, 500);
     expect(a.train.ids).toEqual(b.train.ids);
     expect(a.test.ids).toEqual(b.test.ids);
-    expect(a.train.images).toEqual(b.train.images);
+    expect(sameBytes(a.train.images, b.train.images)).toBe(true);
     const train = new Set(a.train.ids);
     expect(a.test.ids.some((id) => train.has(id))).toBe(false);
     expect(splitDigits(7, 100, 500).test.ids).toEqual(a.test.ids);
@@ -74,7 +74,7 @@ describe("training", () => {
   beforeAll(async () => {
     stdout = capture();
     stderr = capture();
-    status = await main(["--epochs", "2", "--train", "1000", "--test", "500", "--seed", "3", "--out", out, "--model", GENERATED], stdout, stderr);
+    status = await main(["--epochs", "2", "--train", "2000", "--test", "500", "--seed", "3", "--out", out, "--model", GENERATED], stdout, stderr);
   }, 60_000);
 
   it("decreases the loss and classifies well above chance", () => {
@@ -83,26 +83,27 @@ describe("training", () => {
     const history = meta.history as { trainLoss: number; testLoss: number; testAccuracy: number }[];
     expect(history).toHaveLength(2);
     // The loss of the initial weights (the same seed train.ts uses: seed + 1), for comparison.
-    const initial = evaluate(model, initParams(model, 3 + 1), splitDigits(3, 1000, 500).test);
+    const initial = evaluate(model, initParams(model, 3 + 1), splitDigits(3, 2000, 500).test);
     expect(initial.loss).toBeGreaterThan(1.5);
     expect(history[0]!.testLoss).toBeLessThan(initial.loss);
     expect(history[1]!.trainLoss).toBeLessThan(history[0]!.trainLoss);
-    expect(history[1]!.testLoss).toBeLessThan(0.8);
-    expect(history[1]!.testAccuracy).toBeGreaterThan(0.7);
+    // Chance is 10%; these runs reach 90-95% across seeds.
+    expect(history[1]!.testLoss).toBeLessThan(0.6);
+    expect(history[1]!.testAccuracy).toBeGreaterThan(0.8);
   });
 
   it("prints progress lines without \\r when not on a terminal, and ends with the test accuracy", () => {
     const accuracy = lastLine(stdout.text());
     expect(accuracy).toMatch(/^test accuracy: \d{1,3}\.\d%$/);
     expect(stdout.text()).toMatch(/^epoch 1\/2 {2}train loss \d\.\d{4} acc/m);
-    expect(stderr.text()).toMatch(/^epoch 2\/2 batch 31\/31 loss \d\.\d{4} \d+ digits\/s$/m);
+    expect(stderr.text()).toMatch(/^epoch 2\/2 batch 62\/62 loss \d\.\d{4} \d+ digits\/s$/m);
     expect(stderr.text()).not.toContain("\r");
   });
 
   it("writes weights that reload to the same predictions, from code and from --eval", async () => {
     const path = join(out, "weights.json");
     const { params, meta } = loadWeights(model, path);
-    const test = splitDigits(3, 1000, 500).test;
+    const test = splitDigits(3, 2000, 500).test;
     const again = evaluate(model, params, test);
     expect(again.accuracy).toBe(meta.testAccuracy);
 
@@ -183,6 +184,11 @@ describe("the chart", () => {
     expect(svg).not.toContain("NaN");
   });
 });
+
+/** Whether two Float64Arrays hold the same bits (far quicker than toEqual on 784,000 numbers). */
+function sameBytes(a: Float64Array, b: Float64Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
 
 /** A small check that `xml` is well formed: tags balance, attributes are quoted, no stray `<` or `&`. */
 function expectWellFormed(xml: string): void {

@@ -51,7 +51,7 @@ function gaussian(rng: () => number): number {
  * He (Kaiming) normal initialisation, as suits layers followed by relu: each weight is drawn
  * from N(0, 2 / fanIn), where fanIn is the number of inputs of one output unit (the product of
  * all dimensions but the first). The output layer, which no relu follows, gets N(0, 1 / fanIn)
- * (LeCun), so that the first losses sit near ln 10. Biases start at zero.
+ * (LeCun), which keeps the first logits small. Biases start at zero.
  */
 export function initParams(model: LeNetModule, seed: number): Params {
   const rng = makeRng(seed);

@@ -26,7 +26,7 @@ Usage: npx tsx examples/mnist/train.ts [options]
        npx tsx examples/mnist/train.ts --eval [--weights FILE]
 
 Options:
-  --epochs N         training epochs (default 8)
+  --epochs N         training epochs (default 12)
   --train N          training digits (default 8000)
   --test N           held-out test digits (default 2000); train + test <= 10000
   --seed N           seed of the split, the initial weights and the batch order (default 1)
@@ -58,7 +58,7 @@ export interface Options {
 
 export function parseArgs(argv: readonly string[]): Options | "help" {
   const o = {
-    epochs: 8, train: 8000, test: 2000, seed: 1, lr: 0.03, momentum: 0.9, weightDecay: 5e-4, shift: 1,
+    epochs: 12, train: 8000, test: 2000, seed: 1, lr: 0.03, momentum: 0.9, weightDecay: 5e-4, shift: 1,
     out: join(HERE, "out"), model: join(HERE, "model.grad.ts"), eval: false, weights: undefined as string | undefined,
   };
   const explicit = new Set<string>();
@@ -233,7 +233,7 @@ async function trainCommand(options: Options, stdout: Output, stderr: Output): P
   const split = splitDigits(options.seed, options.train, options.test);
   stdout.write(
     `LeNet-5 on MNIST: ${split.train.count} training and ${split.test.count} test digits, batch ${batchSizeOf(model)},` +
-      ` ${options.epochs} epochs, SGD lr ${options.sgd.learningRate} (cosine decay) momentum ${options.sgd.momentum}` +
+      ` ${options.epochs} epoch${options.epochs === 1 ? "" : "s"}, SGD lr ${options.sgd.learningRate} (cosine decay) momentum ${options.sgd.momentum}` +
       ` weight decay ${options.sgd.weightDecay}, shifts of up to ${options.sgd.shift} px, seed ${options.seed}\n`,
   );
   const result = train(model, split, options, stdout, stderr);
@@ -251,7 +251,7 @@ async function trainCommand(options: Options, stdout: Output, stderr: Output): P
   const chartPath = join(options.out, "training.svg");
   const caption =
     `${split.train.count.toLocaleString("en-US")} training / ${split.test.count.toLocaleString("en-US")} test digits,` +
-    ` batch ${batchSizeOf(model)}, SGD with momentum ${options.sgd.momentum}, ${options.epochs} epochs in ${duration(seconds)}:` +
+    ` batch ${batchSizeOf(model)}, SGD with momentum ${options.sgd.momentum}, ${options.epochs} epoch${options.epochs === 1 ? "" : "s"} in ${duration(seconds)}:` +
     ` ${percent(result.testAccuracy)} test accuracy`;
   writeFileSync(chartPath, renderChart(result.history, caption));
   stdout.write(`wrote ${shortPath(chartPath)}\n`);
