@@ -33,6 +33,8 @@ interface Compiled {
   readonly argTypes: readonly Type[];
   readonly resultType: Type;
   readonly lines: readonly string[];
+  /** The kernel's scratch buffers (module-level variables in a generated module). */
+  readonly scratch: readonly { readonly name: string; readonly type: string }[];
   readonly fn: (...args: unknown[]) => unknown;
 }
 
@@ -55,6 +57,7 @@ function compile<K extends TensorPrimitive>(op: K, argTypes: readonly Type[], at
   const argNames = ARG_NAMES.slice(0, argTypes.length);
   // The argument names are taken, so fresh() must steer around them (x, w, b, y, out).
   const used = new Set<string>([...argNames, RESULT]);
+  const scratch: { name: string; type: string }[] = [];
   const ctx: OpEmitContext = {
     instr: instr as SimpleInstr,
     args: argNames,
@@ -67,14 +70,23 @@ function compile<K extends TensorPrimitive>(op: K, argTypes: readonly Type[], at
       used.add(name);
       return name;
     },
+    scratch(n, hint, kind = "float") {
+      const name = this.fresh(`scratch_${hint}`);
+      const type = kind === "int32" ? "Int32Array" : "Float64Array";
+      scratch.push({ name, type });
+      return `(${name} ??= new ${type}(${n}))`;
+    },
   };
   const lines = TENSOR_OP_EMITTERS[op](ctx);
   const body = resultType.kind === "tensor"
     ? lines.join("\n")
     : `let ${RESULT} = NaN;\n${lines.join("\n")}\nreturn ${RESULT};`;
   const params = resultType.kind === "tensor" ? [...argNames, RESULT] : argNames;
-  const fn = new Function(...params, body) as (...args: unknown[]) => unknown;
-  const c: Compiled = { op, argTypes, resultType, lines, fn };
+  // As in a generated module: the scratch variables live outside the function, so they
+  // persist (with the previous call's contents) from one call to the next.
+  const fn = new Function(`${scratch.map((s) => `let ${s.name};`).join("\n")}\nreturn function (${params.join(", ")}) {\n${body}\n};`)() as
+    (...args: unknown[]) => unknown;
+  const c: Compiled = { op, argTypes, resultType, lines, scratch, fn };
   cache.set(key, c);
   compiledAll.push(c);
   return c;
@@ -225,6 +237,42 @@ function conv2dRef(x: Arg, w: Arg, b: Arg | undefined, stride: [number, number],
   return y;
 }
 
+/** The adjoints of conv2dRef: dx and dw for the cotangent dy (the sums written out). */
+function conv2dVjpRef(
+  x: Arg, w: Arg, dy: Float64Array, stride: [number, number], padding: [number, number],
+): { dx: Float64Array; dw: Float64Array } {
+  const xs = shapeOf(x);
+  const [N, C, H, W] = (xs.length === 4 ? xs : [1, ...xs]) as [number, number, number, number];
+  const [O, , KH, KW] = shapeOf(w) as [number, number, number, number];
+  const OH = Math.floor((H + 2 * padding[0] - KH) / stride[0]) + 1;
+  const OW = Math.floor((W + 2 * padding[1] - KW) / stride[1]) + 1;
+  const dx = new Float64Array(data(x).length);
+  const dw = new Float64Array(data(w).length);
+  for (let n = 0; n < N; n++)
+    for (let o = 0; o < O; o++)
+      for (let i = 0; i < OH; i++)
+        for (let j = 0; j < OW; j++) {
+          const g = dy[((n * O + o) * OH + i) * OW + j]!;
+          for (let c = 0; c < C; c++)
+            for (let ki = 0; ki < KH; ki++)
+              for (let kj = 0; kj < KW; kj++) {
+                const h = i * stride[0] + ki - padding[0];
+                const ww = j * stride[1] + kj - padding[1];
+                if (h < 0 || h >= H || ww < 0 || ww >= W) continue;
+                const xAt = ((n * C + c) * H + h) * W + ww;
+                const wAt = ((o * C + c) * KH + ki) * KW + kj;
+                dx[xAt] += g * data(w)[wAt]!;
+                dw[wAt] += g * data(x)[xAt]!;
+              }
+        }
+  return { dx, dw };
+}
+
+/** A tensor of random values where a fraction `zeros` of the entries is exactly 0. */
+function sparseT(shape: readonly number[], zeros: number): Arg {
+  return T(shape, Array.from({ length: sizeOf(shape) }, () => (rand() < zeros ? 0 : randn())));
+}
+
 /** Pooling reference; `grad` given: max-pool's gradient (first maximum, strict >). */
 function poolRef(
   kind: "max" | "avg", x: Arg, size: [number, number], stride: [number, number], dy?: Float64Array,
@@ -257,6 +305,38 @@ function poolRef(
         if (dy) dx[arg] += dy[(p * OH + i) * OW + j]!;
       }
   return dy ? dx : y;
+}
+
+/** Max-pool with PyTorch's NaN rule (a NaN is the maximum; the first NaN takes the gradient). */
+function poolRefNaN(
+  x: Arg, kh: number, kw: number, sh: number, sw: number, dy?: Float64Array,
+): { y: Float64Array; dx: Float64Array } {
+  const xs = shapeOf(x);
+  const H = xs[xs.length - 2]!;
+  const W = xs[xs.length - 1]!;
+  const P = sizeOf(xs.slice(0, -2));
+  const OH = Math.floor((H - kh) / sh) + 1;
+  const OW = Math.floor((W - kw) / sw) + 1;
+  const y = new Float64Array(P * OH * OW);
+  const dx = new Float64Array(P * H * W);
+  for (let p = 0; p < P; p++)
+    for (let i = 0; i < OH; i++)
+      for (let j = 0; j < OW; j++) {
+        let m = -Infinity;
+        let arg = (p * H + i * sh) * W + j * sw;
+        for (let ki = 0; ki < kh; ki++)
+          for (let kj = 0; kj < kw; kj++) {
+            const at = (p * H + i * sh + ki) * W + j * sw + kj;
+            const v = data(x)[at]!;
+            if (v > m || (Number.isNaN(v) && !Number.isNaN(m))) {
+              m = v;
+              arg = at;
+            }
+          }
+        y[(p * OH + i) * OW + j] = m;
+        if (dy) dx[arg] += dy[(p * OH + i) * OW + j]!;
+      }
+  return { y, dx };
 }
 
 function softmaxRef(x: Arg, log: boolean): Float64Array {
@@ -368,6 +448,128 @@ describe("conv2d", () => {
   }
 });
 
+
+describe("conv2d over strides 1-3, paddings 0-2, batch none, 1 and 3, odd sizes", () => {
+  // odd channel counts and extents leave leftover rows and columns in every register block
+  const cases: ConvCase[] = [];
+  for (const s of [1, 2, 3])
+    for (const p of [0, 1, 2])
+      for (const batch of [null, 1, 3]) {
+        const img = [3, 7 + s, 9 - s];
+        cases.push({
+          name: `stride ${s}, padding ${p}, ${batch === null ? "unbatched" : `batch ${batch}`}`,
+          x: batch === null ? img : [batch, ...img],
+          w: [5, 3, 3, 2 + (s % 2)],
+          stride: [s, s === 3 ? 1 : s],
+          padding: [p, 2 - p],
+        });
+      }
+  for (const cc of cases) {
+    it(cc.name, () => {
+      const x = randT(cc.x);
+      const w = randT(cc.w);
+      const b = randT([cc.w[0]!]);
+      const attrs = { stride: cc.stride, padding: cc.padding };
+      expectClose(runT("conv2d", [x, w, b], attrs), conv2dRef(x, w, b, cc.stride, cc.padding));
+      const yType = inferType("conv2d", [x, w].map(typeOfArg), attrs) as Type & { shape: number[] };
+      // a dense dy takes the blocked products, a mostly-zero one the lists of nonzeros
+      for (const dy of [randT(yType.shape), sparseT(yType.shape, 0.8), sparseT(yType.shape, 1)]) {
+        const ref = conv2dVjpRef(x, w, data(dy), cc.stride, cc.padding);
+        expectClose(runT("conv2dGradInput", [dy, w], { ...attrs, inputShape: cc.x }), ref.dx);
+        expectClose(runT("conv2dGradWeight", [dy, x], { ...attrs, weightShape: cc.w }), ref.dw);
+      }
+    });
+  }
+
+  it("1x1 kernels, a single output row, and kernels as large as the padded input", () => {
+    const cases: ConvCase[] = [
+      { name: "1x1", x: [2, 4, 5, 3], w: [3, 4, 1, 1], stride: [1, 1], padding: [0, 0] },
+      { name: "1x1 strided, padded", x: [4, 5, 3], w: [3, 4, 1, 1], stride: [2, 2], padding: [1, 0] },
+      { name: "one output row", x: [2, 3, 9], w: [6, 2, 3, 4], stride: [1, 1], padding: [0, 0] },
+      { name: "whole padded input", x: [1, 2, 3], w: [7, 1, 4, 5], stride: [1, 1], padding: [1, 1] },
+    ];
+    for (const cc of cases) {
+      const x = randT(cc.x);
+      const w = randT(cc.w);
+      const attrs = { stride: cc.stride, padding: cc.padding };
+      expectClose(runT("conv2d", [x, w], attrs), conv2dRef(x, w, undefined, cc.stride, cc.padding));
+      const yType = inferType("conv2d", [x, w].map(typeOfArg), attrs) as Type & { shape: number[] };
+      for (const dy of [randT(yType.shape), sparseT(yType.shape, 0.9)]) {
+        const ref = conv2dVjpRef(x, w, data(dy), cc.stride, cc.padding);
+        expectClose(runT("conv2dGradInput", [dy, w], { ...attrs, inputShape: cc.x }), ref.dx);
+        expectClose(runT("conv2dGradWeight", [dy, x], { ...attrs, weightShape: cc.w }), ref.dw);
+      }
+    }
+  });
+
+  it("an infinite or NaN input or weight gives NaN gradients, however sparse dy is", () => {
+    const attrs = { stride: [1, 1] as [number, number], padding: [1, 1] as [number, number] };
+    const xs = [2, 2, 5, 5];
+    const ws = [3, 2, 3, 3];
+    for (const bad of [Infinity, NaN]) {
+      for (const zeros of [0, 0.9]) {
+        const x = randT(xs);
+        const w = randT(ws);
+        data(x)[7] = bad;
+        data(w)[4] = bad;
+        const dy = sparseT([2, 3, 5, 5], zeros);
+        const ref = conv2dVjpRef(x, w, data(dy), attrs.stride, attrs.padding);
+        const dx = runT("conv2dGradInput", [dy, w], { ...attrs, inputShape: xs });
+        const dw = runT("conv2dGradWeight", [dy, x], { ...attrs, weightShape: ws });
+        expect(Array.from(dx).map(Number.isNaN)).toEqual(Array.from(ref.dx).map(Number.isNaN));
+        expect(Array.from(dw).map(Number.isNaN)).toEqual(Array.from(ref.dw).map(Number.isNaN));
+      }
+    }
+  });
+
+  it("LeNet's layers at batch 1 and 3, with the sparse dy a relu and 2x2 max-pool leave", () => {
+    for (const [xs, ws, p] of [[[1, 28, 28], [6, 1, 5, 5], 2], [[3, 6, 14, 14], [16, 6, 5, 5], 0]] as const) {
+      const x = randT(xs);
+      const w = randT(ws);
+      const attrs = { stride: [1, 1] as [number, number], padding: [p, p] as [number, number] };
+      const yType = inferType("conv2d", [x, w].map(typeOfArg), attrs) as Type & { shape: number[] };
+      expectClose(runT("conv2d", [x, w], attrs), conv2dRef(x, w, undefined, attrs.stride, attrs.padding));
+      for (const dy of [randT(yType.shape), sparseT(yType.shape, 0.85)]) {
+        const ref = conv2dVjpRef(x, w, data(dy), attrs.stride, attrs.padding);
+        expectClose(runT("conv2dGradInput", [dy, w], { ...attrs, inputShape: xs }), ref.dx);
+        expectClose(runT("conv2dGradWeight", [dy, x], { ...attrs, weightShape: ws }), ref.dw);
+      }
+    }
+  });
+});
+
+describe("linear with leftover rows and columns in its register blocks", () => {
+  for (const [nOut, nIn] of [[1, 1], [7, 5], [9, 11], [13, 3], [16, 8], [10, 84]] as const) {
+    for (const batch of [null, 1, 3, 6]) {
+      it(`[${nOut}, ${nIn}], ${batch === null ? "unbatched" : `batch ${batch}`}`, () => {
+        const xShape = batch === null ? [nIn] : [batch, nIn];
+        const yShape = batch === null ? [nOut] : [batch, nOut];
+        const x = randT(xShape);
+        const w = randT([nOut, nIn]);
+        const b = randT([nOut]);
+        expectClose(runT("linear", [x, w, b], {}), linearRef(x, w, b));
+        const dy = randT(yShape);
+        const N = batch ?? 1;
+        const dx = new Float64Array(N * nIn);
+        const dw = new Float64Array(nOut * nIn);
+        const db = new Float64Array(nOut);
+        for (let n = 0; n < N; n++)
+          for (let o = 0; o < nOut; o++) {
+            const g = data(dy)[n * nOut + o]!;
+            db[o] += g;
+            for (let i = 0; i < nIn; i++) {
+              dx[n * nIn + i] += g * data(w)[o * nIn + i]!;
+              dw[o * nIn + i] += g * data(x)[n * nIn + i]!;
+            }
+          }
+        expectClose(runT("linearGradInput", [dy, w], {}), dx);
+        expectClose(runT("linearGradWeight", [dy, x], {}), dw);
+        expectClose(runT("linearGradBias", [dy], {}), db);
+      });
+    }
+  }
+});
+
 interface PoolCase {
   readonly name: string;
   readonly x: readonly number[];
@@ -380,6 +582,12 @@ const POOL_CASES: PoolCase[] = [
   { name: "[C,H,W] 3x3 stride 2 (overlapping)", x: [2, 7, 7], size: [3, 3], stride: [2, 2] },
   { name: "[N,C,H,W] 2x3 stride [1,2] (overlapping rows)", x: [2, 3, 6, 5], size: [2, 3], stride: [1, 2] },
   { name: "[C,H,W] 2x2 stride 3 (gaps, floor sizes)", x: [2, 8, 7], size: [2, 2], stride: [3, 3] },
+  { name: "[C,H,W] 2x2 stride [2,1] (overlapping columns only)", x: [2, 6, 5], size: [2, 2], stride: [2, 1] },
+  { name: "[N,C,H,W] 2x2 stride 2, exact tiling (LeNet)", x: [3, 2, 10, 10], size: [2, 2], stride: [2, 2] },
+  { name: "[C,H,W] 3x2 stride [3,2] (tiling, non-square)", x: [2, 9, 8], size: [3, 2], stride: [3, 2] },
+  { name: "[C,H,W] 1x1 stride 2", x: [2, 5, 5], size: [1, 1], stride: [2, 2] },
+  { name: "[C,H,W] 5x4 stride 2 (a window too large to unroll)", x: [2, 11, 10], size: [5, 4], stride: [2, 2] },
+  { name: "[C,H,W] 5x4 stride [5,4] (large tiling windows)", x: [1, 10, 8], size: [5, 4], stride: [5, 4] },
 ];
 
 describe("pooling", () => {
@@ -426,6 +634,26 @@ describe("pooling", () => {
     expect(Array.from(dx)).toEqual([0, 0, 0, 0, 0, 10]);
     const dx2 = runT("maxpool2dGrad", [T([2, 3], [1, 3, 3, 3, 2, 3]), T([1, 1], [10])], { size: [2, 3], stride: [1, 1] });
     expect(Array.from(dx2)).toEqual([0, 10, 0, 0, 0, 0]);
+  });
+
+  it("handles NaN and infinities in every window position, unrolled or not", () => {
+    // the unrolled windows find the maximum without branches and fall back to the exact rule
+    // when a window holds a NaN (or +∞ beside -∞): compare with the reference on each pattern
+    const specials = [NaN, Infinity, -Infinity, 0, -0, 1, 1];
+    for (const [size, shape] of [[[2, 2], [2, 4, 6]], [[3, 3], [1, 6, 6]], [[5, 4], [1, 5, 8]]] as const) {
+      const attrs = { size: size as unknown as [number, number], stride: size as unknown as [number, number] };
+      for (let trial = 0; trial < 20; trial++) {
+        const x = T(shape, Array.from({ length: sizeOf(shape) }, () =>
+          rand() < 0.3 ? specials[Math.floor(rand() * specials.length)]! : randn()));
+        const yType = inferType("maxpool2d", [typeOfArg(x)], attrs) as Type & { shape: number[] };
+        const dy = randT(yType.shape);
+        const y = runT("maxpool2d", [x], attrs);
+        const yRef = poolRefNaN(x, size[0], size[1], size[0], size[1]);
+        expect(Array.from(y).map(String)).toEqual(Array.from(yRef.y).map(String));
+        const dx = runT("maxpool2dGrad", [x, dy], attrs);
+        expect(Array.from(dx)).toEqual(Array.from(poolRefNaN(x, size[0], size[1], size[0], size[1], data(dy)).dx));
+      }
+    }
   });
 
   it("propagates NaN like PyTorch: the max is NaN and the gradient goes to the first NaN", () => {
@@ -553,13 +781,17 @@ describe("every op", () => {
     const source = compiledAll.map((c, k) => {
       const params = c.argTypes.map((t, i) =>
         `${ARG_NAMES[i]}: ${t.kind === "tensor" ? "Float64Array | Float32Array" : "number"}`);
-      const indent = (lines: readonly string[]): string => lines.map((l) => `  ${l}`).join("\n");
+      const indent = (lines: readonly string[]): string => lines.map((l) => `    ${l}`).join("\n");
+      // each kernel with its scratch variables in a closure, as module-level state would be
+      const scratch = c.scratch.map((s) => `  let ${s.name}: ${s.type} | undefined;\n`).join("");
       if (c.resultType.kind === "tensor") {
-        return `export function ${c.op}${k}(${[...params, `${RESULT}: Float64Array`].join(", ")}): void {\n` +
-          `${indent(c.lines)}\n}\n`;
+        return `export const ${c.op}${k} = (() => {\n${scratch}` +
+          `  return function (${[...params, `${RESULT}: Float64Array`].join(", ")}): void {\n` +
+          `${indent(c.lines)}\n  };\n})();\n`;
       }
-      return `export function ${c.op}${k}(${params.join(", ")}): number {\n  let ${RESULT}: number;\n` +
-        `${indent(c.lines)}\n  return ${RESULT};\n}\n`;
+      return `export const ${c.op}${k} = (() => {\n${scratch}` +
+        `  return function (${params.join(", ")}): number {\n    let ${RESULT}: number;\n` +
+        `${indent(c.lines)}\n    return ${RESULT};\n  };\n})();\n`;
     }).join("\n");
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "adgen-tensorops-"));
     const file = path.join(dir, "emitted.ts");

@@ -74,73 +74,77 @@ interface Range {
 class Writer {
   readonly lines: string[] = [];
   private depth = 0;
+  /** Every name this writer got from the context, by hint; those in `live` are in scope. */
+  private readonly names = new Map<string, string[]>();
+  private readonly live = new Set<string>();
+  private readonly scopes: string[][] = [[]];
 
   constructor(private readonly ctx: OpEmitContext) {}
 
+  /**
+   * A name for a new variable of the current block scope. A name whose block has closed is
+   * handed out again, so sibling loops and blocks declare the same names (`o`, `acc00`)
+   * instead of numbered copies; the context's names never collide with anything else.
+   */
   fresh(hint: string): string {
-    return this.ctx.fresh(hint);
+    const known = this.names.get(hint) ?? [];
+    let name = known.find((n) => !this.live.has(n));
+    if (name === undefined) {
+      name = this.ctx.fresh(hint);
+      this.names.set(hint, [...known, name]);
+    }
+    this.live.add(name);
+    this.scopes[this.scopes.length - 1]!.push(name);
+    return name;
+  }
+
+  /** Runs `body` in a new block scope: the names it takes are free again afterwards. */
+  private scoped<T>(body: () => T): T {
+    this.scopes.push([]);
+    this.depth++;
+    const result = body();
+    this.depth--;
+    for (const name of this.scopes.pop()!) this.live.delete(name);
+    return result;
   }
 
   line(text: string): void {
     this.lines.push("  ".repeat(this.depth) + text);
   }
 
+  /** `body` one level deeper, as a block scope (inside braces the caller writes). */
+  indented(body: () => void): void {
+    this.scoped(body);
+  }
+
   /** `{ ... }` around `body`. */
   block(body: () => void): void {
     this.line("{");
-    this.depth++;
-    body();
-    this.depth--;
+    this.scoped(body);
     this.line("}");
   }
 
   /**
-   * `for (let v = lo; v < hi; v++) { body(v) }`; `extent` is a count or a range. A loop of
-   * one iteration is just its body, with the index the literal 0.
+   * `for (let v = lo; v < hi; v += step) { body(v) }`; `extent` is a count or a range. A
+   * loop of one iteration is just its body, with the index the literal (lo) — in a block
+   * unless `alone` says nothing else in the enclosing block could collide with its names.
    */
-  loop(hint: string, extent: number | Range, body: (v: string) => void): void {
-    if (extent === 1) {
-      body("0");
-      return;
-    }
-    const v = this.fresh(hint);
+  loop(hint: string, extent: number | Range, body: (v: string) => void, step = 1, alone = true): void {
     const { lo, hi } = typeof extent === "number" ? { lo: "0", hi: String(extent) } : extent;
-    this.line(`for (let ${v} = ${lo}; ${v} < ${hi}; ${v}++) {`);
-    this.depth++;
-    body(v);
-    this.depth--;
-    this.line("}");
-  }
-
-  /**
-   * `for (let name = 0; name < count; name += step) { body(name) }` over a multiple of
-   * `step`; a single iteration is its body in a block (with the index the literal 0), no
-   * iterations nothing. `name` is used as given (callers reserve it with fresh()).
-   */
-  steppedLoop(name: string, count: number, step: number, body: (v: string) => void, alone = false): void {
-    if (count <= 0) return;
-    if (count === step) {
-      if (alone) body("0");
-      else this.block(() => body("0"));
-      return;
+    if (INTEGER.test(lo) && INTEGER.test(hi)) {
+      const count = Math.ceil((Number(hi) - Number(lo)) / step);
+      if (count <= 0) return;
+      if (count === 1) {
+        if (alone) body(lo);
+        else this.block(() => body(lo));
+        return;
+      }
     }
-    this.line(`for (let ${name} = 0; ${name} < ${count}; ${name} += ${step}) {`);
-    this.depth++;
-    body(name);
-    this.depth--;
-    this.line("}");
-  }
-
-  /** loop() with the index named exactly `name` (reserved by the caller). */
-  loopAs(name: string, extent: number, body: (v: string) => void): void {
-    if (extent === 1) {
-      body("0");
-      return;
-    }
-    this.line(`for (let ${name} = 0; ${name} < ${extent}; ${name}++) {`);
-    this.depth++;
-    body(name);
-    this.depth--;
+    this.scopes.push([]);
+    const v = this.fresh(hint);
+    this.line(`for (let ${v} = ${lo}; ${v} < ${hi}; ${step === 1 ? `${v}++` : `${v} += ${step}`}) {`);
+    this.scoped(() => body(v));
+    for (const name of this.scopes.pop()!) this.live.delete(name);
     this.line("}");
   }
 
@@ -166,7 +170,7 @@ class Writer {
 
   /** Writes 0 to every element of `buf`. */
   zero(buf: string, size: number): void {
-    this.loop("k", size, (k) => this.line(`${buf}[${k}] = 0;`));
+    this.loop("e", size, (e) => this.line(`${buf}[${e}] = 0;`));
   }
 }
 
@@ -187,21 +191,6 @@ function size(s: readonly number[]): number {
 
 function attrsOf<K extends TensorPrimitive>(ctx: OpEmitContext, _op: K): AttrsOf<K> {
   return ctx.instr.attrs as AttrsOf<K>;
-}
-
-/**
- * The kernel-offset range `[lo, hi)` that keeps `start + k` inside `[0, extent)` for
- * `k` in `[0, kernel)`. `start` ranges over `first .. last` (static); checks are emitted
- * only for the side that can actually leave the input.
- */
-function kernelRange(
-  w: Writer, hint: string, start: string, first: number, last: number, kernel: number, extent: number,
-): Range {
-  const needLo = first < 0;
-  const needHi = last + kernel > extent;
-  const lo = needLo ? w.bind(`${hint}Lo`, `Math.max(0, -${start})`) : "0";
-  const hi = needHi ? w.bind(`${hint}Hi`, `Math.min(${kernel}, ${extent} - ${start})`) : String(kernel);
-  return { lo, hi };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -253,8 +242,6 @@ function blockShape(M: number, N: number): [number, number] {
   if (N === 1) return [Math.min(M, 8), 1];
   // 4 where it divides the extent, else 3 or 5 if one does (no leftover block), else 4
   const pick = (n: number): number => (n <= 4 ? n : [4, 3, 5].find((b) => n % b === 0) ?? 4);
-  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.ADGEN_PICK;
-  if (env === "4") return [Math.min(M, 4), Math.min(N, 4)];
   return [pick(M), pick(N)];
 }
 
@@ -283,26 +270,14 @@ function gemm(w: Writer, g: Gemm): void {
   const [MR, NR] = blockShape(M, N);
   const MB = M - (M % MR);
   const NB = N - (N % NR);
-  // One set of names for every block variant: each block declares them in its own scope.
   const accName = (r: number, s: number): string =>
     MR === 1 ? `${c.hint}${s}` : NR === 1 ? `${c.hint}${r}` : `${c.hint}${r}${s}`;
-  const acc = Array.from({ length: MR }, (_, r) => Array.from({ length: NR }, (_, s) => w.fresh(accName(r, s))));
-  const aVal = Array.from({ length: MR }, (_, r) => w.fresh(`${a.hint}${r}`));
-  const bVal = Array.from({ length: NR }, (_, s) => w.fresh(`${b.hint}${s}`));
-  const [iName, jName, kName] = g.names.map((h) => w.fresh(h)) as [string, string, string];
-  const names = new Map<string, string>();
-  /** A name reserved on first use and reused by every block. */
-  const name = (hint: string): string => {
-    let n = names.get(hint);
-    if (n === undefined) names.set(hint, (n = w.fresh(hint)));
-    return n;
-  };
-  const bindOffset = (hint: string, expr: string): Offset => offsetOf(bindAs(w, name(hint), expr));
+  const bindOffset = (hint: string, expr: string): Offset => offsetOf(w.bind(hint, expr));
 
   /**
    * The offsets of `count` consecutive indices from `start` along `axis`, plus `base`, bound
-   * once per block: one variable and static steps for a strided axis, one variable per
-   * index for a table.
+   * once: one variable and static steps for a strided axis, one variable per index for a
+   * table.
    */
   const hoist = (axis: Axis, start: string, count: number, hint: string, base: Term[]): Offset[] => {
     if (typeof axis === "number") {
@@ -328,22 +303,21 @@ function gemm(w: Writer, g: Gemm): void {
     return hoisted.map((h) => addOffsets(h, kOff));
   };
 
-  const block = (i: string, j: string, rows: number, cols: number): void => {
-    const aRows = hoist(a.rs, i, rows, `${a.hint}At`, [[a.at, 1]]);
+  const block = (i: string, aRows: Offset[], j: string, rows: number, cols: number): void => {
     const bCols = hoist(b.cs, j, cols, `${b.hint}At`, [[b.at, 1]]);
-    for (let r = 0; r < rows; r++) {
-      for (let s = 0; s < cols; s++) {
-        const init = g.accumulate || !g.bias ? "0" : `${g.bias.buf}[${g.bias.along === "row" ? affine([i, 1], r) : affine([j, 1], s)}]`;
-        w.line(`let ${acc[r]![s]} = ${init};`);
-      }
-    }
-    w.loopAs(kName, K, (k) => {
+    const acc = Array.from({ length: rows }, (_, r) => Array.from({ length: cols }, (_, s) => {
+      const name = w.fresh(accName(r, s));
+      const init = g.accumulate || !g.bias ? "0" : `${g.bias.buf}[${g.bias.along === "row" ? affine([i, 1], r) : affine([j, 1], s)}]`;
+      w.line(`let ${name} = ${init};`);
+      return name;
+    }));
+    w.loop(g.names[2], K, (k) => {
       const aK = step(aRows, a.cs, k, `${a.hint}K`);
       const bK = step(bCols, b.rs, k, `${b.hint}K`);
-      for (let s = 0; s < cols; s++) w.line(`const ${bVal[s]} = ${b.buf}[${showOffset(bK[s]!)}];`);
+      const bVal = bK.map((o, s) => w.bind(`${b.hint}${s}`, `${b.buf}[${showOffset(o)}]`));
       for (let r = 0; r < rows; r++) {
-        w.line(`const ${aVal[r]} = ${a.buf}[${showOffset(aK[r]!)}];`);
-        for (let s = 0; s < cols; s++) w.line(`${acc[r]![s]} += ${aVal[r]} * ${bVal[s]};`);
+        const aVal = w.bind(`${a.hint}${r}`, `${a.buf}[${showOffset(aK[r]!)}]`);
+        for (let s = 0; s < cols; s++) w.line(`${acc[r]![s]} += ${aVal} * ${bVal[s]};`);
       }
     });
     // C's offsets: per row (with a strided column axis folded in), then per column
@@ -360,21 +334,17 @@ function gemm(w: Writer, g: Gemm): void {
     }
   };
 
+  /** The blocks of rows [i, i + rows): A's row offsets are hoisted out of the column loop. */
   const rowTile = (i: string, rows: number): void => {
-    w.steppedLoop(jName, NB, NR, (j) => block(i, j, rows, NR), NB === N);
-    if (NB < N) w.block(() => block(i, String(NB), rows, N - NB));
+    const aRows = hoist(a.rs, i, rows, `${a.hint}At`, [[a.at, 1]]);
+    w.loop(g.names[1], NB, (j) => block(i, aRows, j, rows, NR), NR, NB === N);
+    if (NB < N) w.block(() => block(i, aRows, String(NB), rows, N - NB));
   };
   w.line(`// ${g.what}`);
-  w.steppedLoop(iName, MB, MR, (i) => rowTile(i, MR), MB === M);
+  w.loop(g.names[0], MB, (i) => rowTile(i, MR), MR, MB === M);
   if (MB < M) w.block(() => rowTile(String(MB), M - MB));
 }
 
-/** `const name = expr;` unless expr is already a literal or an identifier (then expr). */
-function bindAs(w: Writer, name: string, expr: string): string {
-  if (INTEGER.test(expr) || IDENTIFIER.test(expr)) return expr;
-  w.line(`const ${name} = ${expr};`);
-  return name;
-}
 
 // ---------------------------------------------------------------------------------------
 // Reductions
@@ -608,6 +578,86 @@ const conv2d: OpEmitter = (ctx) => {
   });
 };
 
+// The adjoints of a convolution multiply by dy, which the adjoints of relu and max-pooling
+// leave mostly zero (a 2x2 max-pool passes one gradient in four). Each image's nonzero dy
+// entries are listed first (branch-free), and when at most half are nonzero the products
+// run over the list only; denser images take the blocked product. Skipping a zero of dy
+// skips 0 · x, which is not 0 when x is infinite or NaN: such inputs (or weights) take the
+// full product, so the result never depends on the path.
+
+interface Nonzeros {
+  /** nzWindow[q]: the window offset (windowAt[p]) of the q-th nonzero dy[o][p]; nzDy[q]: its value. */
+  readonly nzWindow: string;
+  readonly nzDy: string;
+  /** Channel o's entries are q in [nzStart[o], nzStart[o + 1]). */
+  readonly nzStart: string;
+  /** How many entries the image has. */
+  readonly count: string;
+}
+
+function declareNonzeros(w: Writer, ctx: OpEmitContext, O: number, P: number): Omit<Nonzeros, "count"> {
+  return {
+    nzWindow: w.bind("nzWindow", ctx.scratch(O * P, "nzWindow", "int32")),
+    nzDy: w.bind("nzDy", ctx.scratch(O * P, "nzDy")),
+    nzStart: w.bind("nzStart", ctx.scratch(O + 1, "nzStart", "int32")),
+  };
+}
+
+/** Lists the nonzero entries of one image of dy, channel by channel. */
+function listNonzeros(
+  w: Writer, nz: Omit<Nonzeros, "count">, m: Im2col, dy: string, yImage: string, O: number,
+): Nonzeros {
+  const count = w.fresh("nonzero");
+  w.line(`// the nonzero dy[o][p] of this image, channel by channel`);
+  w.line(`let ${count} = 0;`);
+  w.loop("o", O, (o) => {
+    w.line(`${nz.nzStart}[${o}] = ${count};`);
+    const dyRow = w.bind("dyRow", affine([yImage, 1], [o, m.P]));
+    w.loop("p", m.P, (p) => {
+      const g = w.fresh("g");
+      w.line(`const ${g} = ${dy}[${affine([dyRow, 1], [p, 1])}];`);
+      w.line(`${nz.nzWindow}[${count}] = ${typeof m.windows === "number" ? affine([p, m.windows]) : `${m.windows.table}[${p}]`};`);
+      w.line(`${nz.nzDy}[${count}] = ${g};`);
+      w.line(`${count} += +(${g} !== 0); // a zero is overwritten by the next entry`);
+    });
+  });
+  w.line(`${nz.nzStart}[${O}] = ${count};`);
+  return { ...nz, count };
+}
+
+/**
+ * Declares `finite`: 0 when buf[start .. start + count) holds only finite numbers, else NaN
+ * (0 · x is NaN exactly when x is infinite or NaN).
+ */
+function finiteCheck(w: Writer, buf: string, start: string, count: number): string {
+  const finite = w.fresh("finite");
+  w.line(`let ${finite} = 0;`);
+  w.loop("e", count, (e) => w.line(`${finite} += ${buf}[${affine([start, 1], [e, 1])}] * 0;`));
+  return finite;
+}
+
+/** The offset of tap `k + s` (k an index expression) in the padded image. */
+function tapOffset(m: Im2col, k: string, s: number): string {
+  return typeof m.taps === "number" ? affine([k, m.taps], s * m.taps) : `${m.taps.table}[${affine([k, 1], s)}]`;
+}
+
+/**
+ * Taps per block of the sparse loops: all of them when there are few, else a divisor of K
+ * in [lo, hi] (no leftover block), else `hi`.
+ */
+function tapBlock(K: number, lo: number, hi: number): number {
+  if (K <= 25) return K;
+  for (let b = hi; b >= lo; b--) if (K % b === 0) return b;
+  return hi;
+}
+
+/** Loops over the taps in blocks of `block` (and a leftover block): body(first tap, count). */
+function tapBlocks(w: Writer, K: number, block: number, body: (k: string, count: number) => void): void {
+  const KB = K - (K % block);
+  w.loop("k", KB, (k) => body(k, block), block, KB === K);
+  if (KB < K) w.block(() => body(String(KB), K - KB));
+}
+
 /**
  * The transposed convolution: dx[tapAt[k] + windowAt[p]] += Σ_o w[o][k] dy[o][p] for each tap
  * k = (c, ki, kj) and output position p = (i, j) (into a padded buffer when there is padding).
@@ -620,20 +670,59 @@ const conv2dGradInput: OpEmitter = (ctx) => {
   return emit(ctx, (w) => {
     const m = im2colAxes(w, ctx, d);
     const dxp = m.padded ? w.bind("dxp", ctx.scratch(m.image, "padded")) : dx;
+    const nzs = declareNonzeros(w, ctx, d.O, m.P);
     if (!m.padded) w.zero(dx, size(attrs.inputShape));
+    w.line(`// 0 · w is not 0 for an infinite or NaN weight: then every image takes the full product`);
+    const finite = finiteCheck(w, wt!, "0", d.O * m.K);
     w.maybeLoop("n", d.batch, (n) => {
       const xImage = w.bind("xImage", affine([n, d.C * d.H * d.W]));
       const yImage = w.bind("yImage", affine([n, d.O * m.P]));
+      const dxImage = m.padded ? "0" : xImage;
       if (m.padded) w.zero(dxp, m.image);
-      gemm(w, {
+      const nz = listNonzeros(w, nzs, m, dy!, yImage, d.O);
+      w.line(`if (${nz.count} <= ${(d.O * m.P) >> 1} && ${finite} === 0) {`);
+      w.indented(() => {
+        w.line(`// ${m.padded ? "dxp" : "dx"}[tapAt[k] + windowAt[p]] += w[o][k] dy[o][p] for the nonzero dy[o][p], in blocks of taps`);
+        w.loop("o", d.O, (o) => {
+          const first = w.bind("first", `${nz.nzStart}[${o}]`);
+          const end = w.bind("end", `${nz.nzStart}[${affine([o, 1], 1)}]`);
+          const wRow = w.bind("wRow", affine([o, m.K]));
+          tapBlocks(w, m.K, tapBlock(m.K, 10, 25), (k, count) => {
+            const ws = Array.from({ length: count }, (_, s) => {
+              const v = w.fresh(`w${s}`);
+              w.line(`const ${v} = ${wt}[${affine([wRow, 1], [k, 1], s)}];`);
+              return v;
+            });
+            const ts = Array.from({ length: count }, (_, s) => {
+              const v = w.fresh(`dxAt${s}`);
+              const off = tapOffset(m, k, s);
+              w.line(`const ${v} = ${dxImage === "0" ? off : `${dxImage} + ${off}`};`);
+              return v;
+            });
+            const q = w.fresh("q");
+            w.line(`for (let ${q} = ${first}; ${q} < ${end}; ${q}++) {`);
+            w.indented(() => {
+              const at = w.fresh("at");
+              const g = w.fresh("g");
+              w.line(`const ${at} = ${nz.nzWindow}[${q}];`);
+              w.line(`const ${g} = ${nz.nzDy}[${q}];`);
+              ts.forEach((t, s) => w.line(`${dxp}[${t} + ${at}] += ${g} * ${ws[s]};`));
+            });
+            w.line(`}`);
+          });
+        });
+      });
+      w.line(`} else {`);
+      w.indented(() => gemm(w, {
         what: `${m.padded ? "dxp" : "dx"}[tapAt[k] + windowAt[p]] += Σ_o w[o][k] dy[o][p], in register blocks of (k, p)`,
         M: m.K, N: m.P, K: d.O,
         a: { buf: wt!, at: "0", rs: 1, cs: m.K, hint: "w" },
         b: { buf: dy!, at: yImage, rs: m.P, cs: 1, hint: "dy" },
-        c: { buf: dxp, at: m.padded ? "0" : xImage, rs: m.taps, cs: m.windows, hint: "dx" },
+        c: { buf: dxp, at: dxImage, rs: m.taps, cs: m.windows, hint: "dx" },
         accumulate: true,
         names: ["k", "p", "o"],
-      });
+      }));
+      w.line(`}`);
       if (m.padded) {
         w.line(`// dx[c][ih][iw] = dxp[c][${d.ph} + ih][${d.pw} + iw] (what reached the border is dropped)`);
         w.loop("c", d.C, (c) => w.loop("ih", d.H, (ih) => {
@@ -655,21 +744,62 @@ const conv2dGradWeight: OpEmitter = (ctx) => {
   return emit(ctx, (w) => {
     const m = im2colAxes(w, ctx, d);
     const xp = m.padded ? w.bind("xp", ctx.scratch(m.image, "padded")) : x!;
+    const nzs = declareNonzeros(w, ctx, d.O, m.P);
     if (m.padded) w.zero(xp, m.image);
     if (d.batch !== null) w.zero(dw, size(attrs.weightShape));
+    const op = d.batch === null ? "=" : "+=";
     w.maybeLoop("n", d.batch, (n) => {
       const xImage = w.bind("xImage", affine([n, d.C * d.H * d.W]));
       const yImage = w.bind("yImage", affine([n, d.O * m.P]));
+      const xBase = m.padded ? "0" : xImage;
       if (m.padded) copyIntoPadded(w, d, m, x!, xImage, xp);
-      gemm(w, {
-        what: `dw[o][k] ${d.batch === null ? "=" : "+="} Σ_p dy[o][p] x[tapAt[k] + windowAt[p]], in register blocks of (o, k)`,
+      const nz = listNonzeros(w, nzs, m, dy!, yImage, d.O);
+      w.line(`// 0 · x is not 0 for an infinite or NaN input: then the image takes the full product`);
+      const finite = finiteCheck(w, x!, xImage, d.C * d.H * d.W);
+      w.line(`if (${nz.count} <= ${(d.O * m.P) >> 1} && ${finite} === 0) {`);
+      w.indented(() => {
+        w.line(`// dw[o][k] ${op} Σ dy[o][p] x[tapAt[k] + windowAt[p]] over the nonzero dy[o][p], in blocks of taps`);
+        w.loop("o", d.O, (o) => {
+          const first = w.bind("first", `${nz.nzStart}[${o}]`);
+          const end = w.bind("end", `${nz.nzStart}[${affine([o, 1], 1)}]`);
+          const dwRow = w.bind("dwRow", affine([o, m.K]));
+          tapBlocks(w, m.K, tapBlock(m.K, 8, 16), (k, count) => {
+            const ts = Array.from({ length: count }, (_, s) => {
+              const v = w.fresh(`xAt${s}`);
+              const off = tapOffset(m, k, s);
+              w.line(`const ${v} = ${xBase === "0" ? off : `${xBase} + ${off}`};`);
+              return v;
+            });
+            const accs = Array.from({ length: count }, (_, s) => {
+              const v = w.fresh(`dw${s}`);
+              w.line(`let ${v} = 0;`);
+              return v;
+            });
+            const q = w.fresh("q");
+            w.line(`for (let ${q} = ${first}; ${q} < ${end}; ${q}++) {`);
+            w.indented(() => {
+              const at = w.fresh("at");
+              const g = w.fresh("g");
+              w.line(`const ${at} = ${nz.nzWindow}[${q}];`);
+              w.line(`const ${g} = ${nz.nzDy}[${q}];`);
+              ts.forEach((t, s) => w.line(`${accs[s]} += ${g} * ${xp}[${t} + ${at}];`));
+            });
+            w.line(`}`);
+            accs.forEach((a, s) => w.line(`${dw}[${affine([dwRow, 1], [k, 1], s)}] ${op} ${a};`));
+          });
+        });
+      });
+      w.line(`} else {`);
+      w.indented(() => gemm(w, {
+        what: `dw[o][k] ${op} Σ_p dy[o][p] x[tapAt[k] + windowAt[p]], in register blocks of (o, k)`,
         M: d.O, N: m.K, K: m.P,
         a: { buf: dy!, at: yImage, rs: m.P, cs: 1, hint: "dy" },
-        b: { buf: xp, at: m.padded ? "0" : xImage, rs: m.windows, cs: m.taps, hint: "x" },
+        b: { buf: xp, at: xBase, rs: m.windows, cs: m.taps, hint: "x" },
         c: { buf: dw, at: "0", rs: m.K, cs: 1, hint: "dw" },
         accumulate: d.batch !== null,
         names: ["o", "k", "p"],
-      });
+      }));
+      w.line(`}`);
     });
   });
 };
@@ -768,15 +898,13 @@ function windowOffsets(d: PoolDims): number[] {
  * Declares `at`, the offset (from `corner`) of the window's first maximum in row-major order
  * (strictly greater values take over), without data-dependent branches: comparisons become
  * 0 or 1 and select the offset arithmetically, so random data costs no mispredictions.
- * Comparisons with NaN are false, so a NaN in the window (or +∞ beside -∞) makes `sum` NaN
- * and `exact` must then redo the window by the exact rule. Returns the names.
+ * Comparisons with NaN are false, so the caller must redo a window whose `sum` is NaN (it
+ * holds a NaN, or +∞ beside -∞) by the exact rule. `max` is the maximum (if `wantMax`).
  */
-function windowArgmax(w: Writer, x: string, corner: string, offsets: number[]): { at: string; max: string; sum: string } {
-  const v = offsets.map((o) => {
-    const name = w.fresh("v");
-    w.line(`const ${name} = ${x}[${affine([corner, 1], o)}];`);
-    return name;
-  });
+function windowArgmax(
+  w: Writer, x: string, corner: string, offsets: number[], wantMax: boolean,
+): { v: string[]; at: string; max: string; sum: string } {
+  const v = offsets.map((o, e) => w.bind(`v${e}`, `${x}[${affine([corner, 1], o)}]`));
   const at = w.fresh("at");
   const max = w.fresh("max");
   const sum = w.fresh("sum");
@@ -785,10 +913,10 @@ function windowArgmax(w: Writer, x: string, corner: string, offsets: number[]): 
   w.line(`let ${max} = ${x}[${affine([corner, 1], [at, 1])}];`);
   for (let e = 2; e < offsets.length; e++) {
     w.line(`${at} += +(${v[e]} > ${max}) * (${offsets[e]} - ${at});`);
-    w.line(`${max} = ${x}[${affine([corner, 1], [at, 1])}];`);
+    if (e < offsets.length - 1 || wantMax) w.line(`${max} = ${x}[${affine([corner, 1], [at, 1])}];`);
   }
   w.line(`const ${sum} = ${v.join(" + ")};`);
-  return { at, max, sum };
+  return { v, at, max, sum };
 }
 
 const maxpool2d: OpEmitter = (ctx) => {
@@ -803,13 +931,10 @@ const maxpool2d: OpEmitter = (ctx) => {
         return;
       }
       if (offsets.length <= UNROLL_WINDOW) {
-        const { max, sum } = windowArgmax(w, x!, corner, offsets);
+        const { v, max, sum } = windowArgmax(w, x!, corner, offsets, true);
         w.line(`if (${sum} !== ${sum}) {`);
         w.line(`  // a NaN is the maximum (as in PyTorch); +∞ beside -∞ just takes this path`);
-        offsets.forEach((o) => {
-          const v = `${x}[${affine([corner, 1], o)}]`;
-          w.line(`  if (${v} > ${max} || ${v} !== ${v}) ${max} = ${v};`);
-        });
+        for (const ve of v) w.line(`  if (${ve} > ${max} || ${ve} !== ${ve}) ${max} = ${ve};`);
         w.line(`}`);
         w.line(`${y}[${yAt}] = ${max};`);
         return;
@@ -849,16 +974,15 @@ const maxpool2dGrad: OpEmitter = (ctx) => {
           w.line(`${dx}[${corner}] ${op} ${dy}[${yAt}];`);
           return;
         }
-        const { at, max, sum } = windowArgmax(w, x!, corner, offsets);
+        const { v, at, max, sum } = windowArgmax(w, x!, corner, offsets, false);
         w.line(`if (${sum} !== ${sum}) {`);
         w.line(`  // a NaN in the window: the first NaN is the maximum (as in PyTorch)`);
         w.line(`  ${max} = -Infinity;`);
         w.line(`  ${at} = 0;`);
-        offsets.forEach((o) => {
-          const v = `${x}[${affine([corner, 1], o)}]`;
-          w.line(`  if (${v} > ${max} || (${v} !== ${v} && ${max} === ${max})) {`);
-          w.line(`    ${max} = ${v};`);
-          w.line(`    ${at} = ${o};`);
+        v.forEach((ve, e) => {
+          w.line(`  if (${ve} > ${max} || (${ve} !== ${ve} && ${max} === ${max})) {`);
+          w.line(`    ${max} = ${ve};`);
+          w.line(`    ${at} = ${offsets[e]};`);
           w.line(`  }`);
         });
         w.line(`}`);
