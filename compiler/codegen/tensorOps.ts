@@ -240,9 +240,11 @@ interface Gemm {
 function blockShape(M: number, N: number): [number, number] {
   if (M === 1) return [1, Math.min(N, 8)];
   if (N === 1) return [Math.min(M, 8), 1];
-  // 4 where it divides the extent, else 3 or 5 if one does (no leftover block), else 4
-  const pick = (n: number): number => (n <= 4 ? n : [4, 3, 5].find((b) => n % b === 0) ?? 4);
-  return [pick(M), pick(N)];
+  // 2 x 4: eight accumulators stay in registers (4 x 4 measured 5-15% slower: V8 spills some
+  // of sixteen). Each side takes the preferred size if it divides the extent, else another
+  // that does (no leftover block), else the preferred one.
+  const pick = (n: number, sizes: number[]): number => (n <= sizes[0]! ? n : sizes.find((b) => n % b === 0) ?? sizes[0]!);
+  return [pick(M, [2, 3]), pick(N, [4, 5, 3])];
 }
 
 /** An offset: the sum of some variables and a static number. */

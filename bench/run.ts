@@ -1,0 +1,346 @@
+// The benchmark: one training step (forward, loss, every parameter gradient) and one forward
+// pass of LeNet-5 and of a 784-128-10 MLP, at batch 1 and 32, for
+//   - adgen's generated code (the allocation-free lossGradInto, and loss), float64 and float32,
+//     compiled at start-up from bench/models.ts through the compiler API;
+//   - the hand-written TypeScript of bench/peers/handwritten.ts (im2col + blocked GEMM);
+//   - TensorFlow.js (bench/peers/tfjs.ts, cpu backend, float32).
+// Everything runs in one process and is measured interleaved: after a warm-up, each round
+// takes one sample of every subject in turn (a sample times enough repetitions to last
+// ~15 ms), and the figures are medians over the rounds. Also the cold-start time of the
+// adgen CLI on LeNet-5.
+//
+//   npm run bench                       (builds, then node --expose-gc dist/bench/run.js)
+//   node --expose-gc dist/bench/run.js --rounds 40 --keep   (more samples; keep the generated files)
+
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import * as tf from "@tensorflow/tfjs";
+import ts from "typescript";
+import { compile } from "../compiler/pipeline.js";
+import { type BenchModel, lenet, mlp } from "./models.js";
+import { createLeNetHandwritten, createMlpHandwritten } from "./peers/handwritten.js";
+import {
+  type Labels,
+  type PeerModel,
+  LENET_SHAPES,
+  MLP_SHAPES,
+  allocBuffers,
+  initParams,
+  randomBatch,
+  sizeOf,
+} from "./peers/shapes.js";
+import { type TfjsBatch, type TfjsPeer, createLeNetTfjs, createMlpTfjs, initTfjs } from "./peers/tfjs.js";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+// ---------------------------------------------------------------------------------------
+// Options
+
+const argv = process.argv.slice(2);
+const option = (name: string, fallback: number): number => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? Number(argv[i + 1]) : fallback;
+};
+const ROUNDS = option("--rounds", 25);
+const SAMPLE_MS = option("--sample-ms", 15);
+const WARMUP_MS = option("--warmup-ms", 400);
+const CLI_RUNS = option("--cli-runs", 5);
+const KEEP = argv.includes("--keep");
+
+// ---------------------------------------------------------------------------------------
+// adgen's generated modules
+
+/** The exports of a generated module that the benchmark calls (entry `loss`). */
+interface Generated {
+  readonly lossShapes: Readonly<Record<string, readonly number[]>>;
+  loss(...args: unknown[]): number;
+  lossGradInto(...args: unknown[]): number;
+}
+
+/** Compiles a model with the compiler API, writes the module as .ts, transpiles it and imports it. */
+async function generate(model: BenchModel, dtype: "float64" | "float32", dir: string): Promise<Generated> {
+  const base = `${model.name.split(" ")[0]!.toLowerCase().replace(/[^a-z0-9]/g, "")}_b${model.batch}_${dtype}`;
+  const result = await compile(model.source, { fileName: `${base}.ts`, dtype });
+  if (result.code === undefined) {
+    throw new Error(`adgen could not compile ${base}:\n${result.diagnostics.map((d) => d.message).join("\n")}`);
+  }
+  fs.writeFileSync(path.join(dir, `${base}.ts`), model.source);
+  fs.writeFileSync(path.join(dir, `${base}.grad.ts`), result.code);
+  const js = ts.transpileModule(result.code, {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+  }).outputText;
+  const file = path.join(dir, `${base}.grad.mjs`);
+  fs.writeFileSync(file, js);
+  return (await import(pathToFileURL(file).href)) as Generated;
+}
+
+/** Calls of a generated module on the benchmark's buffers (converted to the module's dtype). */
+function adgenSubject(
+  m: Generated, params: Record<string, Float64Array>, x: Float64Array, labels: Labels, f32: boolean,
+): { step: () => number; forward: () => number; grads: Record<string, Float64Array | Float32Array> } {
+  const conv = (a: Float64Array): Float64Array | Float32Array => (f32 ? Float32Array.from(a) : a);
+  const args = Object.keys(m.lossShapes).map((k) => {
+    if (k === "x") return conv(x);
+    if (k === "label") return labels[0]!;
+    if (k === "labels") return conv(Float64Array.from(labels));
+    const p = params[k];
+    if (p === undefined) throw new Error(`the generated loss takes ${k}, which the peers do not have`);
+    return conv(p);
+  });
+  const grads: Record<string, Float64Array | Float32Array> = {};
+  for (const k of Object.keys(params)) grads[k] = f32 ? new Float32Array(params[k]!.length) : new Float64Array(params[k]!.length);
+  return {
+    step: () => m.lossGradInto(...args, grads),
+    forward: () => m.loss(...args),
+    grads,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// TensorFlow.js forward passes: the peers' losses (bench/peers/tfjs.ts) on their variables,
+// written out again here because the peers expose only the training step.
+
+function lenetTfjsLoss(v: TfjsPeer<Record<keyof typeof LENET_SHAPES, Float64Array>>["variables"], b: TfjsBatch, batch: number): tf.Scalar {
+  let h = b.x as tf.Tensor4D;
+  h = tf.maxPool(tf.relu(tf.add(tf.conv2d(h, v.c1w as tf.Tensor4D, 1, "same"), v.c1b)), 2, 2, "valid");
+  h = tf.maxPool(tf.relu(tf.add(tf.conv2d(h, v.c2w as tf.Tensor4D, 1, "valid"), v.c2b)), 2, 2, "valid");
+  let f: tf.Tensor2D = tf.reshape(h, [batch, 400]);
+  f = tf.relu(tf.add(tf.matMul(f, v.f1w as tf.Tensor2D), v.f1b));
+  f = tf.relu(tf.add(tf.matMul(f, v.f2w as tf.Tensor2D), v.f2b));
+  const logits = tf.add(tf.matMul(f, v.f3w as tf.Tensor2D), v.f3b);
+  return tf.losses.softmaxCrossEntropy(b.labels, logits) as tf.Scalar;
+}
+
+function mlpTfjsLoss(v: TfjsPeer<Record<keyof typeof MLP_SHAPES, Float64Array>>["variables"], b: TfjsBatch): tf.Scalar {
+  const h = tf.sigmoid(tf.add(tf.matMul(b.x as tf.Tensor2D, v.w1 as tf.Tensor2D), v.b1));
+  const logits = tf.add(tf.matMul(h, v.w2 as tf.Tensor2D), v.b2);
+  return tf.losses.softmaxCrossEntropy(b.labels, logits) as tf.Scalar;
+}
+
+// ---------------------------------------------------------------------------------------
+// Timing
+
+interface Timed {
+  readonly fn: () => number;
+  reps: number;
+  readonly samples: number[];
+}
+
+let sink = 0;
+
+function timed(fn: () => number): Timed {
+  return { fn, reps: 1, samples: [] };
+}
+
+/** Runs fn for WARMUP_MS (at least 3 calls), then sets the repetitions per sample. */
+function warmUp(t: Timed): void {
+  const t0 = performance.now();
+  let n = 0;
+  do {
+    sink += t.fn();
+    n++;
+  } while (n < 3 || performance.now() - t0 < WARMUP_MS);
+  const each = (performance.now() - t0) / n;
+  t.reps = Math.max(1, Math.round(SAMPLE_MS / each));
+}
+
+function sample(t: Timed): void {
+  (globalThis as { gc?: () => void }).gc?.();
+  const t0 = performance.now();
+  for (let r = 0; r < t.reps; r++) sink += t.fn();
+  t.samples.push((performance.now() - t0) / t.reps);
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+// ---------------------------------------------------------------------------------------
+// Subjects
+
+const PEERS = ["adgen (float64)", "adgen (float32)", "hand-written", "TensorFlow.js"] as const;
+type Peer = (typeof PEERS)[number];
+
+interface Case {
+  readonly model: BenchModel;
+  readonly subjects: Map<Peer, { step: Timed; forward: Timed }>;
+  /** Largest |difference| of the gradients, relative to max(1, |reference|), vs adgen float64. */
+  readonly agreement: Map<Peer, number>;
+}
+
+function maxRelDiff(a: Record<string, ArrayLike<number>>, b: Record<string, ArrayLike<number>>): number {
+  let worst = 0;
+  for (const k of Object.keys(a)) {
+    const x = a[k]!;
+    const y = b[k]!;
+    for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!) / Math.max(1, Math.abs(x[i]!)));
+  }
+  return worst;
+}
+
+async function makeCase(
+  model: BenchModel, dir: string,
+  shapes: Record<string, readonly number[]>, sampleShape: readonly number[],
+  handwritten: (batch: number) => PeerModel<Record<string, Float64Array>>,
+  tfjsPeer: (batch: number) => TfjsPeer<Record<string, Float64Array>>,
+  tfjsLoss: (v: TfjsPeer<Record<string, Float64Array>>["variables"], b: TfjsBatch) => tf.Scalar,
+): Promise<Case> {
+  const params = initParams(shapes, 1) as Record<string, Float64Array>;
+  const { x, labels } = randomBatch(model.batch, sizeOf(sampleShape), 7 + model.batch);
+  const subjects = new Map<Peer, { step: Timed; forward: Timed }>();
+  const agreement = new Map<Peer, number>();
+
+  const g64 = adgenSubject(await generate(model, "float64", dir), params, x, labels, false);
+  const g32 = adgenSubject(await generate(model, "float32", dir), params, x, labels, true);
+  g64.step();
+  g32.step();
+  subjects.set("adgen (float64)", { step: timed(g64.step), forward: timed(g64.forward) });
+  subjects.set("adgen (float32)", { step: timed(g32.step), forward: timed(g32.forward) });
+  agreement.set("adgen (float32)", maxRelDiff(g64.grads, g32.grads));
+
+  const hw = handwritten(model.batch);
+  const hwGrads = allocBuffers(shapes) as Record<string, Float64Array>;
+  hw.step(params, x, labels, hwGrads);
+  subjects.set("hand-written", {
+    step: timed(() => hw.step(params, x, labels, hwGrads)),
+    forward: timed(() => hw.forward(params, x, labels)),
+  });
+  agreement.set("hand-written", maxRelDiff(g64.grads, hwGrads));
+
+  const t = tfjsPeer(model.batch);
+  t.setParams(params);
+  const batch = t.prepareBatch(x, labels);
+  t.stepTimed(batch);
+  agreement.set("TensorFlow.js", maxRelDiff(g64.grads, t.gradsInOurLayout()));
+  subjects.set("TensorFlow.js", {
+    step: timed(() => t.stepTimed(batch)),
+    forward: timed(() => {
+      const v = tf.tidy(() => tfjsLoss(t.variables, batch));
+      const l = v.dataSync()[0]!;
+      v.dispose();
+      return l;
+    }),
+  });
+  return { model, subjects, agreement };
+}
+
+// ---------------------------------------------------------------------------------------
+// The adgen CLI from a cold start
+
+function cliCompileTimes(dir: string): number[] {
+  const cli = path.join(here, "../compiler/cli.js");
+  const model = path.join(dir, "cli_lenet.ts");
+  fs.writeFileSync(model, lenet(1).source);
+  const times: number[] = [];
+  for (let r = 0; r < CLI_RUNS; r++) {
+    const t0 = performance.now();
+    const run = spawnSync(process.execPath, [cli, model, "-o", path.join(dir, "cli_lenet.grad.ts")], { encoding: "utf8" });
+    times.push(performance.now() - t0);
+    if (run.status !== 0) throw new Error(`adgen CLI failed: ${run.stderr}`);
+  }
+  return times;
+}
+
+// ---------------------------------------------------------------------------------------
+// Report
+
+const fmt = (ms: number): string => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3));
+const pad = (s: string, n: number): string => s.padStart(n);
+
+function report(cases: readonly Case[], cliTimes: readonly number[], seconds: number): void {
+  const cpus = os.cpus();
+  console.log(`Machine: ${cpus[0]?.model ?? "unknown CPU"} (${cpus.length} logical CPUs), ${os.platform()} ${os.arch()}, Node ${process.version}`);
+  console.log(`Load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  console.log(`Wall-clock medians of ${ROUNDS} interleaved samples (each ~${SAMPLE_MS} ms of repetitions), after ${WARMUP_MS} ms of warm-up; ${seconds.toFixed(0)} s in all.`);
+  console.log(`GFLOP/s counts 2 FLOPs per multiply-add of the conv and linear layers (dense, whatever a peer skips).`);
+  console.log("");
+  const header = `${"model".padEnd(16)}${pad("batch", 6)}  ${"peer".padEnd(17)}${pad("step ms", 10)}${pad("fwd ms", 10)}${pad("step/fwd", 10)}${pad("GFLOP/s", 9)}${pad("vs hand", 9)}${pad("tfjs/it", 9)}${pad("grad diff", 11)}`;
+  console.log(header);
+  console.log("-".repeat(header.length));
+  for (const c of cases) {
+    const med = (p: Peer): { step: number; forward: number } => {
+      const s = c.subjects.get(p)!;
+      return { step: median(s.step.samples), forward: median(s.forward.samples) };
+    };
+    const hand = med("hand-written");
+    const tfjs = med("TensorFlow.js");
+    for (const p of PEERS) {
+      const m = med(p);
+      const diff = c.agreement.get(p);
+      console.log(
+        `${c.model.name.padEnd(16)}${pad(String(c.model.batch), 6)}  ${p.padEnd(17)}` +
+        `${pad(fmt(m.step), 10)}${pad(fmt(m.forward), 10)}${pad((m.step / m.forward).toFixed(2), 10)}` +
+        `${pad((c.model.stepFlops / m.step / 1e6).toFixed(2), 9)}` +
+        `${pad(p === "hand-written" ? "" : `${(m.step / hand.step).toFixed(2)}x`, 9)}` +
+        `${pad(p === "TensorFlow.js" ? "" : `${(tfjs.step / m.step).toFixed(1)}x`, 9)}` +
+        `${pad(diff === undefined ? "" : diff.toExponential(0), 11)}`,
+      );
+    }
+    console.log("");
+  }
+  console.log("step/fwd: the training step's time over the forward pass's. vs hand: step time over the hand-written");
+  console.log("step's. tfjs/it: TensorFlow.js's step time over this peer's. grad diff: the largest gradient");
+  console.log("difference from adgen float64, relative to max(1, |gradient|) (float32 peers differ at ~1e-6).");
+  console.log("");
+  console.log(`Summary (adgen float64):`);
+  for (const c of cases) {
+    const a = c.subjects.get("adgen (float64)")!;
+    const h = c.subjects.get("hand-written")!;
+    const t = c.subjects.get("TensorFlow.js")!;
+    const as = median(a.step.samples);
+    const af = median(a.forward.samples);
+    console.log(
+      `  ${c.model.name} batch ${c.model.batch}: step ${fmt(as)} ms (${(as / median(h.step.samples)).toFixed(2)}x hand-written, ` +
+      `tfjs ${(median(t.step.samples) / as).toFixed(1)}x slower), forward ${fmt(af)} ms ` +
+      `(${(af / median(h.forward.samples)).toFixed(2)}x hand-written), step/forward ${(as / af).toFixed(2)}`,
+    );
+  }
+  console.log("");
+  console.log(`adgen CLI on LeNet-5 from a cold start (node dist/compiler/cli.js, ${cliTimes.length} runs): median ${fmt(median(cliTimes))} ms ` +
+    `(min ${fmt(Math.min(...cliTimes))}, max ${fmt(Math.max(...cliTimes))})`);
+}
+
+// ---------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const start = performance.now();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "adgen-bench-"));
+  try {
+    await initTfjs();
+    const cases: Case[] = [];
+    for (const batch of [1, 32]) {
+      cases.push(await makeCase(lenet(batch), dir, LENET_SHAPES, [1, 28, 28],
+        createLeNetHandwritten as (b: number) => PeerModel<Record<string, Float64Array>>,
+        createLeNetTfjs as (b: number) => TfjsPeer<Record<string, Float64Array>>,
+        (v, b) => lenetTfjsLoss(v as never, b, batch)));
+    }
+    for (const batch of [1, 32]) {
+      cases.push(await makeCase(mlp(batch), dir, MLP_SHAPES, [784],
+        createMlpHandwritten as (b: number) => PeerModel<Record<string, Float64Array>>,
+        createMlpTfjs as (b: number) => TfjsPeer<Record<string, Float64Array>>,
+        (v, b) => mlpTfjsLoss(v as never, b)));
+    }
+    const all = cases.flatMap((c) => [...c.subjects.values()].flatMap((s) => [s.step, s.forward]));
+    process.stderr.write(`warming up ${all.length} subjects... `);
+    for (const t of all) warmUp(t);
+    process.stderr.write(`sampling ${ROUNDS} rounds`);
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const t of all) sample(t);
+      process.stderr.write(".");
+    }
+    process.stderr.write("\ncompiling LeNet-5 with the CLI...\n");
+    const cliTimes = cliCompileTimes(dir);
+    if (!Number.isFinite(sink)) throw new Error("a loss was not finite");
+    report(cases, cliTimes, (performance.now() - start) / 1000);
+    if (KEEP) console.log(`\nGenerated modules kept in ${dir}`);
+  } finally {
+    if (!KEEP) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
