@@ -26,6 +26,7 @@ import {
   Block, F64, ForInstr, Func, GradFunc, IfInstr, Instr, SimpleInstr, Value, ValueId, isSimple, resultsOf,
   tensorType, tripCount,
 } from "../ir/types.js";
+import { forEachDefinition, forEachUse } from "../ir/walk.js";
 import { VJP_RULES, VjpRule } from "./rules.js";
 
 interface Ctx {
@@ -237,17 +238,7 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
 
   // ------------------------------------------------------------------ values by id
   const byId = new Map<ValueId, Value>();
-  const index = (block: Block): void => {
-    for (const p of block.params) byId.set(p.id, p);
-    for (const instr of block.instrs) {
-      for (const r of resultsOf(instr)) byId.set(r.id, r);
-      if (instr.op === "if") {
-        index(instr.then);
-        index(instr.else);
-      } else if (instr.op === "for") index(instr.body);
-    }
-  };
-  index(fn.body);
+  forEachDefinition(fn.body, (v) => byId.set(v.id, v));
   const valueOf = (id: ValueId): Value => byId.get(id)!;
 
   // ------------------------------------------------------------------ the gradient function
@@ -281,17 +272,7 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
 /** Every value defined in a block: its parameters and all results, recursively. */
 export function definedIn(block: Block): Set<ValueId> {
   const s = new Set<ValueId>();
-  const walk = (bl: Block): void => {
-    for (const p of bl.params) s.add(p.id);
-    for (const instr of bl.instrs) {
-      for (const r of resultsOf(instr)) s.add(r.id);
-      if (instr.op === "if") {
-        walk(instr.then);
-        walk(instr.else);
-      } else if (instr.op === "for") walk(instr.body);
-    }
-  };
-  walk(block);
+  forEachDefinition(block, (v) => s.add(v.id));
   return s;
 }
 
@@ -299,42 +280,17 @@ export function definedIn(block: Block): Set<ValueId> {
 function freeValues(block: Block, inside: Set<ValueId>): Value[] {
   const out: Value[] = [];
   const seen = new Set<ValueId>();
-  const use = (v: Value): void => {
+  forEachUse(block, (v) => {
     if (inside.has(v.id) || seen.has(v.id) || v.type.kind === "bool") return;
     seen.add(v.id);
     out.push(v);
-  };
-  const walk = (bl: Block): void => {
-    for (const instr of bl.instrs) {
-      if (isSimple(instr)) instr.args.forEach(use);
-      else if (instr.op === "if") {
-        use(instr.cond);
-        walk(instr.then);
-        walk(instr.else);
-      } else {
-        instr.init.forEach(use);
-        walk(instr.body);
-      }
-    }
-    bl.yields.forEach(use);
-  };
-  walk(block);
+  });
   return out;
 }
 
+/** The largest value id in a block (a pass that adds values numbers them after it). */
 export function maxValueId(block: Block): number {
   let m = -1;
-  const walk = (bl: Block): void => {
-    for (const p of bl.params) m = Math.max(m, p.id);
-    for (const instr of bl.instrs) {
-      for (const r of resultsOf(instr)) m = Math.max(m, r.id);
-      if (instr.op === "if") {
-        walk(instr.then);
-        walk(instr.else);
-      } else if (instr.op === "for") walk(instr.body);
-    }
-  };
-  walk(block);
+  forEachDefinition(block, (v) => (m = Math.max(m, v.id)));
   return m;
 }
-

@@ -1,6 +1,7 @@
 // What the backward pass reads from the forward pass: the values a tape must keep.
 
-import { GradFunc, Instr, Value, ValueId, sizeOf } from "../ir/types.js";
+import { GradFunc, Value, ValueId, sizeOf } from "../ir/types.js";
+import { forEachUse } from "../ir/walk.js";
 
 /**
  * The values defined by the forward part of `grad` (or its primal parameters) that the
@@ -22,24 +23,7 @@ export function savedValues(grad: GradFunc, primalParams: number): Value[] {
       saved.push(v);
     }
   };
-  const walk = (instrs: readonly Instr[]): void => {
-    for (const instr of instrs) {
-      if ("args" in instr) instr.args.forEach(use);
-      else if (instr.op === "if") {
-        use(instr.cond);
-        for (const sub of [instr.then, instr.else]) {
-          walk(sub.instrs);
-          sub.yields.forEach(use);
-        }
-      } else {
-        instr.init.forEach(use);
-        walk(instr.body.instrs);
-        instr.body.yields.forEach(use);
-      }
-    }
-  };
-  walk(body.instrs.slice(grad.splitAt));
-  body.yields.slice(1).forEach(use);
+  forEachUse({ params: [], instrs: body.instrs.slice(grad.splitAt), yields: body.yields.slice(1) }, use);
   return saved;
 }
 
