@@ -487,6 +487,9 @@ describe("conv2d over strides 1-3, paddings 0-2, batch none, 1 and 3, odd sizes"
       { name: "1x1 strided, padded", x: [4, 5, 3], w: [3, 4, 1, 1], stride: [2, 2], padding: [1, 0] },
       { name: "one output row", x: [2, 3, 9], w: [6, 2, 3, 4], stride: [1, 1], padding: [0, 0] },
       { name: "whole padded input", x: [1, 2, 3], w: [7, 1, 4, 5], stride: [1, 1], padding: [1, 1] },
+      // every product has a contraction of length 1 (outer products), batched
+      { name: "single pixels", x: [2, 1, 1, 1], w: [1, 1, 1, 1], stride: [1, 1], padding: [0, 0] },
+      { name: "single pixels, three filters", x: [3, 1, 2, 2], w: [3, 1, 2, 2], stride: [1, 1], padding: [0, 0] },
     ];
     for (const cc of cases) {
       const x = randT(cc.x);

@@ -269,7 +269,8 @@ function addOffsets(x: Offset, y: Offset): Offset {
 
 function gemm(w: Writer, g: Gemm): void {
   const { M, N, K, a, b, c } = g;
-  const [MR, NR] = blockShape(M, N);
+  // an outer product (K = 1) keeps no accumulators: wider blocks amortise more loads
+  const [MR, NR] = K === 1 && M > 1 && N > 1 ? [Math.min(M, 4), Math.min(N, 8)] : blockShape(M, N);
   const MB = M - (M % MR);
   const NB = N - (N % NR);
   const accName = (r: number, s: number): string =>
@@ -305,12 +306,43 @@ function gemm(w: Writer, g: Gemm): void {
     return hoisted.map((h) => addOffsets(h, kOff));
   };
 
+  const init = (i: string, j: string, r: number, s: number): string =>
+    g.accumulate || !g.bias ? "0" : `${g.bias.buf}[${g.bias.along === "row" ? affine([i, 1], r) : affine([j, 1], s)}]`;
+  const op = g.accumulate ? "+=" : "=";
+
+  /** C's offsets: per row (with a strided column axis folded in), then per column. */
+  const cOffsets = (i: string, j: string, rows: number, cols: number): Offset[][] => {
+    const strided = typeof c.cs === "number";
+    const cRows = hoist(c.rs, i, rows, `${c.hint}At`, strided ? [[c.at, 1], [j, c.cs as number]] : [[c.at, 1]]);
+    const cCols = strided
+      ? Array.from({ length: cols }, (_, s) => offsetOf("0", s * (c.cs as number)))
+      : hoist(c.cs, j, cols, `${c.hint}Col`, []);
+    return cRows.map((row) => cCols.map((col) => addOffsets(row, col)));
+  };
+
+  /** A block of an outer product: each element of C is one product, stored at once. */
+  const outerBlock = (i: string, aRows: Offset[], j: string, rows: number, cols: number): void => {
+    const bCols = hoist(b.cs, j, cols, `${b.hint}At`, [[b.at, 1]]);
+    const bVal = bCols.map((o, s) => w.bind(`${b.hint}${s}`, `${b.buf}[${showOffset(o)}]`));
+    const cAt = cOffsets(i, j, rows, cols);
+    for (let r = 0; r < rows; r++) {
+      const aVal = w.bind(`${a.hint}${r}`, `${a.buf}[${showOffset(aRows[r]!)}]`);
+      for (let s = 0; s < cols; s++) {
+        const bias = init(i, j, r, s);
+        w.line(`${c.buf}[${showOffset(cAt[r]![s]!)}] ${op} ${bias === "0" ? "" : `${bias} + `}${aVal} * ${bVal[s]};`);
+      }
+    }
+  };
+
   const block = (i: string, aRows: Offset[], j: string, rows: number, cols: number): void => {
+    if (K === 1) {
+      outerBlock(i, aRows, j, rows, cols);
+      return;
+    }
     const bCols = hoist(b.cs, j, cols, `${b.hint}At`, [[b.at, 1]]);
     const acc = Array.from({ length: rows }, (_, r) => Array.from({ length: cols }, (_, s) => {
       const name = w.fresh(accName(r, s));
-      const init = g.accumulate || !g.bias ? "0" : `${g.bias.buf}[${g.bias.along === "row" ? affine([i, 1], r) : affine([j, 1], s)}]`;
-      w.line(`let ${name} = ${init};`);
+      w.line(`let ${name} = ${init(i, j, r, s)};`);
       return name;
     }));
     w.loop(g.names[2], K, (k) => {
@@ -322,17 +354,9 @@ function gemm(w: Writer, g: Gemm): void {
         for (let s = 0; s < cols; s++) w.line(`${acc[r]![s]} += ${aVal} * ${bVal[s]};`);
       }
     });
-    // C's offsets: per row (with a strided column axis folded in), then per column
-    const strided = typeof c.cs === "number";
-    const cRows = hoist(c.rs, i, rows, `${c.hint}At`, strided ? [[c.at, 1], [j, c.cs as number]] : [[c.at, 1]]);
-    const cCols = strided
-      ? Array.from({ length: cols }, (_, s) => offsetOf("0", s * (c.cs as number)))
-      : hoist(c.cs, j, cols, `${c.hint}Col`, []);
-    const op = g.accumulate ? "+=" : "=";
+    const cAt = cOffsets(i, j, rows, cols);
     for (let r = 0; r < rows; r++) {
-      for (let s = 0; s < cols; s++) {
-        w.line(`${c.buf}[${showOffset(addOffsets(cRows[r]!, cCols[s]!))}] ${op} ${acc[r]![s]};`);
-      }
+      for (let s = 0; s < cols; s++) w.line(`${c.buf}[${showOffset(cAt[r]![s]!)}] ${op} ${acc[r]![s]};`);
     }
   };
 
@@ -567,7 +591,7 @@ const conv2d: OpEmitter = (ctx) => {
       const yImage = w.bind("yImage", affine([n, d.O * m.P]));
       if (m.padded) copyIntoPadded(w, d, m, x!, xImage, xp);
       gemm(w, {
-        what: `y[o][p] = ${b === undefined ? "" : "b[o] + "}Σ_k w[o][k] x[tapAt[k] + windowAt[p]], in register blocks of (o, p)`,
+        what: `y[o][p] = ${b === undefined ? "" : "b[o] + "}Σ_k w[o][k] ${xp}[tapAt[k] + windowAt[p]], in register blocks of (o, p)`,
         M: d.O, N: m.P, K: m.K,
         a: { buf: wt!, at: "0", rs: m.K, cs: 1, hint: "w" },
         b: { buf: xp, at: m.padded ? "0" : xImage, rs: m.taps, cs: m.windows, hint: "x" },
@@ -684,7 +708,7 @@ const conv2dGradInput: OpEmitter = (ctx) => {
       const nz = listNonzeros(w, nzs, m, dy!, yImage, d.O);
       w.line(`if (${nz.count} <= ${(d.O * m.P) >> 1} && ${finite} === 0) {`);
       w.indented(() => {
-        w.line(`// ${m.padded ? "dxp" : "dx"}[tapAt[k] + windowAt[p]] += w[o][k] dy[o][p] for the nonzero dy[o][p], in blocks of taps`);
+        w.line(`// ${dxp}[tapAt[k] + windowAt[p]] += w[o][k] dy[o][p] for the nonzero dy[o][p], in blocks of taps`);
         w.loop("o", d.O, (o) => {
           const first = w.bind("first", `${nz.nzStart}[${o}]`);
           const end = w.bind("end", `${nz.nzStart}[${affine([o, 1], 1)}]`);
@@ -716,7 +740,7 @@ const conv2dGradInput: OpEmitter = (ctx) => {
       });
       w.line(`} else {`);
       w.indented(() => gemm(w, {
-        what: `${m.padded ? "dxp" : "dx"}[tapAt[k] + windowAt[p]] += Σ_o w[o][k] dy[o][p], in register blocks of (k, p)`,
+        what: `${dxp}[tapAt[k] + windowAt[p]] += Σ_o w[o][k] dy[o][p], in register blocks of (k, p)`,
         M: m.K, N: m.P, K: d.O,
         a: { buf: wt!, at: "0", rs: 1, cs: m.K, hint: "w" },
         b: { buf: dy!, at: yImage, rs: m.P, cs: 1, hint: "dy" },
@@ -760,7 +784,7 @@ const conv2dGradWeight: OpEmitter = (ctx) => {
       const finite = finiteCheck(w, x!, xImage, d.C * d.H * d.W);
       w.line(`if (${nz.count} <= ${(d.O * m.P) >> 1} && ${finite} === 0) {`);
       w.indented(() => {
-        w.line(`// dw[o][k] ${op} Σ dy[o][p] x[tapAt[k] + windowAt[p]] over the nonzero dy[o][p], in blocks of taps`);
+        w.line(`// dw[o][k] ${op} Σ dy[o][p] ${xp}[tapAt[k] + windowAt[p]] over the nonzero dy[o][p], in blocks of taps`);
         w.loop("o", d.O, (o) => {
           const first = w.bind("first", `${nz.nzStart}[${o}]`);
           const end = w.bind("end", `${nz.nzStart}[${affine([o, 1], 1)}]`);
@@ -793,7 +817,7 @@ const conv2dGradWeight: OpEmitter = (ctx) => {
       });
       w.line(`} else {`);
       w.indented(() => gemm(w, {
-        what: `dw[o][k] ${op} Σ_p dy[o][p] x[tapAt[k] + windowAt[p]], in register blocks of (o, k)`,
+        what: `dw[o][k] ${op} Σ_p dy[o][p] ${xp}[tapAt[k] + windowAt[p]], in register blocks of (o, k)`,
         M: d.O, N: m.K, K: m.P,
         a: { buf: dy!, at: yImage, rs: m.P, cs: 1, hint: "dy" },
         b: { buf: xp, at: xBase, rs: m.windows, cs: m.taps, hint: "x" },
