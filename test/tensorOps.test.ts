@@ -490,6 +490,8 @@ describe("conv2d over strides 1-3, paddings 0-2, batch none, 1 and 3, odd sizes"
       // every product has a contraction of length 1 (outer products), batched
       { name: "single pixels", x: [2, 1, 1, 1], w: [1, 1, 1, 1], stride: [1, 1], padding: [0, 0] },
       { name: "single pixels, three filters", x: [3, 1, 2, 2], w: [3, 1, 2, 2], stride: [1, 1], padding: [0, 0] },
+      // a kernel row too long to unroll: the forward pass takes the product form
+      { name: "1x17 kernel", x: [2, 3, 21], w: [3, 2, 2, 17], stride: [1, 1], padding: [0, 1] },
     ];
     for (const cc of cases) {
       const x = randT(cc.x);
