@@ -226,13 +226,15 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
       reverse(L.body.instrs, badj, bctx);
       yields = [...carried.map((p) => badj.get(p.id) ?? zero(p)), ...free.map((f) => badj.get(f.id)!)];
     });
+    // an outer value the body never adds to (a label, a condition's operand) keeps no adjoint
+    const touched = free.map((_, m) => yields[carried.length + m] !== dF[m]);
     const resC = carried.map((p) => b.value(p.type, dname(p)));
     const resF = free.map((f) => b.value(f.type, dname(f)));
     const last = L.start + (trip - 1) * L.step;
     b.loc = L.loc;
     b.push(makeFor([...resC, ...resF], last, L.start - L.step, -L.step, [...dCinit, ...dFinit],
       makeBlock([iv2, ...dC, ...dF], body, yields), L.loc));
-    free.forEach((f, m) => adj.set(f.id, resF[m]!));
+    free.forEach((f, m) => touched[m] && adj.set(f.id, resF[m]!));
     L.init.forEach((v, k) => accumulate(adj, v, resC[k]!));
   }
 

@@ -113,6 +113,9 @@ export function createFunctionEmitter(
   const owned = new Set<ValueId>();
   const parentOf = new Map<Block, { block: Block; index: number; loop: boolean }>();
   const returned = new Set<ValueId>();
+  /** Is v read inside the regions of the instruction at (block, index)? */
+  const usedWithin = (v: Value, block: Block, index: number): boolean =>
+    (uses.get(v.id) ?? []).some((u) => u.path[0]!.block !== block && u.path.some((p) => p.block === block && p.index === index));
   /** Views and aliases (reshape, partial index, select) -> the values whose buffers they share. */
   const aliasRoots = new Map<ValueId, Value[]>();
   const aliasesOf = new Map<ValueId, Value[]>();
@@ -332,14 +335,14 @@ export function createFunctionEmitter(
         const n = declare(r, instr);
         owned.add(r.id);
         letVars.add(r.id);
-        out.push(`let ${n} = ${allocZeros(size(r.type), n)};`);
+        out.push(`let ${n}: ${arrayType} = ${allocZeros(size(r.type), n)};`);
         return;
       }
       case "broadcast": {
         const n = declare(r, instr);
         owned.add(r.id);
         letVars.add(r.id);
-        out.push(`let ${n} = ${alloc(size(r.type), n)}.fill(${arg(0)});`);
+        out.push(`let ${n}: ${arrayType} = ${alloc(size(r.type), n)}.fill(${arg(0)});`);
         return;
       }
       case "reshape":
@@ -487,7 +490,8 @@ export function createFunctionEmitter(
       owned.add(result.id);
       const initName = nameOf(init);
       // A let variable that is dead after the loop becomes the loop's own variable.
-      const dead = !claimed.has(init.id) && deadAfter(init, block, index);
+      // (and not read inside the loop either, where the loop variable changes under it)
+      const dead = !claimed.has(init.id) && deadAfter(init, block, index) && !usedWithin(init, block, index);
       claimed.add(init.id);
       if (dead && letVars.has(init.id) && (p.type.kind !== "tensor" || owned.has(init.id))) {
         jsName.set(p.id, initName);
@@ -500,7 +504,7 @@ export function createFunctionEmitter(
       letVars.add(result.id);
       // the loop variable must own its buffer: copy unless init is owned and dead from here on
       const rhs = p.type.kind === "tensor" && !(dead && owned.has(init.id)) ? copyOf(initName, size(p.type), n) : initName;
-      out.push(`let ${n}${p.type.kind === "tensor" ? "" : ": number"} = ${rhs};`);
+      out.push(`let ${n}: ${tsType(p.type)} = ${rhs};`);
       return n;
     });
     inChildScope(() => emitLoop(instr, carried, vars, iv, out, comment));

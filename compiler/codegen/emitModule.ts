@@ -68,7 +68,7 @@ export function emitModule(entries: readonly EntryCode[], settings: ModuleSettin
     const text = commentText(sourceLines[line - 1] ?? "");
     return `// ${prefix}line ${line}: ${text}`;
   };
-  const jsType = (t: Type): string => (t.kind === "tensor" ? arrayType : "number");
+  const jsType = (t: Type): string => (t.kind === "tensor" ? arrayType : t.kind === "bool" ? "boolean" : "number");
   const shapeOf = (t: Type): readonly number[] => (t.kind === "tensor" ? t.shape : []);
 
   for (const { entry, primal, grad } of entries) {

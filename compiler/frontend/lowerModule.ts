@@ -349,6 +349,11 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
     /** Interval arithmetic for index expressions, and the constraints comparisons imply. */
     const trackRanges = (op: SimpleOp, args: readonly Value[], r: Value): void => {
       const [a, c] = args.map(rangeOf);
+      const empty = (r: readonly [number, number] | undefined): boolean => r !== undefined && r[0] > r[1];
+      if (empty(a) || empty(c)) {
+        ranges.set(r.id, [Infinity, -Infinity]); // code no value reaches: nothing to check
+        return;
+      }
       if (op === "neg" && a) ranges.set(r.id, [-a[1], -a[0]]);
       if (a && c) {
         if (op === "add") ranges.set(r.id, [a[0] + c[0], a[1] + c[1]]);
@@ -528,7 +533,10 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
         for (const sym of env.keys()) {
           const tv = thenEnv.get(sym);
           const ev = elseEnv.get(sym);
-          if (tv === ev) continue;
+          if (tv === ev) {
+            env.set(sym, tv); // both branches leave the same value (perhaps a new one)
+            continue;
+          }
           if (tv === undefined || ev === undefined) {
             env.set(sym, undefined); // assigned on one path only: unassigned afterwards
             continue;
@@ -665,13 +673,14 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
       // A loop variable that the body writes into must not become, at the end of an
       // iteration, an array that another variable also holds (the next iteration would
       // write into it).
-      if (written.size > writesBefore) {
+      const bodyWrites = [...written].slice(writesBefore); // sets keep insertion order
+      if (bodyWrites.length) {
         assigned.forEach((sym, k) => {
           const y = bodyEnv.get(sym);
           if (!y || y.type.kind !== "tensor") return;
           const own = rootsOf(params[k]!);
           const foreign = [...rootsOf(y)].filter((r) => r < firstInBody && !own.has(r));
-          const writesIntoIt = [...written].some((w) => [...rootsOf({ id: w } as Value)].some((r) => own.has(r) || rootsOf(y).has(r)));
+          const writesIntoIt = bodyWrites.some((w) => [...rootsOf({ id: w } as Value)].some((r) => own.has(r) || rootsOf(y).has(r)));
           if (foreign.length && writesIntoIt) {
             fail(s, "ADG1016", `'${sym.name}' becomes another variable's array in this loop, and the loop writes into it.`,
               "Copy into a fresh tensor made with zeros([...]) instead of assigning one tensor variable to another.");
@@ -809,7 +818,8 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
             `Valid indices are 0 to ${shape[d]! - 1}.`);
         }
         const r = rangeOf(v);
-        if (k === undefined && r && ((Number.isFinite(r[0]) && r[0] < 0) || (Number.isFinite(r[1]) && r[1] >= shape[d]!))) {
+        // (an empty range means no iteration reaches this code, as in a branch whose condition never holds)
+        if (k === undefined && r && r[0] <= r[1] && ((Number.isFinite(r[0]) && r[0] < 0) || (Number.isFinite(r[1]) && r[1] >= shape[d]!))) {
           fail(ie, "ADG1009",
             `Index out of range: '${ie.getText(sourceFile)}' takes values from ${r[0]} to ${r[1]}, but dimension ${d} has size ${shape[d]} (shape [${shape.join(", ")}]).`,
             `Valid indices are 0 to ${shape[d]! - 1}; guard the access with an if (for example i >= 0 && i < ${shape[d]}) or change the loop bounds.`);
