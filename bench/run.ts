@@ -5,12 +5,13 @@
 //   - the hand-written TypeScript of bench/peers/handwritten.ts (im2col + blocked GEMM);
 //   - TensorFlow.js (bench/peers/tfjs.ts, cpu backend, float32).
 // Everything runs in one process and is measured interleaved: after a warm-up, each round
-// takes one sample of every subject in turn (a sample times enough repetitions to last
-// ~15 ms), and the figures are medians over the rounds. Also the cold-start time of the
+// takes one sample of every subject, in a shuffled order (a sample times enough repetitions
+// to last ~15 ms), and the figures are medians over the rounds. Also the cold-start time of the
 // adgen CLI on LeNet-5.
 //
 //   npm run bench                       (builds, then node --expose-gc dist/bench/run.js)
 //   node --expose-gc dist/bench/run.js --rounds 40 --keep   (more samples; keep the generated files)
+//   node --expose-gc dist/bench/run.js --only mlp --batch 1  (one model, one batch size)
 
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -29,6 +30,7 @@ import {
   MLP_SHAPES,
   allocBuffers,
   initParams,
+  mulberry32,
   randomBatch,
   sizeOf,
 } from "./peers/shapes.js";
@@ -46,9 +48,12 @@ const option = (name: string, fallback: number): number => {
 };
 const ROUNDS = option("--rounds", 25);
 const SAMPLE_MS = option("--sample-ms", 15);
-const WARMUP_MS = option("--warmup-ms", 400);
+const WARMUP_MS = option("--warmup-ms", 600);
 const CLI_RUNS = option("--cli-runs", 5);
 const KEEP = argv.includes("--keep");
+/** `--only mlp` / `--only lenet`: one model only; `--batch 1`: one batch size only. */
+const ONLY = argv.includes("--only") ? argv[argv.indexOf("--only") + 1]! : "";
+const BATCHES = argv.includes("--batch") ? [option("--batch", 1)] : [1, 32];
 
 // ---------------------------------------------------------------------------------------
 // adgen's generated modules
@@ -147,8 +152,14 @@ function warmUp(t: Timed): void {
   t.reps = Math.max(1, Math.round(SAMPLE_MS / each));
 }
 
+/**
+ * One sample: after a full GC and, for a subject that repeats within a sample, one untimed
+ * call (caches warm again after the previous subject, which may have been TensorFlow.js
+ * churning memory), `reps` timed calls.
+ */
 function sample(t: Timed): void {
   (globalThis as { gc?: () => void }).gc?.();
+  if (t.reps > 1) sink += t.fn();
   const t0 = performance.now();
   for (let r = 0; r < t.reps; r++) sink += t.fn();
   t.samples.push((performance.now() - t0) / t.reps);
@@ -313,13 +324,13 @@ async function main(): Promise<void> {
   try {
     await initTfjs();
     const cases: Case[] = [];
-    for (const batch of [1, 32]) {
+    for (const batch of ONLY === "mlp" ? [] : BATCHES) {
       cases.push(await makeCase(lenet(batch), dir, LENET_SHAPES, [1, 28, 28],
         createLeNetHandwritten as (b: number) => PeerModel<Record<string, Float64Array>>,
         createLeNetTfjs as (b: number) => TfjsPeer<Record<string, Float64Array>>,
         (v, b) => lenetTfjsLoss(v as never, b, batch)));
     }
-    for (const batch of [1, 32]) {
+    for (const batch of ONLY === "lenet" ? [] : BATCHES) {
       cases.push(await makeCase(mlp(batch), dir, MLP_SHAPES, [784],
         createMlpHandwritten as (b: number) => PeerModel<Record<string, Float64Array>>,
         createMlpTfjs as (b: number) => TfjsPeer<Record<string, Float64Array>>,
@@ -329,8 +340,15 @@ async function main(): Promise<void> {
     process.stderr.write(`warming up ${all.length} subjects... `);
     for (const t of all) warmUp(t);
     process.stderr.write(`sampling ${ROUNDS} rounds`);
+    // each round visits the subjects in a new order, so none always runs after the same one
+    const random = mulberry32(12345);
     for (let r = 0; r < ROUNDS; r++) {
-      for (const t of all) sample(t);
+      const order = [...all];
+      for (let i = order.length - 1; i > 0; i--) {
+        const k = Math.floor(random() * (i + 1));
+        [order[i], order[k]] = [order[k]!, order[i]!];
+      }
+      for (const t of order) sample(t);
       process.stderr.write(".");
     }
     process.stderr.write("\ncompiling LeNet-5 with the CLI...\n");
