@@ -3,8 +3,10 @@
 //
 // Each emitter writes plain loops over flat, row-major buffers (see context.ts). Shapes are
 // static, so every extent and stride is a literal; offsets are hoisted to the loop level
-// where they stop changing, and bounds checks are emitted only where the static shapes say
-// a window can leave the input (padding). The semantics follow PyTorch in float64:
+// where they stop changing, and the inner loops have no bounds checks (a padded convolution
+// reads a zero-bordered copy of its input). Products run in register blocks, a convolution's
+// adjoints skip the zeros of dy, and max-pool finds each window's maximum without branches;
+// each kernel says so in a comment where it does. The semantics follow PyTorch in float64:
 // - convolution is cross-correlation with zero padding;
 // - max-pool sends each window's gradient to its first maximum in row-major window order
 //   (a NaN counts as the maximum, and the first NaN wins); overlapping windows accumulate;
