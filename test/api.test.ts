@@ -83,7 +83,9 @@ function train(steps) {
   }
   return sum;
 }
-train(300);
+// warm up long enough that train() and every kernel reach their optimised code before we
+// measure (the JIT recompiling a function mid-run would run it interpreted, which allocates)
+train(3000);
 let gcs = 0;
 const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
 obs.observe({ entryTypes: ["gc"] });

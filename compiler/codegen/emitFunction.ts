@@ -22,7 +22,11 @@ export interface EmitSettings {
    * When set, buffers come from a workspace allocated once instead of `new` per call (the
    * allocation-free form): `slot` returns an expression for a buffer of its own.
    */
-  readonly workspace?: { slot(size: number, hint: string): string };
+  readonly workspace?: {
+    slot(size: number, hint: string): string;
+    /** Caller-owned buffers to compute some final values into directly (the gradients). */
+    readonly outputs?: ReadonlyMap<ValueId, string>;
+  };
   /** Module-level kernels for the layer primitives. */
   readonly kernels: KernelRegistry;
 }
@@ -68,6 +72,10 @@ export function commentText(s: string): string {
 export interface FunctionEmitter {
   /** The JavaScript name of a value (after emitting its definition). */
   nameOf(v: Value): string;
+  /** Was v computed directly into its caller-owned output buffer (no copy needed)? */
+  inOutput(v: Value): boolean;
+  /** Suggests a name for a value the IR left unnamed (d<param> for a gradient). */
+  suggest(v: Value, name: string): void;
   /**
    * Emits instructions (a slice of the top-level block) and returns the lines. With
    * `fromTape`, the values defined before `from` arrive from a tape in a new function:
@@ -193,8 +201,11 @@ export function createFunctionEmitter(
 
 
   // ----------------------------------------------------------------- naming
+  const suggested = new Map<ValueId, string>();
   const hintOf = (v: Value, instr?: SimpleInstr): string => {
     if (v.name) return v.name;
+    const hint = suggested.get(v.id);
+    if (hint) return hint;
     if (instr && NAME_HINTS[instr.op]) return NAME_HINTS[instr.op]!;
     return isTensor(v.type) ? "buf" : "t";
   };
@@ -304,6 +315,14 @@ export function createFunctionEmitter(
   const ws = settings.workspace;
   /** A buffer of n elements with arbitrary contents. */
   const alloc = (n: number, hint: string): string => (ws ? ws.slot(n, hint) : `new ${arrayType}(${n})`);
+  /** The caller's buffer for a final value computed at the top level, else a new buffer. */
+  const computedInOutput = new Set<ValueId>();
+  const outputOr = (r: Value, block: Block, hint: string): string => {
+    const target = block === body ? ws?.outputs?.get(r.id) : undefined;
+    if (target === undefined) return alloc(size(r.type), hint);
+    computedInOutput.add(r.id);
+    return target;
+  };
   /** A buffer of n zeros. */
   const allocZeros = (n: number, hint: string): string => (ws ? `${ws.slot(n, hint)}.fill(0)` : `new ${arrayType}(${n})`);
   /** An expression for a copy of buffer x (of n elements) that nothing else refers to. */
@@ -382,7 +401,7 @@ export function createFunctionEmitter(
       owned.add(r.id);
       const k = scope.fresh("k");
       const xs = instr.args.map((a) => (a.type.kind === "tensor" ? `${nameOf(a)}[${k}]` : nameOf(a)));
-      out.push(`const ${n} = ${alloc(size(r.type), n)};`);
+      out.push(`const ${n} = ${outputOr(r, block, n)};`);
       if (op === "sigmoid" || op === "relu") {
         const x = scope.fresh("x");
         out.push(`for (let ${k} = 0; ${k} < ${size(r.type)}; ${k}++) {`, `const ${x} = ${xs[0]};`, `${n}[${k}] = ${scalarTwice(x, op)};`, "}");
@@ -409,7 +428,7 @@ export function createFunctionEmitter(
     const fn = settings.kernels.kernelFor(instr);
     if (r.type.kind === "tensor") {
       owned.add(r.id);
-      out.push(`const ${n} = ${alloc(size(r.type), n)};`, `${fn}(${[...args, n].join(", ")});`);
+      out.push(`const ${n} = ${outputOr(r, block, n)};`, `${fn}(${[...args, n].join(", ")});`);
     } else {
       out.push(`const ${n} = ${fn}(${args.join(", ")});`);
     }
@@ -550,6 +569,10 @@ export function createFunctionEmitter(
 
   return {
     nameOf,
+    inOutput: (v) => computedInOutput.has(v.id),
+    suggest: (v, name) => {
+      if (!suggested.has(v.id)) suggested.set(v.id, name);
+    },
     bind: (v, name) => {
       jsName.set(v.id, name);
     },

@@ -117,6 +117,7 @@ export function emitModule(entries: readonly EntryCode[], settings: ModuleSettin
       const cotName = cot ? names.fresh("cotangent") : "";
       if (cot) em.bind(cot, cotName);
 
+      grad.wrt.forEach((w, k) => em.suggest(body.yields[k + 1]!, `d${w}`));
       const forwardLines = em.emitTop(0, grad.splitAt, lineComment(""));
       const backwardLines = em.emitTop(grad.splitAt, body.instrs.length, lineComment("adjoint of "), true);
       // one field per JavaScript variable (a reshape shares its source's variable)
@@ -177,9 +178,18 @@ export function emitModule(entries: readonly EntryCode[], settings: ModuleSettin
       const wsVar = names.fresh("ws");
       const body = grad.body;
       const nPrimal = entry.params.length;
+      const gradsName = names.fresh("grads");
+      // each tensor gradient computed at the top level goes straight into the caller's buffer
+      const outputs = new Map<ValueId, string>();
+      const paramIds = new Set(body.params.map((p) => p.id));
+      grad.wrt.forEach((w, k) => {
+        const g = body.yields[k + 1]!;
+        if (g.type.kind === "tensor" && !paramIds.has(g.id) && !outputs.has(g.id)) outputs.set(g.id, propertyAccess(gradsName, w));
+      });
       const em = createFunctionEmitter(body, names, {
         ...emitSettings,
         workspace: {
+          outputs,
           slot(size, hint) {
             const name = slotNames.fresh(hint);
             slots.push({ name, size });
@@ -196,7 +206,7 @@ export function emitModule(entries: readonly EntryCode[], settings: ModuleSettin
       const cotName = cot ? names.fresh("cotangent") : "";
       if (cot) em.bind(cot, cotName);
       const outName = cot ? names.fresh("out") : "";
-      const gradsName = names.fresh("grads");
+      grad.wrt.forEach((w, k) => em.suggest(body.yields[k + 1]!, `d${w}`));
       const lines = em.emitTop(0, body.instrs.length, lineComment(""));
       const value = body.yields[0]!;
       const fname = cot ? ex.vjpInto : ex.gradInto;
@@ -209,12 +219,23 @@ export function emitModule(entries: readonly EntryCode[], settings: ModuleSettin
       out.push(`export function ${fname}(${sig.join(", ")}): ${cot ? "void" : "number"} {`);
       out.push(...sizeChecks(body.params.slice(0, nPrimal), em.nameOf, fname));
       if (cot) out.push(...sizeChecks([cot], em.nameOf, fname));
+      for (const w of grad.wrt) {
+        const p = entry.params.find((q) => q.name === w)!;
+        if (p.type.kind !== "tensor") continue;
+        const n = p.type.shape.reduce((a, d) => a * d, 1);
+        const target = propertyAccess(gradsName, w);
+        const what = JSON.stringify(`${fname}: grads.${w} must have ${n} elements (shape [${p.type.shape.join(", ")}]), got `);
+        out.push(`if (${target}.length !== ${n}) throw new RangeError(${what} + ${target}.length);`);
+      }
       out.push(`const ${wsVar} = (${ex.workspace} ??= { ${slots.map((sl) => `${sl.name}: new ${arrayType}(${sl.size})`).join(", ")} });`);
       out.push(...lines);
       grad.wrt.forEach((w, k) => {
         const g = body.yields[k + 1]!;
         const target = propertyAccess(gradsName, w);
-        if (g.type.kind === "tensor") out.push(`${target}.set(${em.nameOf(g)});`);
+        if (g.type.kind === "tensor") {
+          // (unless it was computed into that very buffer)
+          if (!(em.inOutput(g) && outputs.get(g.id) === target)) out.push(`${target}.set(${em.nameOf(g)});`);
+        }
         // assigning obj["__proto__"] would set the prototype, not a property
         else if (w === "__proto__") out.push(`Object.defineProperty(${gradsName}, "__proto__", { value: ${em.nameOf(g)}, writable: true, enumerable: true, configurable: true });`);
         else out.push(`${target} = ${em.nameOf(g)};`);
