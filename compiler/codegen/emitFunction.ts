@@ -552,12 +552,11 @@ export function createFunctionEmitter(
     const needsTemps = assigns.length > 1 && assigns.some(({ rhs }) => vars.some((n) => new RegExp(`(^|[^\\p{ID_Continue}$])${escapeRe(n)}($|[^\\p{ID_Continue}$])`, "u").test(rhs)));
     const assign = (n: string, rhs: string): string => (rhs.startsWith(`${n}.set(`) ? `${rhs};` : `${n} = ${rhs};`);
     if (needsTemps) {
-      const temps = assigns.map(({ n, rhs }, k) => {
+      const temps = assigns.map(({ n, rhs }) => {
         const t = scope.fresh(`${n}Next`);
         const y = sub.yields[vars.indexOf(n)]!;
         const value = rhs.startsWith(`${n}.set(`) ? copyOf(nameOf(y), size(y.type), t) : rhs;
         body.push(`const ${t} = ${value};`);
-        void k;
         return { n, t, set: rhs.startsWith(`${n}.set(`) };
       });
       temps.forEach(({ n, t, set }) => body.push(set ? `${n}.set(${t});` : `${n} = ${t};`));

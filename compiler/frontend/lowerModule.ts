@@ -9,11 +9,11 @@
 // path ends in exactly one return.
 
 import ts, { type TS } from "./ts.js";
-import { Builder, IRError, createBuilder, makeBlock, makeFor, makeIf } from "../ir/builder.js";
+import { IRError, createBuilder, makeBlock, makeFor, makeIf } from "../ir/builder.js";
 import { BINARY_EVAL, COMPARE_EVAL, UNARY_EVAL } from "../ir/evaluate.js";
 import { inferType, isBinaryOp, isCompareOp, isScalarBinaryOp, isUnaryOp } from "../ir/ops.js";
 import {
-  AttrsOf, BOOL, BinaryOp, CompareOp, F64, Func, Loc, ScalarBinaryOp, SimpleOp, Type, UnaryOp, Value,
+  AttrsOf, BinaryOp, CompareOp, F64, Func, Loc, ScalarBinaryOp, SimpleOp, Type, UnaryOp, Value,
   ValueId, showType, tensorType, typeEquals,
 } from "../ir/types.js";
 import { CompileError, Diagnostic, DiagnosticCode } from "./diagnostics.js";
@@ -1291,9 +1291,6 @@ function isAssignmentOperator(k: TS.SyntaxKind): boolean {
   return k >= ts.SyntaxKind.FirstAssignment && k <= ts.SyntaxKind.LastAssignment;
 }
 
-function capitalize(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1);
-}
 
 function shapeHint(op: string): string {
   switch (op) {

@@ -6,7 +6,7 @@
 // recognised by its one-sided slopes disagreeing, (f(θ + h d) − f(θ)) / h versus
 // (f(θ) − f(θ − h d)) / h, and reported as a kink, not as a failure.
 
-import ts, { type TS } from "../frontend/ts.js";
+import ts from "../frontend/ts.js";
 import { CompileResult } from "../pipeline.js";
 import { Type, sizeOf } from "../ir/types.js";
 
