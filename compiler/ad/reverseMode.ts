@@ -23,7 +23,7 @@
 
 import { createBuilder, makeBlock, makeFor, makeIf } from "../ir/builder.js";
 import {
-  Block, F64, ForInstr, Func, GradFunc, IfInstr, Instr, SimpleInstr, Value, ValueId, isSimple, resultsOf,
+  Block, F64, ForInstr, Func, GradFunc, IfInstr, Instr, SimpleInstr, Value, ValueId, isSimple,
   tensorType, tripCount,
 } from "../ir/types.js";
 import { forEachDefinition, forEachUse } from "../ir/walk.js";
