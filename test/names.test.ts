@@ -56,9 +56,9 @@ describe("awkward names", () => {
     const err = directionalCheck((a) => m.value(...a), args, ["grads", "constructor", "__proto__", "toString", "tape", "ws"].map((k) => res.grads[k]));
     expect(err).toBeLessThan(1e-6);
     // the allocation-free form writes __proto__ as a property, not the prototype
-    const into: Record<string, any> = JSON.parse('{"grads":0,"__proto__":0,"tape":0,"ws":0}');
-    into.constructor = new Float64Array(3);
-    into.toString = new Float64Array(3);
+    const into: { [k: string]: unknown } = JSON.parse('{"grads":0,"__proto__":0,"tape":0,"ws":0}');
+    into["constructor"] = new Float64Array(3);
+    into["toString"] = new Float64Array(3);
     m.valueGradInto(...args, into);
     expect(into["__proto__"]).toEqual(res.grads["__proto__"]);
     expect(m["caféGrad"](0.3, 0.5, 2).grads).toEqual({ "π": expect.any(Number), "Δx": expect.any(Number), "变量": 0.15 });
