@@ -10,7 +10,7 @@
 // Environment:
 //   ADGEN_FUZZ_SEEDS=12,345   check just these programs (one per test)
 //   ADGEN_FUZZ_BASE=1000      first seed (default 1); seeds are BASE, BASE+1, ...
-//   ADGEN_FUZZ_BATCHES=32     files per run;  ADGEN_FUZZ_PER_BATCH=10  programs per file
+//   ADGEN_FUZZ_BATCHES=36     files per run;  ADGEN_FUZZ_PER_BATCH=10  programs per file
 //   ADGEN_FUZZ_SHRINK_MS=60000  time budget for shrinking each failure
 //   ADGEN_FUZZ_MAX_SHRUNK=2     how many failures to shrink per run
 //   ADGEN_FUZZ_TSC=0            skip type-checking generated modules under tsc --strict
@@ -33,7 +33,7 @@ const TYPECHECK_FILES = 2;
 const env = process.env;
 const SEEDS = env.ADGEN_FUZZ_SEEDS?.split(",").map(Number).filter(Number.isFinite);
 const BASE = Number(env.ADGEN_FUZZ_BASE ?? 1);
-const BATCHES = Number(env.ADGEN_FUZZ_BATCHES ?? 32);
+const BATCHES = Number(env.ADGEN_FUZZ_BATCHES ?? 36);
 const PER_BATCH = Number(env.ADGEN_FUZZ_PER_BATCH ?? 10);
 const SHRINK_MS = Number(env.ADGEN_FUZZ_SHRINK_MS ?? 60_000);
 const MAX_SHRUNK = Number(env.ADGEN_FUZZ_MAX_SHRUNK ?? 2); // failures shrunk per run (each up to SHRINK_MS)

@@ -680,7 +680,11 @@ class Gen {
       [1, () => call("Math.atan", [a], NUM, 1.6)],
       [1, () => {
         const b = this.scalar(d - 1);
-        return r.chance(0.5) ? call("Math.atan2", [a, b], NUM, Math.PI) : tpl(NUM, [a, b], 1.6, (k) => `Math.atan2(${k[0]!.s}, 1.5 + Math.cos(${k[1]!.s}))`);
+        // (never both arguments 0: structural zeros -- x - x, zeros([...]) -- would make the
+        // derivative 0/0, and 0 * NaN stays NaN even where the value is not used)
+        return r.chance(0.5)
+          ? tpl(NUM, [a, b], Math.PI, (k) => `Math.atan2(${k[0]!.s}, 1 + ${k[1]!.p} * ${k[1]!.p})`)
+          : tpl(NUM, [a, b], 1.6, (k) => `Math.atan2(${k[0]!.s}, 1.5 + Math.cos(${k[1]!.s}))`);
       }],
       [1, () => call("Math.asinh", [a], NUM, Math.asinh(u))],
       [1, () => call(r.pick(["Math.sinh", "Math.cosh"]), [call("Math.tanh", [a], NUM, 1)], NUM, 1.6)],
@@ -706,7 +710,7 @@ class Gen {
       [2, () => tpl(NUM, [a], Math.sqrt(1 + u * u), (k) => `Math.sqrt(1 + ${k[0]!.p} * ${k[0]!.p})`)],
       [1, () => {
         const b = this.scalar(d - 1);
-        return call("Math.hypot", [a, b], NUM, u + b.ub);
+        return call("Math.hypot", [a, b], NUM, u + b.ub + 0.5, ", 0.5"); // (0.5: never hypot(0, 0))
       }],
       [2, () => {
         const n = r.pick([2, 3]);
@@ -1081,6 +1085,7 @@ class Gen {
         [5, () => this.declScalar()],
         [3, () => this.declTensor()],
         [lets.length ? 4 : 0, () => this.assignScalar()],
+        [lets.length >= 2 && this.flags.scalarCopies ? 1 : 0, () => this.rotate()],
         [tenLets.length ? 1 : 0, () => {
           const v = this.pickVar((x) => x.mutable && x.ty.k === "ten")!;
           let e = this.within(this.tensor(shapeOf(v.ty), 2, true), Math.max(v.ub, 1));
@@ -1162,6 +1167,23 @@ class Gen {
     const e = this.without(v, () => this.scalar(r.int(1, 2)));
     v.ub += trips * e.ub;
     return [{ k: "assign", target: v.name, op, e }];
+  }
+
+  /** Rotates two `let` numbers through a temporary: t = a; a = f(a, b); b = t. */
+  rotate(): Stmt[] {
+    const a = this.pickVar((x) => x.mutable && x.ty.k === "num")!;
+    const b = this.pickVar((x) => x.mutable && x.ty.k === "num" && x !== a);
+    if (!b) return this.assignScalar();
+    const t = this.fresh("tmp");
+    const keep = Math.max(a.ub, b.ub, 1);
+    const e = this.within(bin(this.r.pick(["+", "-", "*"]), leaf(NUM, b.name, b.ub), this.bounded(1), b.ub + 1), keep);
+    a.ub = keep;
+    b.ub = keep;
+    return [
+      { k: "decl", kw: "const", name: t, init: leaf(NUM, a.name, keep) },
+      { k: "assign", target: a.name, op: "=", e },
+      { k: "assign", target: b.name, op: "=", e: leaf(NUM, t, keep) },
+    ];
   }
 
   /** A number with magnitude <= 1. */

@@ -5,7 +5,13 @@
 //      reference semantics: adgen's runtime, tensors as nested arrays) to 1e-12 relative;
 //  (c) the gradient (fGrad, or fVjp with a random cotangent for a tensor output) agrees
 //      with centered finite differences along random directions;
-//  (d) the build without simplification gives the same value and gradients to 1e-12.
+//  (d) the build without simplification gives the same value and gradients to 1e-12;
+//  (e) fBackward(fForward(x)) equals fGrad, a second fBackward on the same tape gives the
+//      same gradients (the backward pass must not consume its tape), and the allocation-free
+//      fGradInto / fVjpInto, called after a call at other inputs (its buffers persist),
+//      equals fGrad / fVjp; integer-only parameters (labels) get no gradient, and a @wrt
+//      tag restricts the gradients to its parameters;
+//  (f) `typecheck`: the generated modules type-check under tsc --strict.
 //
 // Finite differences and non-smooth points. Programs contain kinks and jumps (relu, max,
 // abs, max-pooling, data-dependent branches, floor). A centered difference with step h is
