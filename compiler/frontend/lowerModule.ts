@@ -268,7 +268,8 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
      * missing here is its own array.
      */
     const aliasRoots = new Map<ValueId, ReadonlySet<ValueId>>();
-    const rootsOf = (v: Value): ReadonlySet<ValueId> => aliasRoots.get(v.id) ?? new Set([v.id]);
+    const rootsOfId = (id: ValueId): ReadonlySet<ValueId> => aliasRoots.get(id) ?? new Set([id]);
+    const rootsOf = (v: Value): ReadonlySet<ValueId> => rootsOfId(v.id);
     const mergeRoots = (r: Value, from: readonly Value[]): void => {
       if (r.type.kind !== "tensor") return;
       const all = new Set<ValueId>();
@@ -680,7 +681,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
           if (!y || y.type.kind !== "tensor") return;
           const own = rootsOf(params[k]!);
           const foreign = [...rootsOf(y)].filter((r) => r < firstInBody && !own.has(r));
-          const writesIntoIt = bodyWrites.some((w) => [...rootsOf({ id: w } as Value)].some((r) => own.has(r) || rootsOf(y).has(r)));
+          const writesIntoIt = bodyWrites.some((w) => [...rootsOfId(w)].some((r) => own.has(r) || rootsOf(y).has(r)));
           if (foreign.length && writesIntoIt) {
             fail(s, "ADG1016", `'${sym.name}' becomes another variable's array in this loop, and the loop writes into it.`,
               "Copy into a fresh tensor made with zeros([...]) instead of assigning one tensor variable to another.");
