@@ -90,23 +90,28 @@ train(3000);
 // then count collections over 300 steps and measure how the heap grows. A step that allocated
 // its buffers (LeNet-5: about 100 KB) would grow it by tens of megabytes and collect often.
 gc();
-const before = process.memoryUsage().heapUsed;
+const before = process.memoryUsage();
 let gcs = 0;
 const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
 obs.observe({ entryTypes: ["gc"] });
 const sum = train(300);
-const grown = process.memoryUsage().heapUsed - before;
+const after = process.memoryUsage();
+// typed arrays keep their elements outside the JavaScript heap: count both
+const grown = after.heapUsed - before.heapUsed;
+const arrays = after.arrayBuffers - before.arrayBuffers;
 obs.disconnect();
-console.log(JSON.stringify({ bytesPerStep: grown / 300, gcs, finite: Number.isFinite(sum) }));
+console.log(JSON.stringify({ bytesPerStep: grown / 300, arrayBytesPerStep: arrays / 300, gcs, finite: Number.isFinite(sum) }));
 `,
   );
   const run = spawnSync(process.execPath, ["--expose-gc", join(dir, "main.mjs")], { encoding: "utf8" });
   expect(run.status, run.stderr).toBe(0);
-  const measured = JSON.parse(run.stdout.trim()) as { bytesPerStep: number; gcs: number; finite: boolean };
+  const measured = JSON.parse(run.stdout.trim()) as { bytesPerStep: number; arrayBytesPerStep: number; gcs: number; finite: boolean };
   expect(measured.finite).toBe(true);
   expect(measured.gcs, run.stdout).toBe(0);
   // (what the heap still grows by is the JIT's own late work, not the step's buffers)
   expect(measured.bytesPerStep, run.stdout).toBeLessThan(8192);
+  // no typed array is allocated per step (the allocating lossGrad: about 400 KB per step)
+  expect(measured.arrayBytesPerStep, run.stdout).toBeLessThan(64);
 }, 60_000);
 
 it("--dtype float32 generates Float32Array code whose LeNet-5 gradient agrees with PyTorch to float32 precision", async () => {
