@@ -221,11 +221,7 @@ export function emitModule(entries: readonly EntryCode[], settings: ModuleSettin
       if (cot) out.push(...sizeChecks([cot], em.nameOf, fname));
       for (const w of grad.wrt) {
         const p = entry.params.find((q) => q.name === w)!;
-        if (p.type.kind !== "tensor") continue;
-        const n = p.type.shape.reduce((a, d) => a * d, 1);
-        const target = propertyAccess(gradsName, w);
-        const what = JSON.stringify(`${fname}: grads.${w} must have ${n} elements (shape [${p.type.shape.join(", ")}]), got `);
-        out.push(`if (${target}.length !== ${n}) throw new RangeError(${what} + ${target}.length);`);
+        if (p.type.kind === "tensor") out.push(sizeCheck(propertyAccess(gradsName, w), `${fname}: grads.${w}`, p.type.shape));
       }
       out.push(`const ${wsVar} = (${ex.workspace} ??= { ${slots.map((sl) => `${sl.name}: new ${arrayType}(${sl.size})`).join(", ")} });`);
       out.push(...lines);
@@ -249,14 +245,13 @@ export function emitModule(entries: readonly EntryCode[], settings: ModuleSettin
   return out.join("\n") + "\n";
 }
 
+/** A statement that throws a RangeError unless buffer `expr` has the elements of `shape`. */
+function sizeCheck(expr: string, label: string, shape: readonly number[]): string {
+  const n = shape.reduce((a, d) => a * d, 1);
+  const what = JSON.stringify(`${label} must have ${n} elements (shape [${shape.join(", ")}]), got `);
+  return `if (${expr}.length !== ${n}) throw new RangeError(${what} + ${expr}.length);`;
+}
+
 function sizeChecks(params: readonly Value[], nameOf: (v: Value) => string, fn: string): string[] {
-  const lines: string[] = [];
-  for (const p of params) {
-    if (p.type.kind !== "tensor") continue;
-    const n = p.type.shape.reduce((a, d) => a * d, 1);
-    const name = nameOf(p);
-    const what = JSON.stringify(`${fn}: ${p.name ?? name} must have ${n} elements (shape [${p.type.shape.join(", ")}]), got `);
-    lines.push(`if (${name}.length !== ${n}) throw new RangeError(${what} + ${name}.length);`);
-  }
-  return lines;
+  return params.flatMap((p) => (p.type.kind === "tensor" ? [sizeCheck(nameOf(p), `${fn}: ${p.name ?? nameOf(p)}`, p.type.shape)] : []));
 }
