@@ -8,10 +8,15 @@ import * as os from "node:os";
 import * as path from "node:path";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
-import { OpEmitContext } from "../compiler/codegen/context.js";
-import { TENSOR_OP_EMITTERS, TensorPrimitive } from "../compiler/codegen/tensorOps.js";
-import { inferType } from "../compiler/ir/ops.js";
-import { AttrsOf, F64, SimpleInstr, Type, Value, ValueId, sizeOf, tensorType } from "../compiler/ir/types.js";
+import { OpEmitContext, OpEmitter } from "../compiler/codegen/kernels/context.js";
+import { OPS, inferType } from "../compiler/ops/index.js";
+import { AttrsOf, F64, SimpleInstr, SimpleOp, Type, Value, ValueId, sizeOf, tensorType } from "../compiler/ir/types.js";
+
+/** Every op the table computes with a kernel, and its emitter. */
+const TENSOR_OP_EMITTERS = Object.fromEntries(
+  Object.entries(OPS).flatMap(([op, def]) => (def.emit !== "structural" && "kernel" in def.emit ? [[op, def.emit.kernel]] : [])),
+) as Record<string, OpEmitter>;
+type TensorPrimitive = SimpleOp;
 
 // ---------------------------------------------------------------------------------------
 // Harness

@@ -26,8 +26,9 @@ import {
   Block, F64, ForInstr, Func, GradFunc, IfInstr, Instr, SimpleInstr, Value, ValueId, isSimple,
   tensorType, tripCount,
 } from "../ir/types.js";
-import { forEachDefinition, forEachUse } from "../ir/walk.js";
-import { VJP_RULES, VjpRule } from "./rules.js";
+import { forEachDefinition, forEachUse, maxValueId } from "../ir/walk.js";
+import { OPS } from "../ops/index.js";
+import { VjpRule } from "../ops/op.js";
 
 interface Ctx {
   /** Primal value substitution: original value -> the value computing it in this region. */
@@ -134,7 +135,7 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
       if (isSimple(instr)) {
         const dy = adj.get(instr.result.id);
         if (!dy) continue;
-        const rule: unknown = VJP_RULES[instr.op];
+        const rule: unknown = OPS[instr.op].vjp;
         if (rule === "nondiff") continue;
         if (typeof rule !== "function") throw new Error(`internal: ${instr.op} cannot appear in a forward function`);
         const remapped = { ...instr, args: instr.args.map((a) => primal(ctx, a)), result: primal(ctx, instr.result) } as SimpleInstr;
@@ -288,11 +289,4 @@ function freeValues(block: Block, inside: Set<ValueId>): Value[] {
     out.push(v);
   });
   return out;
-}
-
-/** The largest value id in a block (a pass that adds values numbers them after it). */
-export function maxValueId(block: Block): number {
-  let m = -1;
-  forEachDefinition(block, (v) => (m = Math.max(m, v.id)));
-  return m;
 }

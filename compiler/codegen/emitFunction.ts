@@ -8,10 +8,9 @@
 // variables assigned in each branch.
 
 import { Block, ForInstr, IfInstr, Instr, SimpleInstr, Type, Value, ValueId, isSimple, sizeOf } from "../ir/types.js";
-import { OpEmitContext } from "./context.js";
+import { OPS } from "../ops/index.js";
 import { NameScope } from "./names.js";
-import { KernelRegistry, isKernelOp } from "./kernels.js";
-import { TENSOR_OP_EMITTERS } from "./tensorOps.js";
+import { KernelRegistry } from "./kernels/registry.js";
 
 export interface EmitSettings {
   /** "Float64Array" or "Float32Array". */
@@ -40,20 +39,6 @@ interface Position {
   /** Index of the instruction in block (block.instrs.length for a yield). */
   readonly index: number;
 }
-
-const JS_BINARY: Record<string, string> = { add: "+", sub: "-", mul: "*", div: "/", pow: "**" };
-const JS_COMPARE: Record<string, string> = { lt: "<", le: "<=", gt: ">", ge: ">=", eq: "===", ne: "!==" };
-const MATH_UNARY = new Set([
-  "exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh",
-  "atanh", "log1p", "expm1", "log2", "log10", "cbrt", "sign", "floor", "ceil", "round", "trunc",
-]);
-const NAME_HINTS: Record<string, string> = {
-  conv2d: "conv", maxpool2d: "pool", avgpool2d: "pool", linear: "lin", softmax: "probs", logSoftmax: "logProbs",
-  crossEntropy: "ce", zeros: "buf", sum: "total", mean: "avg", dot: "dotp", relu: "act", sigmoid: "sig",
-  conv2dGradInput: "dconvIn", conv2dGradWeight: "dconvW", conv2dGradBias: "dconvB", linearGradInput: "dlinIn",
-  linearGradWeight: "dlinW", linearGradBias: "dlinB", maxpool2dGrad: "dpool", avgpool2dGrad: "dpool",
-  softmaxGrad: "dsoft", logSoftmaxGrad: "dlogSoft", crossEntropyGrad: "dlogits", reluGrad: "dact", broadcast: "fill",
-};
 
 export function formatNumber(v: number): string {
   if (Number.isNaN(v)) return "NaN";
@@ -206,7 +191,8 @@ export function createFunctionEmitter(
     if (v.name) return v.name;
     const hint = suggested.get(v.id);
     if (hint) return hint;
-    if (instr && NAME_HINTS[instr.op]) return NAME_HINTS[instr.op]!;
+    const opName = instr && OPS[instr.op].name;
+    if (opName) return opName;
     return isTensor(v.type) ? "buf" : "t";
   };
   const nameOf = (v: Value): string => {
@@ -250,33 +236,24 @@ export function createFunctionEmitter(
   // ----------------------------------------------------------------- expressions
   /** A scalar expression for a simple op, or null if the op needs statements. */
   const scalarExpr = (instr: SimpleInstr): string | null => {
-    const a = instr.args.map((x) => nameOf(x));
     const op = instr.op;
     if (op === "const") return formatNumber((instr.attrs as { value: number }).value);
     if (instr.result.type.kind === "tensor") return null;
-    if (JS_BINARY[op] && instr.args.every((x) => x.type.kind === "f64")) return `${paren(a[0]!)} ${JS_BINARY[op]} ${paren(a[1]!)}`;
-    if (JS_COMPARE[op]) return `${paren(a[0]!)} ${JS_COMPARE[op]} ${paren(a[1]!)}`;
-    if (op === "neg") return `-${paren(a[0]!)}`;
-    if (MATH_UNARY.has(op)) return `Math.${op}(${a[0]})`;
-    if (op === "atan2" || op === "hypot" || op === "max" || op === "min") return `Math.${op}(${a[0]}, ${a[1]})`;
-    if (op === "and") return `${paren(a[0]!)} && ${paren(a[1]!)}`;
-    if (op === "or") return `${paren(a[0]!)} || ${paren(a[1]!)}`;
-    if (op === "not") return `!${paren(a[0]!)}`;
-    if (op === "select") return `${paren(a[0]!)} ? ${paren(a[1]!)} : ${paren(a[2]!)}`;
-    if (op === "index" && instr.result.type.kind === "f64") return `${a[0]}[${flatIndex(instr.args[0]!, instr.args.slice(1))}]`;
-    return null;
+    if (op === "index" && instr.result.type.kind === "f64") return `${nameOf(instr.args[0]!)}[${flatIndex(instr.args[0]!, instr.args.slice(1))}]`;
+    const em = OPS[op].emit;
+    if (em === "structural" || "kernel" in em || em.twice) return null;
+    return em.js(instr.args.map((x) => paren(nameOf(x))));
   };
-  /** Ops whose JavaScript form reads an argument twice: their arguments must be variables. */
-  const scalarTwice = (x: string, op: string): string | null => {
-    if (op === "sigmoid") return `${x} >= 0 ? 1 / (1 + Math.exp(-${x})) : Math.exp(${x}) / (1 + Math.exp(${x}))`;
-    if (op === "relu") return `${x} > 0 ? ${x} : ${x} !== ${x} ? ${x} : 0`;
-    return null;
+  /** The expression of an op whose JavaScript form reads an argument twice (x must be a variable). */
+  const scalarTwice = (x: string, op: SimpleInstr["op"]): string | null => {
+    const em = OPS[op].emit;
+    return em !== "structural" && !("kernel" in em) && em.twice ? em.js([x]) : null;
   };
-  const elementwise = (op: string, xs: readonly string[]): string => {
-    if (JS_BINARY[op]) return `${paren(xs[0]!)} ${JS_BINARY[op]} ${paren(xs[1]!)}`;
-    if (op === "neg") return `-${paren(xs[0]!)}`;
-    if (MATH_UNARY.has(op)) return `Math.${op}(${xs[0]})`;
-    throw new Error(`internal: no elementwise form for ${op}`);
+  /** The expression for one element of an elementwise op on tensors. */
+  const elementwise = (op: SimpleInstr["op"], xs: readonly string[]): string => {
+    const em = OPS[op].emit;
+    if (em === "structural" || "kernel" in em) throw new Error(`internal: no elementwise form for ${op}`);
+    return em.js(xs.map(paren));
   };
 
   // ----------------------------------------------------------------- statements
@@ -338,7 +315,7 @@ export function createFunctionEmitter(
     const r = instr.result;
     const op = instr.op;
     // scalar expressions
-    const twice = r.type.kind === "f64" && (op === "sigmoid" || op === "relu") ? scalarTwice(nameOf(instr.args[0]!), op) : null;
+    const twice = r.type.kind === "f64" && scalarTwice("x", op) !== null ? scalarTwice(nameOf(instr.args[0]!), op) : null;
     const expr = twice ?? scalarExpr(instr);
     if (expr !== null && r.type.kind !== "tensor") {
       if (twice === null && canInline(instr, block, index)) {
@@ -396,13 +373,15 @@ export function createFunctionEmitter(
       case "accum":
         return emitUpdate(instr, block, index, out);
     }
-    if (r.type.kind === "tensor" && (MATH_UNARY.has(op) || JS_BINARY[op] || op === "neg" || op === "sigmoid" || op === "relu")) {
+    const family = OPS[op].family;
+    if (r.type.kind === "tensor" && (family === "unary" || family === "binary")) {
       const n = declare(r, instr);
       owned.add(r.id);
       const k = scope.fresh("k");
       const xs = instr.args.map((a) => (a.type.kind === "tensor" ? `${nameOf(a)}[${k}]` : nameOf(a)));
       out.push(`const ${n} = ${outputOr(r, block, n)};`);
-      if (op === "sigmoid" || op === "relu") {
+      const twiceForm = scalarTwice("x", op);
+      if (twiceForm !== null) {
         const x = scope.fresh("x");
         out.push(`for (let ${k} = 0; ${k} < ${size(r.type)}; ${k}++) {`, `const ${x} = ${xs[0]};`, `${n}[${k}] = ${scalarTwice(x, op)};`, "}");
       } else {
@@ -410,19 +389,13 @@ export function createFunctionEmitter(
       }
       return;
     }
-    if (!isKernelOp(op)) throw new Error(`internal: no code generator for ${op} on ${r.type.kind}`);
+    const em = OPS[op].emit;
+    if (em === "structural" || !("kernel" in em)) throw new Error(`internal: no code generator for ${op} on ${r.type.kind}`);
     const n = declare(r, instr);
     const args = instr.args.map((a) => nameOf(a));
-    if (op === "reluGrad" && r.type.kind === "f64") {
-      // the scalar case is one expression: written in place
-      const ctx: OpEmitContext = {
-        instr, args, argTypes: instr.args.map((a) => a.type), result: n, resultType: r.type,
-        fresh: (h) => scope.fresh(h),
-        scratch: () => {
-          throw new Error("internal: the scalar reluGrad needs no scratch buffer");
-        },
-      };
-      out.push(`let ${n} = 0;`, ...TENSOR_OP_EMITTERS.reluGrad(ctx));
+    if (em.js && r.type.kind === "f64") {
+      // a kernel op on numbers is one expression, written in place
+      out.push(`let ${n} = 0;`, `${n} = ${em.js(args)};`);
       return;
     }
     const fn = settings.kernels.kernelFor(instr);

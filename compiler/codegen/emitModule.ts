@@ -7,7 +7,7 @@ import { Func, GradFunc, Type, Value, ValueId, showType } from "../ir/types.js";
 import { LoweredEntry } from "../frontend/lowerModule.js";
 import { EmitSettings, commentText, createFunctionEmitter } from "./emitFunction.js";
 import { savedValues } from "../ad/savedValues.js";
-import { createKernelRegistry } from "./kernels.js";
+import { createKernelRegistry } from "./kernels/registry.js";
 import { createNameScope, propertyAccess, propertyKey } from "./names.js";
 
 export interface EntryCode {

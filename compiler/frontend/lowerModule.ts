@@ -10,8 +10,7 @@
 
 import ts, { type TS } from "./ts.js";
 import { IRError, createBuilder, makeBlock, makeFor, makeIf } from "../ir/builder.js";
-import { BINARY_EVAL, COMPARE_EVAL, UNARY_EVAL } from "../ir/evaluate.js";
-import { inferType, isBinaryOp, isCompareOp, isScalarBinaryOp, isUnaryOp } from "../ir/ops.js";
+import { evaluate, familyOf, inferType } from "../ops/index.js";
 import {
   AttrsOf, BinaryOp, CompareOp, F64, Func, Loc, ScalarBinaryOp, SimpleOp, Type, UnaryOp, Value,
   ValueId, showType, tensorType, typeEquals,
@@ -320,16 +319,15 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
       const t = inferType(op, args.map((a) => a.type), attrs);
       if (typeof t === "string") return fail(at, "ADG1008", t + ".", shapeHint(op));
       if (t.kind === "f64" && args.length > 0 && args.every((a) => known(a) !== undefined)) {
-        const vals = args.map((a) => known(a)!);
-        if (isUnaryOp(op)) return constant(UNARY_EVAL[op as UnaryOp](vals[0]!));
-        if (isBinaryOp(op) || isScalarBinaryOp(op)) return constant(BINARY_EVAL[op as BinaryOp | ScalarBinaryOp](vals[0]!, vals[1]!));
+        const folded = evaluate(op, args.map((a) => known(a)!));
+        if (typeof folded === "number") return constant(folded);
       }
-      if (t.kind === "bool" && isCompareOp(op)) {
+      if (t.kind === "bool" && familyOf(op) === "compare") {
         const [x, y] = args.map(known);
         if (x !== undefined && y !== undefined) {
           // a constant condition: keep it as a constant comparison the folder will fold
           const r = b.emit(op, args, attrs, vname);
-          staticConds.set(r.id, COMPARE_EVAL[op as CompareOp](x, y));
+          staticConds.set(r.id, evaluate(op, [x, y]) as boolean);
           return r;
         }
       }
@@ -364,7 +362,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
           ranges.set(r.id, [Math.min(...p), Math.max(...p)]);
         }
       }
-      if (isCompareOp(op)) {
+      if (familyOf(op) === "compare") {
         // v OP k, or k OP v: bounds on v when the comparison holds (indices are integers)
         const [x, y] = args as [Value, Value];
         const kx = known(x);
@@ -709,7 +707,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
     function lowerAssignment(target: TS.Expression, op: TS.SyntaxKind, rhs: TS.Expression | undefined, node: TS.Node, env: Env): void {
       target = skipParens(target);
       const rhsValue = (): Value => (rhs ? lowerExpr(rhs, env) : constant(1));
-      const binop: Partial<Record<TS.SyntaxKind, BinaryOp>> = {
+      const binop: Partial<Record<TS.SyntaxKind, BinaryOp | "pow">> = {
         [ts.SyntaxKind.PlusEqualsToken]: "add",
         [ts.SyntaxKind.MinusEqualsToken]: "sub",
         [ts.SyntaxKind.AsteriskEqualsToken]: "mul",
@@ -954,7 +952,7 @@ export function lowerModule(checked: CheckedProgram, displayName: string): Lower
 
     function lowerBinary(e: TS.BinaryExpression, env: Env, vname?: string): Value {
       const k = e.operatorToken.kind;
-      const arith: Partial<Record<TS.SyntaxKind, BinaryOp>> = {
+      const arith: Partial<Record<TS.SyntaxKind, BinaryOp | "pow">> = {
         [ts.SyntaxKind.PlusToken]: "add",
         [ts.SyntaxKind.MinusToken]: "sub",
         [ts.SyntaxKind.AsteriskToken]: "mul",

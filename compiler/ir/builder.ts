@@ -2,7 +2,7 @@
 // checks each simple op's result type with inferType (an internal error if it fails: the
 // front end checks user-facing shapes itself, before it calls the builder).
 
-import { inferType } from "./ops.js";
+import { inferType } from "../ops/index.js";
 import {
   AttrsOf, Block, F64, ForInstr, IfInstr, Instr, Loc, SimpleInstr, SimpleOp, Type, Value, ValueId,
 } from "./types.js";

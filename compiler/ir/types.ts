@@ -43,23 +43,18 @@ export interface Loc {
 // Operations. Elementwise ops accept f64 or tensor operands (a binary op broadcasts an f64
 // against a tensor); their result has the operand's (tensor) type.
 
-export const UNARY_OPS = [
-  "neg", "exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "asin", "acos", "atan",
-  "sinh", "cosh", "asinh", "acosh", "atanh", "log1p", "expm1", "log2", "log10", "cbrt",
-  "sign", "floor", "ceil", "round", "trunc", "sigmoid", "relu",
-] as const;
-export type UnaryOp = (typeof UNARY_OPS)[number];
+export type UnaryOp =
+  | "neg" | "exp" | "log" | "sin" | "cos" | "tan" | "tanh" | "sqrt" | "abs" | "asin" | "acos" | "atan"
+  | "sinh" | "cosh" | "asinh" | "acosh" | "atanh" | "log1p" | "expm1" | "log2" | "log10" | "cbrt"
+  | "sign" | "floor" | "ceil" | "round" | "trunc" | "sigmoid" | "relu";
 
 /** Elementwise binary ops, with f64/tensor broadcasting. */
-export const BINARY_OPS = ["add", "sub", "mul", "div", "pow"] as const;
-export type BinaryOp = (typeof BINARY_OPS)[number];
+export type BinaryOp = "add" | "sub" | "mul" | "div";
 
-/** Scalar-only binary ops (from Math.*). */
-export const SCALAR_BINARY_OPS = ["atan2", "hypot", "max", "min"] as const;
-export type ScalarBinaryOp = (typeof SCALAR_BINARY_OPS)[number];
+/** Scalar-only binary ops (`**` and Math.*). */
+export type ScalarBinaryOp = "pow" | "atan2" | "hypot" | "max" | "min";
 
-export const COMPARE_OPS = ["lt", "le", "gt", "ge", "eq", "ne"] as const;
-export type CompareOp = (typeof COMPARE_OPS)[number];
+export type CompareOp = "lt" | "le" | "gt" | "ge" | "eq" | "ne";
 
 export interface Conv2dAttrs {
   readonly stride: readonly [number, number];
@@ -72,8 +67,8 @@ export interface PoolAttrs {
 
 /**
  * Attributes of every simple (non-region) op, keyed by op name. The argument list of each
- * op is documented beside it. This map is the single list of simple ops: OpKind derives
- * from it, and the derivative table and the printer are typed against it.
+ * op is documented beside it. With the unions above it lists every simple op: OpKind derives
+ * from it, and the op table (compiler/ops/index.ts) is typed against it.
  */
 export interface SimpleOpAttrs {
   // scalars and elementwise math

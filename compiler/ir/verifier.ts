@@ -1,7 +1,7 @@
 // Checks the IR invariants listed in types.ts. Runs after every pass; a failure names the
 // pass that broke the IR, and is an internal compiler error (never the user's fault).
 
-import { inferType } from "./ops.js";
+import { inferType } from "../ops/index.js";
 import { Block, Func, GradFunc, Instr, Type, Value, ValueId, isSimple, showType, typeEquals } from "./types.js";
 
 export class VerifierError extends Error {}

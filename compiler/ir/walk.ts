@@ -25,3 +25,10 @@ export function forEachUse(block: Block, visit: (v: Value) => void): void {
   block.yields.forEach(visit);
 }
 
+
+/** The largest value id in a block (a pass that adds values numbers them after it). */
+export function maxValueId(block: Block): number {
+  let m = -1;
+  forEachDefinition(block, (v) => (m = Math.max(m, v.id)));
+  return m;
+}

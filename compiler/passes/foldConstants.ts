@@ -13,13 +13,11 @@
 // body passes through unchanged is the initial value; a loop that runs once is inlined and
 // one that never runs is removed.
 
-import { BINARY_EVAL, COMPARE_EVAL, UNARY_EVAL } from "../ir/evaluate.js";
-import { isBinaryOp, isCompareOp, isScalarBinaryOp, isUnaryOp } from "../ir/ops.js";
+import { evaluate, familyOf } from "../ops/index.js";
 import {
-  BinaryOp, Block, CompareOp, ForInstr, Func, GradFunc, Instr, ScalarBinaryOp, SimpleInstr, UnaryOp, Value,
-  ValueId, isSimple, tripCount, typeEquals,
+  Block, ForInstr, Func, GradFunc, Instr, SimpleInstr, Value, ValueId, isSimple, tripCount, typeEquals,
 } from "../ir/types.js";
-import { maxValueId } from "../ad/reverseMode.js";
+import { maxValueId } from "../ir/walk.js";
 import { Subst, resolve, rewriteFunction } from "./rewrite.js";
 
 export function foldConstants<F extends Func | GradFunc>(fn: F): F {
@@ -63,16 +61,14 @@ export function foldConstants<F extends Func | GradFunc>(fn: F): F {
     const scalar = result.type.kind === "f64";
     // all-constant scalar ops
     if (scalar && args.length > 0 && args.every((x) => num(x) !== undefined)) {
-      let v: number | undefined;
-      if (isUnaryOp(op)) v = UNARY_EVAL[op as UnaryOp](ka!);
-      else if (isBinaryOp(op) || isScalarBinaryOp(op)) v = BINARY_EVAL[op as BinaryOp | ScalarBinaryOp](ka!, kb!);
-      if (v !== undefined) {
+      const v = evaluate(op, args.map((x) => num(x)!));
+      if (typeof v === "number") {
         replace(result, fresh(out, instr, "const", [], { value: v }));
         return;
       }
     }
-    if (isCompareOp(op) && ka !== undefined && kb !== undefined) {
-      bools.set(result.id, COMPARE_EVAL[op as CompareOp](ka, kb));
+    if (familyOf(op) === "compare" && ka !== undefined && kb !== undefined) {
+      bools.set(result.id, evaluate(op, [ka, kb]) as boolean);
     }
     const ba = a && bools.get(a.id);
     const bb = b && bools.get(b.id);

@@ -1,7 +1,24 @@
-// The interface between the core code generator (emitTypeScript.ts) and the per-op emitters
-// of tensor primitives (tensorOps.ts).
+// Kernels: the loops that compute the layer primitives (linear, conv2d, pooling, softmax,
+// cross-entropy, reductions) and the adjoint ops their derivative rules produce, one file per
+// family. This file is the interface between a kernel emitter and the code generator.
+//
+// Each emitter writes plain loops over flat, row-major buffers. Shapes are static, so every
+// extent and stride is a literal; offsets are hoisted to the loop level where they stop
+// changing, and the inner loops have no bounds checks (a padded convolution reads a
+// zero-bordered copy of its input). Products run in register blocks (gemm.ts), a
+// convolution's adjoints skip the zeros of dy, and max-pool finds each window's maximum
+// without branches; each kernel says so in a comment where it does. The semantics follow
+// PyTorch in float64:
+// - convolution is cross-correlation with zero padding;
+// - max-pool sends each window's gradient to its first maximum in row-major window order
+//   (a NaN counts as the maximum, and the first NaN wins); overlapping windows accumulate;
+// - softmax, log-softmax and cross-entropy subtract each row's maximum first (stable for
+//   logits of 1000); batched cross-entropy is the mean over the rows.
+//
+// The result buffer never aliases an argument buffer; it holds arbitrary contents on entry,
+// so every emitter either writes each element once or zeroes the buffer and accumulates.
 
-import { SimpleInstr, Type } from "../ir/types.js";
+import { SimpleInstr, Type } from "../../ir/types.js";
 
 export interface OpEmitContext {
   /** The instruction being emitted (op, attrs, argument and result types). */

@@ -1,0 +1,79 @@
+// What the compiler knows about one op, declared in one place (compiler/ops/index.ts lists
+// every op; its type makes a missing op, or a missing piece of one, a type error):
+//
+// - `type`: the result type of the op applied to arguments of given types, or an error
+//   message naming the shapes. The front end reports it as a diagnostic at the call; the
+//   builder and the verifier check every instruction with it, adjoint ops included.
+// - `vjp`: the reverse-mode rule (the derivative table of JAX or Tangent), or "nondiff"
+//   (zero derivative), or "adjointOnly" (the op appears only in backward code).
+// - `emit`: how code generation computes it: a JavaScript expression for scalar ops (also
+//   the body of the elementwise loop over tensors), a kernel for the layers, or the
+//   function emitter's own handling of buffers ("structural").
+// - `name`: what to call its result when the user gave it no name.
+// - `eval`: its scalar semantics as JavaScript computes them, for constant folding; the
+//   emitted expression is the same code, so folded and run-time values agree to the bit.
+
+import { Builder } from "../ir/builder.js";
+import { AttrsOf, SimpleInstr, SimpleOp, Type, Value } from "../ir/types.js";
+import { OpEmitter } from "../codegen/kernels/context.js";
+
+/** How the reverse-mode transform lets a rule add to the adjoints of an instruction's arguments. */
+export interface VjpContext {
+  readonly b: Builder;
+  /** Adds `g` to the adjoint of argument `i` (summed down to a number if the argument is one). */
+  add(i: number, g: Value): void;
+  /** Adds `g` into the adjoint of argument `i` at indices `idx` (x[idx] += g). */
+  addAt(i: number, idx: readonly Value[], g: Value): void;
+}
+
+/**
+ * A vector-Jacobian product rule. It reads the primal values it needs from `instr` (its
+ * arguments and result, as the backward pass sees them: forward values at the top level,
+ * recomputed ones inside a reversed region) and adds to the adjoint of each argument.
+ */
+export type VjpRule<K extends SimpleOp> = (instr: SimpleInstr<K>, dy: Value, ctx: VjpContext) => void;
+
+export type ShapeRule<K extends SimpleOp> = (args: readonly Type[], attrs: AttrsOf<K>) => Type | string;
+
+/** The groups of ops that passes and the code generator treat alike. */
+export type OpFamily =
+  /** f64 -> f64, elementwise on a tensor */
+  | "unary"
+  /** (f64 | tensor, f64 | tensor) -> elementwise, broadcasting a number against a tensor */
+  | "binary"
+  /** (f64, f64) -> f64: Math functions of two numbers */
+  | "scalarBinary"
+  /** (f64, f64) -> bool */
+  | "compare"
+  /** booleans: and, or, not */
+  | "logic"
+  /** values and buffers the function emitter handles itself: const, select, zeros, index... */
+  | "structural"
+  /** tensor -> f64 */
+  | "reduction"
+  /** layers and their adjoints: module-level kernels */
+  | "layer";
+
+export type Emission =
+  /**
+   * A JavaScript expression of the arguments' expressions. `twice`: the expression reads an
+   * argument more than once, so its arguments must be variables (never inlined expressions).
+   */
+  | { readonly js: (args: readonly string[]) => string; readonly twice?: boolean }
+  /** A kernel function (codegen/kernels/), with its parameters' names. */
+  | { readonly kernel: OpEmitter; readonly params: readonly string[]; readonly js?: (args: readonly string[]) => string }
+  | "structural";
+
+export interface OpDef<K extends SimpleOp> {
+  /** What the op computes, in one line (the kernel's doc comment). */
+  readonly doc: string;
+  readonly family: OpFamily;
+  readonly type: ShapeRule<K>;
+  readonly vjp: VjpRule<K> | "nondiff" | "adjointOnly";
+  readonly emit: Emission;
+  /** The result's name when the user gave it none (else a generic one: t, buf). */
+  readonly name?: string;
+  readonly eval?: (...args: number[]) => number | boolean;
+}
+
+export type OpTable = { readonly [K in SimpleOp]: OpDef<K> };
