@@ -59,7 +59,7 @@ export const UNARY: { readonly [K in Unary]: OpDef<K> } = {
   // sqrt'(x) = 1 / (2 y): Infinity at 0, -Infinity at -0, NaN below 0
   sqrt: math("sqrt", dx("dy / (2 * y)")),
   // abs'(x) = sign(x), with abs'(±0) = 0 and abs'(NaN) = 0 (as PyTorch)
-  abs: math("abs", dx("dy * sign(x)")),
+  abs: math("abs", dx("select(x > 0, dy, select(x < 0, -dy, 0))"), false),
   // asin'(x) = 1 / sqrt(1 - x²): Infinity at ±1, NaN outside [-1, 1]
   asin: math("asin", dx("dy / sqrt(1 - x*x)")),
   // acos'(x) = -1 / sqrt(1 - x²): -Infinity at ±1
@@ -129,7 +129,7 @@ export const BINARY: { readonly [K in Binary]: OpDef<K> } = {
   // b >= 0; log a is NaN for a < 0. JavaScript's 1 ** NaN and 1 ** ±Infinity are NaN (C's
   // pow gives 1), and so are their derivatives.
   pow: scalar2("pow", "a ** b", (a, b) => `${a} ** ${b}`, (a, b) => a ** b,
-    dab("dy * (b * a ** (b - 1))", "select(a == 0 && b >= 0, 0, dy * (y * log(a)))")),
+    dab("select(b == 0, 0, dy * (b * a ** (b - 1)))", "select(a == 0 && b >= 0, 0, dy * (y * log(a)))")),
   // d atan2(a, b) = (b, -a) / (a² + b²): NaN at (0, 0), as PyTorch
   atan2: scalar2("atan2", "atan2(a, b)", (a, b) => `Math.atan2(${a}, ${b})`, Math.atan2,
     dab("dy * b / (a*a + b*b)", "-(dy * a / (a*a + b*b))")),
@@ -139,10 +139,10 @@ export const BINARY: { readonly [K in Binary]: OpDef<K> } = {
   // d max(a, b) goes to the larger argument; a tie goes to the first (PyTorch splits it);
   // with a NaN argument (the result is NaN) both get it, as PyTorch
   max: scalar2("max", "max(a, b)", (a, b) => `Math.max(${a}, ${b})`, Math.max,
-    dab("select(a >= b, dy, 0)", "select(a >= b, 0, dy)")),
+    dab("select(a < b, 0, dy)", "select(a >= b, 0, dy)")),
   // d min(a, b) goes to the smaller argument; a tie goes to the first; NaN: both
   min: scalar2("min", "min(a, b)", (a, b) => `Math.min(${a}, ${b})`, Math.min,
-    dab("select(a <= b, dy, 0)", "select(a <= b, 0, dy)")),
+    dab("select(a > b, 0, dy)", "select(a <= b, 0, dy)")),
 };
 
 type Compare = "lt" | "le" | "gt" | "ge" | "eq" | "ne";
@@ -210,7 +210,7 @@ export const LOGIC: {
 // reluGrad(x, dy) = dy where x > 0, else 0 (dy also where x is NaN: see relu)
 export const RELU_GRAD: OpDef<"reluGrad"> = {
   doc: "the adjoint of relu: dy where x > 0, else 0", family: "layer", name: "dact", vjp: "adjointOnly",
-  emit: { kernel: reluGradKernel, params: ["x", "dy"], js: ([x, dy]) => `${x} > 0 ? ${dy} : 0` },
+  emit: { kernel: reluGradKernel, params: ["x", "dy"], js: ([x, dy]) => `${x} <= 0 ? 0 : ${dy}` },
   type: (args) => {
     const e = arity("reluGrad", args, 2);
     if (e) return e;

@@ -7,7 +7,7 @@ export const reluGrad: OpEmitter = (ctx) => {
   const [x, dy] = ctx.args;
   const dx = ctx.result;
   const t = ctx.resultType;
-  if (t.kind !== "tensor") return [`${dx} = ${x} > 0 ? ${dy} : 0;`];
+  if (t.kind !== "tensor") return [`${dx} = ${x} <= 0 ? 0 : ${dy};`];
   return emit(ctx, (w) =>
-    w.loop("k", size(t.shape), (k) => w.line(`${dx}[${k}] = ${x}[${k}] > 0 ? ${dy}[${k}] : 0;`)));
+    w.loop("k", size(t.shape), (k) => w.line(`${dx}[${k}] = ${x}[${k}] <= 0 ? 0 : ${dy}[${k}];`)));
 };
