@@ -6,12 +6,14 @@ import { EntryCode, emitModule, exportNamesOf } from "./codegen/emitModule.js";
 import { CompileError, Diagnostic } from "./frontend/diagnostics.js";
 import { LoweredEntry, checkImports, lowerModule } from "./frontend/lowerModule.js";
 import { createCheckedProgram } from "./frontend/program.js";
+import { checkIndexRanges } from "./frontend/indexRanges.js";
 import { printFunc } from "./ir/printer.js";
 import { Func, GradFunc } from "./ir/types.js";
 import { verifyFunc } from "./ir/verifier.js";
 import { eliminateCommonSubexpressions } from "./passes/eliminateCommonSubexpressions.js";
 import { eliminateDeadCode } from "./passes/eliminateDeadCode.js";
 import { foldConstants } from "./passes/foldConstants.js";
+import { hoistLoopInvariants } from "./passes/hoistLoopInvariants.js";
 
 export { VERSION } from "./version.js";
 import { VERSION } from "./version.js";
@@ -53,7 +55,8 @@ const FAILED = (diagnostics: Diagnostic[]): CompileResult => ({ diagnostics, ent
 /** Runs simplification passes to a fixed point, verifying after each. */
 export function simplify<F extends Func | GradFunc>(fn: F, enabled: boolean, log: (pass: string, fn: F) => void): F {
   const passes: [string, (f: F) => F][] = enabled
-    ? [["foldConstants", foldConstants], ["eliminateCommonSubexpressions", eliminateCommonSubexpressions], ["eliminateDeadCode", eliminateDeadCode]]
+    ? [["foldConstants", foldConstants], ["eliminateCommonSubexpressions", eliminateCommonSubexpressions],
+      ["hoistLoopInvariants", hoistLoopInvariants], ["eliminateDeadCode", eliminateDeadCode]]
     : [["eliminateDeadCode", eliminateDeadCode]];
   let text = printFunc(fn);
   for (let round = 0; round < 50; round++) {
@@ -100,7 +103,10 @@ export async function compile(sourceText: string, options: CompileOptions = {}):
     try {
       verifyFunc(entry.func, "lowerModule");
       log(entry.name)("lowerModule", entry.func);
-      const primal = simplify(entry.func, enabled, log(entry.name));
+      const ranged = checkIndexRanges(entry.func, entry.sites, lowered.src);
+      verifyFunc(ranged, "checkIndexRanges");
+      log(entry.name)("checkIndexRanges", ranged);
+      const primal = simplify(ranged, enabled, log(entry.name));
       let grad = reverseMode(primal, entry.wrt);
       verifyFunc(grad, "reverseMode");
       log(entry.name)("reverseMode", grad);

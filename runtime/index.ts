@@ -391,7 +391,7 @@ export function logSoftmax<T extends NDArray>(x: T): T {
 
 function classIndex(label: number, k: number): number {
   if (!Number.isInteger(label) || label < 0 || label >= k) {
-    throw new Error(`crossEntropy: label ${label} is not a class index in [0, ${k})`);
+    throw new RangeError(`crossEntropy: label ${label} is not a class index in [0, ${k})`);
   }
   return label;
 }

@@ -15,8 +15,9 @@ const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}/model
 
 function randomArgs(shapes: Record<string, readonly number[]>, seed: number): (number | Float64Array)[] {
   const random = rng(seed);
-  return Object.values(shapes).map((s) =>
-    s.length === 0 ? random() + 1.5 : Float64Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => random() - 0.5),
+  // (a class label must be a class index)
+  return Object.entries(shapes).map(([name, s]) =>
+    s.length === 0 ? (name === "label" ? 7 : random() + 1.5) : Float64Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => random() - 0.5),
   );
 }
 

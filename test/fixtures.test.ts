@@ -30,7 +30,8 @@ describe.each(names)("fixture %s", (name) => {
     const random = rng(7);
     for (const entry of on.entries.map((e) => e.entry)) {
       const args = entry.params.map((p) =>
-        p.type.kind === "tensor" ? Float64Array.from({ length: p.type.shape.reduce((x, y) => x * y, 1) }, () => random() * 2 - 0.5) : random() + 1.5,
+        p.type.kind === "tensor" ? Float64Array.from({ length: p.type.shape.reduce((x, y) => x * y, 1) }, () => random() * 2 - 0.5)
+          : p.name === "label" ? 1 : random() + 1.5, // (a class label is a class index)
       );
       const cot = entry.result.kind === "tensor" ? [Float64Array.from({ length: entry.result.shape.reduce((x, y) => x * y, 1) }, () => random() - 0.5)] : [];
       const call = (m: Record<string, any>) => (cot.length ? m[`${entry.name}Vjp`](...args, ...cot) : m[`${entry.name}Grad`](...args));

@@ -430,6 +430,15 @@ const CASES: Record<string, Entry> = {
   ],
 
   // ---- tensors
+  checkIndex: [
+    {
+      label: "E[ids[t]]: an index read from data is checked, and gets no gradient",
+      src: `export function f(E: Tensor<[4]>, ids: Tensor<[3]>): number { let s = 0; for (let t = 0; t < 3; t++) { s += E[ids[t]] * E[ids[t]]; } return s; }`,
+      inputs: (r) => [T(r, 4), Float64Array.from([3, 0, 3])],
+      noGrad: ["ids"],
+      exact: [{ args: [Float64Array.from([1, 2, 3, 4]), Float64Array.from([3, 0, 3])], grads: { E: [2, 0, 0, 16] }, value: 33 }],
+    },
+  ],
   zeros: [
     {
       label: "a tensor filled in a loop from zeros",
@@ -916,7 +925,7 @@ function buildIr(name: string, c: IrCase): { entry: LoweredEntry; primal: Func; 
   const primal = simplify(func, true, () => {});
   const grad = simplify(reverseMode(primal, c.wrt ?? null), true, () => {});
   const entry: LoweredEntry = {
-    name, params: params.map((p) => ({ name: p.name!, type: p.type })), result: result.type, wrt: c.wrt ?? null, func: primal, loc,
+    name, params: params.map((p) => ({ name: p.name!, type: p.type })), result: result.type, wrt: c.wrt ?? null, func: primal, loc, sites: new Map(),
   };
   return { entry, primal, grad };
 }

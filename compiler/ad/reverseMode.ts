@@ -35,6 +35,8 @@ interface Ctx {
   readonly P: Map<ValueId, Value>;
   /** Tapes of the loops cloned in this region: per carried value, the forward loop's tape result. */
   readonly tapes: Map<ForInstr, Value[]>;
+  /** Cloning to recompute inside the backward pass: run-time checks already ran forward. */
+  readonly recompute: boolean;
 }
 
 type Adj = Map<ValueId, Value>;
@@ -42,7 +44,7 @@ type Adj = Map<ValueId, Value>;
 export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradFunc {
   const b = createBuilder(maxValueId(fn.body) + 1, fn.loc);
   const params = fn.body.params;
-  const child = (ctx: Ctx): Ctx => ({ P: new Map(ctx.P), tapes: new Map() });
+  const child = (ctx: Ctx, recompute = ctx.recompute): Ctx => ({ P: new Map(ctx.P), tapes: new Map(), recompute });
   const primal = (ctx: Ctx, v: Value): Value => ctx.P.get(v.id) ?? v;
   const zero = (v: Value): Value =>
     v.type.kind === "tensor" ? b.emit("zeros", [], { shape: v.type.shape }, v.name ? `d${v.name}` : undefined) : b.const(0);
@@ -53,6 +55,10 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
     for (const instr of instrs) {
       b.loc = instr.loc;
       if (isSimple(instr)) {
+        if (ctx.recompute && instr.op === "checkIndex") {
+          ctx.P.set(instr.result.id, primal(ctx, instr.args[0]!));
+          continue;
+        }
         const r = b.emit(instr.op, instr.args.map((a) => primal(ctx, a)), instr.attrs, instr.result.name);
         ctx.P.set(instr.result.id, r);
       } else if (instr.op === "if") {
@@ -157,7 +163,7 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
     if (dys.every((d) => d === undefined)) return;
     const branch = (block: Block) => {
       const inside = definedIn(block);
-      const bctx = child(ctx);
+      const bctx = child(ctx, true);
       const badj: Adj = new Map(adj);
       const instrs = b.block(() => {
         clone(block.instrs, bctx);
@@ -214,7 +220,7 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
     const iv2 = b.value(F64, iv.name);
     const dC = carried.map((p) => b.value(p.type, dname(p)));
     const dF = free.map((f) => b.value(f.type, dname(f)));
-    const bctx = child(ctx);
+    const bctx = child(ctx, true);
     bctx.P.set(iv.id, iv2);
     let yields: Value[] = [];
     const body = b.block(() => {
@@ -245,7 +251,7 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
   const valueOf = (id: ValueId): Value => byId.get(id)!;
 
   // ------------------------------------------------------------------ the gradient function
-  const topCtx: Ctx = { P: new Map(params.map((p) => [p.id, p])), tapes: new Map() };
+  const topCtx: Ctx = { P: new Map(params.map((p) => [p.id, p])), tapes: new Map(), recompute: false };
   const forward = b.block(() => clone(fn.body.instrs, topCtx));
   const out = fn.body.yields[0]!;
   const cotangent = out.type.kind === "tensor" ? b.value(out.type, "cotangent") : null;

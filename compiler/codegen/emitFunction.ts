@@ -284,6 +284,9 @@ export function createFunctionEmitter(
     // (buffer updates cannot affect it: inlined reads are only of buffers never updated in place)
     const useAt = list[0]!.path[0]!.index;
     for (let n = index + 1; n < useAt; n++) if (!isSimple(block.instrs[n]!)) return false;
+    // an op that reads its argument more than once would evaluate the expression again
+    const user = block.instrs[useAt];
+    if (user && isSimple(user) && (user.op === "checkIndex" || scalarTwice("x", user.op) !== null)) return false;
     // a read from a buffer that may be updated in place must happen where it stands
     if (instr.op === "index" && (owned.has(instr.args[0]!.id) || aliasRoots.has(instr.args[0]!.id))) return false;
     return true;
@@ -361,6 +364,14 @@ export function createFunctionEmitter(
         }
         addAlias(r, [t]);
         out.push(`const ${n} = ${arg(0)}.subarray(${off}, ${off === "0" ? "" : `${paren(off)} + `}${len});`);
+        return;
+      }
+      case "checkIndex": {
+        // the index is a variable here (never an inlined expression: see canInline)
+        const x = arg(0);
+        const { size: n, message } = instr.attrs as { size: number; message: string };
+        out.push(`if (!(${x} >= 0 && ${x} < ${n} && (${x} | 0) === ${x})) throw new RangeError(${JSON.stringify(message)} + ${x});`);
+        jsName.set(r.id, x);
         return;
       }
       case "select": {

@@ -93,6 +93,11 @@ export interface SimpleOpAttrs {
   store: {};
   /** (x: tensor, ...idx: f64, v) -> tensor: x with x[idx] += v */
   accum: {};
+  /**
+   * (i: f64) -> i, after checking that i is an integer in [0, size): else a RangeError whose
+   * message is `message` followed by the value (an index read from data, E[ids[t]]).
+   */
+  checkIndex: { readonly size: number; readonly message: string };
   /** (x: tensor) -> tensor[shape], same elements in row-major order (flatten) */
   reshape: { readonly shape: readonly number[] };
   /** (x: tensor) -> f64 */

@@ -32,7 +32,7 @@ export const OPS: OpTable = {
   and: LOGIC.and, or: LOGIC.or, not: LOGIC.not, const: LOGIC.const, select: LOGIC.select,
   // tensors
   zeros: TENSOR.zeros, broadcast: TENSOR.broadcast, index: TENSOR.index, store: TENSOR.store,
-  accum: TENSOR.accum, reshape: TENSOR.reshape, sum: TENSOR.sum, mean: TENSOR.mean, dot: TENSOR.dot,
+  accum: TENSOR.accum, checkIndex: TENSOR.checkIndex, reshape: TENSOR.reshape, sum: TENSOR.sum, mean: TENSOR.mean, dot: TENSOR.dot,
   // layers and their adjoints
   linear: LINEAR.linear, linearGradInput: LINEAR.linearGradInput, linearGradWeight: LINEAR.linearGradWeight,
   linearGradBias: LINEAR.linearGradBias,

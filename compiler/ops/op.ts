@@ -74,6 +74,8 @@ export interface OpDef<K extends SimpleOp> {
   /** The result's name when the user gave it none (else a generic one: t, buf). */
   readonly name?: string;
   readonly eval?: (...args: number[]) => number | boolean;
+  /** The Math function DSL code calls for it (Math.exp -> "exp"), if any. */
+  readonly math?: string;
 }
 
 export type OpTable = { readonly [K in SimpleOp]: OpDef<K> };

@@ -37,7 +37,7 @@ function math<K extends Unary>(name: K, vjp: VjpRule<K> | "nondiff", tensors = t
   const f = (Math as unknown as Record<string, (x: number) => number>)[name]!;
   return {
     doc: `Math.${name}(x)`, family: "unary", type: unaryType(name, tensors), vjp,
-    emit: { js: ([x]) => `Math.${name}(${x})` }, eval: f,
+    emit: { js: ([x]) => `Math.${name}(${x})` }, eval: f, math: name,
   };
 }
 
@@ -115,7 +115,7 @@ function arith<K extends "add" | "sub" | "mul" | "div">(k: K, sym: string, eval_
 }
 
 function scalar2<K extends Binary>(k: K, doc: string, js: (a: string, b: string) => string, eval_: (a: number, b: number) => number, vjp: VjpRule<K>): OpDef<K> {
-  return { doc, family: "scalarBinary", type: scalarBinaryType(k), vjp, eval: eval_, emit: { js: ([a, b]) => js(a!, b!) } };
+  return { doc, family: "scalarBinary", type: scalarBinaryType(k), vjp, eval: eval_, emit: { js: ([a, b]) => js(a!, b!) }, math: k };
 }
 
 export const BINARY: { readonly [K in Binary]: OpDef<K> } = {

@@ -42,6 +42,7 @@ export const TENSOR: {
   readonly index: OpDef<"index">;
   readonly store: OpDef<"store">;
   readonly accum: OpDef<"accum">;
+  readonly checkIndex: OpDef<"checkIndex">;
   readonly reshape: OpDef<"reshape">;
   readonly sum: OpDef<"sum">;
   readonly mean: OpDef<"mean">;
@@ -80,6 +81,11 @@ export const TENSOR: {
       ctx.add(i.args.length - 1, ctx.b.emit("index", [dy, ...i.args.slice(1, -1)], {}));
       ctx.add(0, dy);
     },
+  },
+  // an index has no derivative
+  checkIndex: {
+    doc: "i, checked to be an integer in [0, size)", family: "structural", emit: "structural", vjp: "nondiff",
+    type: (args) => arity("checkIndex", args, 1) ?? (args[0]!.kind === "f64" ? F64 : "checkIndex takes a number"),
   },
   // d reshape(x) = dy reshaped back to x's shape
   reshape: {

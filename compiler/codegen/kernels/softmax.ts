@@ -1,7 +1,9 @@
 // The softmax family along the last axis, and cross-entropy.
 
-import { OpEmitter } from "./context.js";
+import { OpEmitContext, OpEmitter } from "./context.js";
 import { Writer, affine, emit, shape } from "./writer.js";
+
+const shape_ = (t: Parameters<typeof shape>[0]): readonly number[] => shape(t, "logits");
 
 // ---------------------------------------------------------------------------------------
 // Softmax family: along the last axis of [K] or [N, K].
@@ -117,6 +119,14 @@ export const logSoftmaxGrad: OpEmitter = (ctx) => {
   });
 };
 
+/** Throws a RangeError unless `label` is an integer class index in [0, K), as the runtime's crossEntropy does. */
+function checkLabel(w: Writer, ctx: OpEmitContext, label: string, K: number): void {
+  const shape = `[${shape_(ctx.argTypes[0]).join(", ")}]`;
+  w.line(`if (!(${label} >= 0 && ${label} < ${K} && (${label} | 0) === ${label})) {`);
+  w.line(`  throw new RangeError("crossEntropy: the label " + ${label} + " is not an integer from 0 to ${K - 1} (logits of shape ${shape})");`);
+  w.line(`}`);
+}
+
 /**
  * (logits [K], label: f64) -> -log softmax(logits)[label];
  * (logits [N, K], labels [N]) -> the mean of that over the rows.
@@ -130,7 +140,8 @@ export const crossEntropy: OpEmitter = (ctx) => {
     w.maybeLoop("n", rows, (n) => {
       const row = w.bind("row", affine([n, K]));
       const label = w.fresh("label");
-      w.line(`const ${label} = ${rows === null ? labels : `${labels}[${n}]`} | 0;`);
+      w.line(`const ${label} = ${rows === null ? labels : `${labels}[${n}]`};`);
+      checkLabel(w, ctx, label, K);
       const max = rowMax(w, x!, row, K);
       const sum = rowSumExp(w, x!, row, K, max);
       const logProb = w.fresh("logProb");
@@ -152,7 +163,8 @@ export const crossEntropyGrad: OpEmitter = (ctx) => {
     w.maybeLoop("n", rows, (n) => {
       const row = w.bind("row", affine([n, K]));
       const label = w.fresh("label");
-      w.line(`const ${label} = ${rows === null ? labels : `${labels}[${n}]`} | 0;`);
+      w.line(`const ${label} = ${rows === null ? labels : `${labels}[${n}]`};`);
+      checkLabel(w, ctx, label, K);
       const max = rowMax(w, x!, row, K);
       const sum = rowSumExp(w, x!, row, K, max, dx);
       const g = w.fresh("g");

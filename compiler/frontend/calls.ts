@@ -1,0 +1,127 @@
+// Lowering calls: Math functions (from the op table), functions imported from "adgen"
+// (builtins.ts) and helper functions of the file, which are inlined at the call.
+
+import ts, { type TS } from "./ts.js";
+import { SimpleOp, Value, showType, typeEquals } from "../ir/types.js";
+import { OPS } from "../ops/index.js";
+import { lowerBuiltin } from "./builtins.js";
+import { Env, Lowering } from "./context.js";
+import { lowerExpr } from "./expressions.js";
+import { typeFromNode } from "./signatures.js";
+import { skipParens } from "./source.js";
+import { lowerStatements } from "./statements.js";
+import { BUILTIN_NAMES } from "./builtins.js";
+
+/** Math.<name> -> the op computing it. */
+const MATH_OPS: ReadonlyMap<string, SimpleOp> = new Map(
+  Object.entries(OPS).flatMap(([op, def]) => (def.math ? [[def.math, op as SimpleOp] as const] : [])),
+);
+const VARIADIC = new Set(["hypot", "max", "min"]);
+const NONDETERMINISTIC = new Set(["random"]);
+
+/** Is `Math` the global Math (not a local variable of that name)? */
+export function isGlobalMath(cx: Lowering, id: TS.Identifier): boolean {
+  const sym = cx.symbolOf(id);
+  return !sym || !!sym.declarations?.some((d) => d.getSourceFile().isDeclarationFile);
+}
+
+export function lowerCall(cx: Lowering, e: TS.CallExpression, env: Env, vname?: string): Value {
+  if (e.arguments.some(ts.isSpreadElement)) return cx.fail(e, "ADG1003", "Spread arguments are not supported.", "Pass each argument explicitly.");
+  const callee = skipParens(e.expression);
+  if (ts.isPropertyAccessExpression(callee)) {
+    const obj = callee.expression;
+    const member = callee.name.text;
+    if (ts.isIdentifier(obj) && obj.text === "Math" && isGlobalMath(cx, obj)) return lowerMath(cx, e, member, env, vname);
+    if (ts.isIdentifier(obj) && ["Date", "performance", "crypto"].includes(obj.text)) {
+      return cx.fail(e, "ADG1014", `${obj.text}.${member}() is not deterministic.`, "A differentiable function must give the same result for the same inputs.");
+    }
+    if (ts.isIdentifier(obj) && obj.text === "console") {
+      return cx.fail(e, "ADG1003", "console output is not supported in DSL functions.", "Print results in the script that calls the generated module.");
+    }
+    return cx.fail(callee.name, "ADG1015", `The method '${member}' is not supported.`,
+      "Array methods (push, map, reduce, ...) are not part of the DSL: use for loops over tensors made with zeros([...]).");
+  }
+  if (!ts.isIdentifier(callee)) {
+    return cx.fail(callee, "ADG1004", "Only named functions can be called.", "Call a Math function, a function from \"adgen\" or a helper declared in this file.");
+  }
+  if (callee.text === "eval" || callee.text === "Function") return cx.fail(callee, "ADG1003", `${callee.text} is not supported.`, "Write the computation directly.");
+  const sym = cx.symbolOf(callee);
+  const builtin = sym && cx.scope.builtins.get(sym);
+  if (builtin) return lowerBuiltin(cx, builtin, e, env, vname);
+  const helper = sym && cx.scope.functions.get(sym);
+  if (helper) return inlineHelper(cx, helper, e, env);
+  return cx.fail(callee, "ADG1004", `Unknown function '${callee.text}'.`,
+    `Call Math functions, functions imported from "adgen" (${BUILTIN_NAMES.slice(0, 6).join(", ")}, ...) or functions declared in this file.`);
+}
+
+function lowerMath(cx: Lowering, e: TS.CallExpression, member: string, env: Env, vname?: string): Value {
+  if (NONDETERMINISTIC.has(member)) return cx.fail(e, "ADG1014", `Math.${member}() is not deterministic.`, "Pass random values in as parameters instead.");
+  const op = MATH_OPS.get(member);
+  if (!op) {
+    return cx.fail(e, "ADG1004", `Math.${member} is not supported.`, `Supported: ${[...MATH_OPS.keys()].join(" ")}.`);
+  }
+  const args = e.arguments.map((a) => lowerExpr(cx, a, env));
+  for (const [i, a] of args.entries()) {
+    if (a.type.kind !== "f64") cx.fail(e.arguments[i]!, "ADG1025", `Math.${member} takes numbers.`, "Use the elementwise functions from \"adgen\" for tensors.");
+  }
+  if (VARIADIC.has(member)) {
+    // Math.max(a, b, c) = max(max(a, b), c); Math.max() = -Infinity, as JavaScript
+    if (args.length === 0) return cx.constant(member === "hypot" ? 0 : member === "max" ? -Infinity : Infinity);
+    if (args.length === 1) return member === "hypot" ? cx.emit("abs", args, {}, e, vname) : args[0]!;
+    let acc = args[0]!;
+    for (let i = 1; i < args.length; i++) acc = cx.emit(op, [acc, args[i]!], {} as never, e, i === args.length - 1 ? vname : undefined);
+    return acc;
+  }
+  const n = OPS[op].family === "unary" ? 1 : 2;
+  if (args.length !== n) cx.fail(e, "ADG1025", `Math.${member} takes ${n} argument${n === 1 ? "" : "s"}, got ${args.length}.`, "Check the call.");
+  return cx.emit(op, args, {} as never, e, vname);
+}
+
+/** A helper's body, lowered in place with its parameters bound to the arguments. */
+function inlineHelper(cx: Lowering, fnDecl: TS.FunctionDeclaration, call: TS.CallExpression, env: Env): Value {
+  const name = fnDecl.name!.text;
+  const at = cx.callStack.indexOf(fnDecl);
+  if (at >= 0) {
+    const cycle = [...cx.callStack.slice(at), fnDecl].map((f) => f.name!.text);
+    const caller = cx.callStack[cx.callStack.length - 1]!.name!.text;
+    return cx.fail(call, "ADG1005", cycle.length === 2
+      ? `'${name}' calls itself (recursion).`
+      : `'${caller}' calls '${name}', which leads back to '${caller}' (recursion: ${cycle.join(" → ")}).`,
+      "Write the recursion as a for loop with a static count.");
+  }
+  const args = call.arguments.map((a) => lowerExpr(cx, a, env));
+  const calleeEnv: Env = new Map();
+  const bound = new Map<TS.Symbol, Value>();
+  const savedLoc = cx.b.loc;
+  fnDecl.parameters.forEach((p, i) => {
+    if (!ts.isIdentifier(p.name) || p.dotDotDotToken) cx.fail(p, "ADG1010", "Helper parameters must be plain names.", "Take each input as its own parameter.");
+    const pname = (p.name as TS.Identifier).text;
+    const want = typeFromNode(cx.src, cx.scope.tensorTypes, p.type, `Parameter '${pname}' of '${name}'`, p);
+    let v = args[i];
+    if (!v) {
+      if (!p.initializer) return cx.fail(call, "ADG1025", `Missing argument '${pname}'.`, "Pass every argument.");
+      v = lowerExpr(cx, p.initializer, calleeEnv);
+    }
+    if (!typeEquals(want, v.type)) {
+      cx.fail(call.arguments[i] ?? call, "ADG1008", `Argument '${pname}' of '${name}' has type ${showType(v.type)}, expected ${showType(want)}.`,
+        "Pass a value of the declared shape.");
+    }
+    // a helper's parameters are read-only, like an entry point's
+    bound.set(cx.symbolOf(p.name)!, v);
+    calleeEnv.set(cx.symbolOf(p.name)!, v);
+  });
+  cx.callStack.push(fnDecl);
+  cx.aliases.enterHelper(bound);
+  const ret = lowerStatements(cx, fnDecl.body!.statements, calleeEnv);
+  cx.aliases.leaveHelper();
+  cx.callStack.pop();
+  cx.b.loc = savedLoc;
+  if (!ret) return cx.fail(fnDecl.name!, "ADG1012", `'${name}' does not return a value on every path.`, "End the function with a return statement.");
+  if (fnDecl.type) {
+    const want = typeFromNode(cx.src, cx.scope.tensorTypes, fnDecl.type, `The return type of '${name}'`, fnDecl.type, "ADG1011");
+    if (!typeEquals(want, ret.type)) {
+      cx.fail(fnDecl.type, "ADG1008", `'${name}' returns ${showType(ret.type)}, but its return type says ${showType(want)}.`, "Fix the declared shape.");
+    }
+  }
+  return ret;
+}

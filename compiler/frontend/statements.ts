@@ -1,0 +1,212 @@
+// Lowering statements to SSA. `if` forks the environment and merges the variables that
+// differ into the if's results; an `if` containing a `return` takes the statements after it
+// into both branches (the continuation), so every path ends in exactly one return.
+
+import ts, { type TS } from "./ts.js";
+import { makeBlock, makeIf } from "../ir/builder.js";
+import { BinaryOp, Value, showType, typeEquals } from "../ir/types.js";
+import { Env, Lowering } from "./context.js";
+import { indexChain, indexValues, lowerCondition, lowerExpr, read } from "./expressions.js";
+import { lowerFor } from "./loops.js";
+import { isAssignmentOperator, kindName, skipParens } from "./source.js";
+
+const COMPOUND: Partial<Record<TS.SyntaxKind, BinaryOp | "pow">> = {
+  [ts.SyntaxKind.PlusEqualsToken]: "add",
+  [ts.SyntaxKind.MinusEqualsToken]: "sub",
+  [ts.SyntaxKind.AsteriskEqualsToken]: "mul",
+  [ts.SyntaxKind.SlashEqualsToken]: "div",
+  [ts.SyntaxKind.AsteriskAsteriskEqualsToken]: "pow",
+};
+
+export const stmtsOf = (s: TS.Statement | undefined): readonly TS.Statement[] =>
+  s === undefined ? [] : ts.isBlock(s) ? s.statements : [s];
+
+export function containsReturn(node: TS.Node): boolean {
+  // an explicit stack: statements nest as deeply as the program does
+  const stack: TS.Node[] = [node];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (ts.isFunctionLike(n)) continue;
+    if (ts.isReturnStatement(n)) return true;
+    ts.forEachChild(n, (c) => void stack.push(c));
+  }
+  return false;
+}
+
+/** Lowers statements; returns the returned value, or null if control falls off the end. */
+export function lowerStatements(cx: Lowering, stmts: readonly TS.Statement[], env: Env): Value | null {
+  for (let k = 0; k < stmts.length; k++) {
+    const s = stmts[k]!;
+    cx.b.loc = cx.src.locOf(s);
+    if (ts.isReturnStatement(s)) {
+      if (!s.expression) return cx.fail(s, "ADG1011", "A DSL function must return a number or a tensor.", "Write return <expression>.");
+      return lowerExpr(cx, s.expression, env);
+    }
+    if (ts.isBlock(s) && containsReturn(s)) return lowerStatements(cx, [...s.statements, ...stmts.slice(k + 1)], env);
+    if (ts.isIfStatement(s) && containsReturn(s)) return lowerReturningIf(cx, s, stmts.slice(k + 1), env);
+    lowerStatement(cx, s, env);
+  }
+  return null;
+}
+
+/** An if with a return inside: both branches continue with the rest of the block. */
+function lowerReturningIf(cx: Lowering, s: TS.IfStatement, rest: readonly TS.Statement[], env: Env): Value | null {
+  const cond = lowerCondition(cx, s.expression, env);
+  const fixed = cx.staticBool(cond);
+  if (fixed !== undefined) return lowerStatements(cx, [...stmtsOf(fixed ? s.thenStatement : s.elseStatement), ...rest], env);
+  let tv: Value | null = null;
+  let ev: Value | null = null;
+  const thenInstrs = cx.b.block(() => void (tv = lowerStatements(cx, [...stmtsOf(s.thenStatement), ...rest], new Map(env))));
+  const elseInstrs = cx.b.block(() => void (ev = lowerStatements(cx, [...stmtsOf(s.elseStatement), ...rest], new Map(env))));
+  if (!tv || !ev) {
+    return cx.fail(s, "ADG1012", "Not every path through this if statement returns a value.", "Make sure the function ends with a return statement.");
+  }
+  const [t, e] = [tv as Value, ev as Value];
+  if (!typeEquals(t.type, e.type)) {
+    return cx.fail(s, "ADG1011", `The branches return different types: ${showType(t.type)} and ${showType(e.type)}.`,
+      "Both paths must return values of one type and shape.");
+  }
+  const result = cx.b.value(t.type);
+  cx.aliases.merge(result, [t, e]);
+  cx.b.loc = cx.src.locOf(s);
+  cx.b.push(makeIf([result], cond, makeBlock([], thenInstrs, [t]), makeBlock([], elseInstrs, [e]), cx.src.locOf(s)));
+  return result;
+}
+
+const UNSUPPORTED_HINTS: Partial<Record<TS.SyntaxKind, string>> = {
+  [ts.SyntaxKind.WhileStatement]: "Use a for loop with static bounds: for (let i = 0; i < N; i++).",
+  [ts.SyntaxKind.DoStatement]: "Use a for loop with static bounds: for (let i = 0; i < N; i++).",
+  [ts.SyntaxKind.ForOfStatement]: "Use an indexed for loop with static bounds: for (let i = 0; i < N; i++).",
+  [ts.SyntaxKind.ForInStatement]: "Use an indexed for loop with static bounds: for (let i = 0; i < N; i++).",
+  [ts.SyntaxKind.TryStatement]: "DSL code cannot throw; remove try/catch.",
+  [ts.SyntaxKind.ThrowStatement]: "DSL code cannot throw.",
+  [ts.SyntaxKind.SwitchStatement]: "Use if/else.",
+  [ts.SyntaxKind.BreakStatement]: "Loops run their full static count; use an if inside the loop instead.",
+  [ts.SyntaxKind.ContinueStatement]: "Use an if around the rest of the loop body instead.",
+  [ts.SyntaxKind.FunctionDeclaration]: "Declare helper functions at the top level of the file, not inside another function.",
+  [ts.SyntaxKind.ClassDeclaration]: "Classes are not part of the DSL; use functions.",
+};
+
+export function lowerStatement(cx: Lowering, s: TS.Statement, env: Env): void {
+  if (ts.isVariableStatement(s)) return lowerDeclarations(cx, s, env);
+  if (ts.isExpressionStatement(s)) return lowerExpressionStatement(cx, s, env);
+  if (ts.isIfStatement(s)) return lowerIf(cx, s, env);
+  if (ts.isForStatement(s)) return lowerFor(cx, s, env);
+  if (ts.isBlock(s)) {
+    lowerStatements(cx, s.statements, env);
+    return;
+  }
+  if (ts.isEmptyStatement(s)) return;
+  cx.fail(s, "ADG1002", `Unsupported statement: ${kindName(s)}.`,
+    UNSUPPORTED_HINTS[s.kind] ?? "The DSL supports let/const, assignments, if/else, for loops with static bounds and return.");
+}
+
+function lowerDeclarations(cx: Lowering, s: TS.VariableStatement, env: Env): void {
+  const list = s.declarationList;
+  if (!(list.flags & (ts.NodeFlags.Const | ts.NodeFlags.Let))) cx.fail(s, "ADG1002", "`var` declarations are not supported.", "Use let or const.");
+  for (const decl of list.declarations) {
+    if (!ts.isIdentifier(decl.name)) cx.fail(decl.name, "ADG1002", "Destructuring is not supported.", "Declare one variable at a time.");
+    const sym = cx.symbolOf(decl.name)!;
+    env.set(sym, decl.initializer ? lowerExpr(cx, decl.initializer, env, (decl.name as TS.Identifier).text) : undefined);
+  }
+}
+
+function lowerExpressionStatement(cx: Lowering, s: TS.ExpressionStatement, env: Env): void {
+  const e = skipParens(s.expression);
+  if (ts.isBinaryExpression(e) && isAssignmentOperator(e.operatorToken.kind)) {
+    lowerAssignment(cx, e.left, e.operatorToken.kind, e.right, e, env);
+    return;
+  }
+  if ((ts.isPrefixUnaryExpression(e) || ts.isPostfixUnaryExpression(e)) &&
+    (e.operator === ts.SyntaxKind.PlusPlusToken || e.operator === ts.SyntaxKind.MinusMinusToken)) {
+    const op = e.operator === ts.SyntaxKind.PlusPlusToken ? ts.SyntaxKind.PlusEqualsToken : ts.SyntaxKind.MinusEqualsToken;
+    lowerAssignment(cx, e.operand, op, undefined, e, env);
+    return;
+  }
+  if (ts.isCallExpression(e)) {
+    // still diagnose what the call is, so that e.g. Math.random() or push() get their own codes
+    lowerExpr(cx, e, env);
+    cx.fail(s, "ADG1002", "This call's result is not used, so it has no effect.", "DSL functions have no side effects: assign the result to a variable.");
+  }
+  cx.fail(s, "ADG1002", "This expression statement has no effect.", "Assign the value to a variable.");
+}
+
+function lowerIf(cx: Lowering, s: TS.IfStatement, env: Env): void {
+  const cond = lowerCondition(cx, s.expression, env);
+  const fixed = cx.staticBool(cond);
+  if (fixed !== undefined) {
+    lowerStatements(cx, stmtsOf(fixed ? s.thenStatement : s.elseStatement), env);
+    return;
+  }
+  const thenEnv: Env = new Map(env);
+  const elseEnv: Env = new Map(env);
+  const thenInstrs = cx.b.block(() => void lowerStatements(cx, stmtsOf(s.thenStatement), thenEnv));
+  const elseInstrs = cx.b.block(() => void lowerStatements(cx, stmtsOf(s.elseStatement), elseEnv));
+  const merged: TS.Symbol[] = [];
+  for (const sym of env.keys()) {
+    const tv = thenEnv.get(sym);
+    const ev = elseEnv.get(sym);
+    if (tv === ev) {
+      env.set(sym, tv); // both branches leave the same value (perhaps a new one)
+      continue;
+    }
+    if (tv === undefined || ev === undefined) {
+      env.set(sym, undefined); // assigned on one path only: unassigned afterwards
+      continue;
+    }
+    if (!typeEquals(tv.type, ev.type)) {
+      cx.fail(s, "ADG1008", `'${sym.name}' has type ${showType(tv.type)} after one branch and ${showType(ev.type)} after the other.`,
+        "A variable must keep one shape across the branches of an if.");
+    }
+    merged.push(sym);
+  }
+  const results = merged.map((sym) => cx.b.value(thenEnv.get(sym)!.type, sym.name));
+  merged.forEach((sym, k) => cx.aliases.merge(results[k]!, [thenEnv.get(sym)!, elseEnv.get(sym)!]));
+  cx.b.loc = cx.src.locOf(s);
+  cx.b.push(makeIf(results, cond,
+    makeBlock([], thenInstrs, merged.map((sym) => thenEnv.get(sym)!)),
+    makeBlock([], elseInstrs, merged.map((sym) => elseEnv.get(sym)!)), cx.src.locOf(s)));
+  merged.forEach((sym, i) => env.set(sym, results[i]));
+}
+
+export function lowerAssignment(cx: Lowering, target: TS.Expression, op: TS.SyntaxKind, rhs: TS.Expression | undefined, node: TS.Node, env: Env): void {
+  target = skipParens(target);
+  const rhsValue = (): Value => (rhs ? lowerExpr(cx, rhs, env) : cx.constant(1));
+  const compound = COMPOUND[op];
+  if (op !== ts.SyntaxKind.EqualsToken && !compound) {
+    cx.fail(node, "ADG1003", `The operator '${ts.tokenToString(op)}' is not supported.`, "Use =, +=, -=, *=, /= or **=.");
+  }
+  if (ts.isIdentifier(target)) {
+    const sym = cx.symbolOf(target);
+    if (!sym || !env.has(sym)) cx.fail(target, "ADG1024", `Cannot assign to '${target.text}' here.`, "Assign only to variables declared in this function.");
+    const vname = target.text;
+    if (op === ts.SyntaxKind.EqualsToken) env.set(sym!, lowerExpr(cx, rhs!, env, vname));
+    else env.set(sym!, cx.emit(compound!, [read(cx, target, env), rhsValue()], {}, node, vname));
+    return;
+  }
+  if (ts.isElementAccessExpression(target)) {
+    const { base, indices } = indexChain(target);
+    if (!ts.isIdentifier(base)) {
+      cx.fail(target, "ADG1016", "Only elements of a local tensor variable can be assigned.", "Write y[i][j] = v where y = zeros([...]).");
+    }
+    const id = base as TS.Identifier;
+    const cur = read(cx, id, env);
+    cx.aliases.checkWritable(id, cur, env);
+    const idx = indexValues(cx, indices, cur, env);
+    const vname = id.text;
+    const site = { tensor: base, indices };
+    const at = (r: Value): Value => (cx.sites.set(r.id, site), r);
+    let next: Value;
+    if (op === ts.SyntaxKind.EqualsToken) next = at(cx.emit("store", [cur, ...idx, rhsValue()], {}, node, vname));
+    else if (op === ts.SyntaxKind.PlusEqualsToken) next = at(cx.emit("accum", [cur, ...idx, rhsValue()], {}, node, vname));
+    else if (op === ts.SyntaxKind.MinusEqualsToken) next = at(cx.emit("accum", [cur, ...idx, cx.emit("neg", [rhsValue()], {}, node)], {}, node, vname));
+    else {
+      const old = at(cx.emit("index", [cur, ...idx], {}, node));
+      next = at(cx.emit("store", [cur, ...idx, cx.emit(compound!, [old, rhsValue()], {}, node)], {}, node, vname));
+    }
+    cx.aliases.write(next, cur);
+    env.set(cx.symbolOf(id)!, next);
+    return;
+  }
+  cx.fail(target, "ADG1003", "Unsupported assignment target.", "Assign to a variable or to a tensor element y[i][j].");
+}

@@ -1,0 +1,177 @@
+// The index range analysis (compiler/frontend/indexRanges.ts): guards narrow on both
+// branches of every comparison, through ! && || ?: and !==, so guarded indices compile; an
+// index computed from data, or a class label, is checked at run time with a RangeError
+// naming the tensor, the index and the shape; constants and loop counters that leave a
+// dimension are compile-time errors.
+
+import { describe, expect, it } from "vitest";
+import { compile } from "../compiler/pipeline.js";
+import { compileModule, directionalCheck, rng } from "./helpers.js";
+
+const random = rng(11);
+const vec = (n: number): Float64Array => Float64Array.from({ length: n }, () => random() * 2 - 1);
+
+/** Compiles, then checks value and gradient of f(x) against a plain function and finite differences. */
+async function gradientOf(src: string, plain: (x: Float64Array) => number, n: number): Promise<void> {
+  const m = await compileModule(src);
+  const x = vec(n);
+  const { value, grads } = m.fGrad(x);
+  expect(value).toBeCloseTo(plain(x), 12);
+  expect(directionalCheck((a) => m.f(a[0]), [x], [grads.x])).toBeLessThan(1e-6);
+}
+
+describe("guards narrow the index ranges on both branches", () => {
+  const T = `import { type Tensor } from "adgen";\n`;
+  const sumPrev = (x: Float64Array): number => {
+    let s = 0;
+    for (let i = 0; i < x.length; i++) s += i < 1 ? x[i]! : x[i - 1]! * x[i]!;
+    return s;
+  };
+
+  it("else of i < 1", () => gradientOf(T + `export function f(x: Tensor<[5]>): number {
+    let s = 0;
+    for (let i = 0; i < 5; i++) {
+      if (i < 1) { s += x[i]; } else { s += x[i - 1] * x[i]; }
+    }
+    return s;
+  }`, sumPrev, 5));
+
+  it("i !== 0, !(i === 0) and i === 0 ? ... : x[i - 1]", () => gradientOf(T + `export function f(x: Tensor<[5]>): number {
+    let s = 0;
+    for (let i = 0; i < 5; i++) {
+      if (i !== 0) { s += x[i - 1]; }
+      if (!(i === 0)) { s += 2 * x[i - 1]; }
+      s += i === 0 ? 1 : x[i - 1] * x[i];
+    }
+    return s;
+  }`, (x) => {
+    let s = 0;
+    for (let i = 0; i < 5; i++) s += i !== 0 ? 3 * x[i - 1]! + x[i - 1]! * x[i]! : 1;
+    return s;
+  }, 5));
+
+  it("an else if chain on i === 0 || j === 0 (soft-DTW's form)", () => gradientOf(T + `export function f(x: Tensor<[4]>): number {
+    const D = zeros([4, 4]);
+    for (let i = 0; i < 4; i++) {
+      for (let j = 0; j < 4; j++) {
+        const c = (x[i] - x[j]) * (x[i] - x[j]);
+        if (i === 0 && j === 0) {
+          D[i][j] = c;
+        } else if (i === 0 || j === 0) {
+          D[i][j] = c + (i === 0 ? D[i][j - 1] : D[i - 1][j]);
+        } else {
+          D[i][j] = c + Math.min(D[i - 1][j], D[i][j - 1], D[i - 1][j - 1]);
+        }
+      }
+    }
+    return D[3][3];
+  }`.replace(`export function`, `import { zeros } from "adgen";\nexport function`), (x) => {
+    const D = [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]];
+    for (let i = 0; i < 4; i++) {
+      for (let j = 0; j < 4; j++) {
+        const c = (x[i]! - x[j]!) ** 2;
+        if (i === 0 && j === 0) D[i]![j] = c;
+        else if (i === 0) D[i]![j] = c + D[i]![j - 1]!;
+        else if (j === 0) D[i]![j] = c + D[i - 1]![j]!;
+        else D[i]![j] = c + Math.min(D[i - 1]![j]!, D[i]![j - 1]!, D[i - 1]![j - 1]!);
+      }
+    }
+    return D[3]![3]!;
+  }, 4));
+
+  it("a condition on i - 1 also narrows i, and i >= 1 narrows i - 1", () => gradientOf(T + `export function f(x: Tensor<[5]>): number {
+    let s = 0;
+    for (let i = 0; i < 5; i++) {
+      if (i - 1 >= 0) { s += x[i - 1]; }
+      if (i >= 1 && i + 1 < 5) { s += x[i + 1] * x[i - 1]; }
+    }
+    return s;
+  }`, (x) => {
+    let s = 0;
+    for (let i = 1; i < 5; i++) s += x[i - 1]! + (i + 1 < 5 ? x[i + 1]! * x[i - 1]! : 0);
+    return s;
+  }, 5));
+
+  it("still refuses a guard that does not cover the range", async () => {
+    const r = await compile(`import { type Tensor } from "adgen";
+export function f(x: Tensor<[5]>): number {
+  let s = 0;
+  for (let i = 0; i < 5; i++) {
+    if (i !== 1) { s += x[i - 1]; }
+  }
+  return s;
+}`);
+    expect(r.diagnostics.map((d) => [d.code, d.line, d.col])).toEqual([["ADG1009", 5, 27]]);
+    expect(r.diagnostics[0]!.message).toMatch(/'i - 1' takes values from -1 to 3/);
+  });
+});
+
+describe("indices from data are checked at run time", () => {
+  const embed = `import { type Tensor } from "adgen";
+export function f(E: Tensor<[5, 3]>, ids: Tensor<[4]>): number {
+  let s = 0;
+  for (let t = 0; t < 4; t++) {
+    for (let j = 0; j < 3; j++) {
+      s += E[ids[t]][j] * (j + 1);
+    }
+  }
+  return s;
+}`;
+
+  it("gives the value and gradient when the indices are in range", async () => {
+    const m = await compileModule(embed);
+    const E = vec(15);
+    const ids = Float64Array.from([4, 0, 4, 2]);
+    const { value, grads } = m.fGrad(E, ids);
+    let want = 0;
+    for (const i of ids) for (let j = 0; j < 3; j++) want += E[i * 3 + j]! * (j + 1);
+    expect(value).toBeCloseTo(want, 12);
+    expect(Array.from(grads.E)).toEqual([1, 2, 3, 0, 0, 0, 1, 2, 3, 0, 0, 0, 2, 4, 6]);
+  });
+
+  it("throws a RangeError naming the tensor, the index and the shape", async () => {
+    const m = await compileModule(embed);
+    const E = vec(15);
+    for (const bad of [5, -1, 1.5, NaN]) {
+      const ids = Float64Array.from([0, bad, 1, 2]);
+      for (const call of [() => m.f(E, ids), () => m.fGrad(E, ids), () => m.fGradInto(E, ids, { E: new Float64Array(15) })]) {
+        expect(call).toThrow(RangeError);
+        expect(call).toThrow(/E\[ids\[t\]\].*\[5, 3\].*0 to 4, not/);
+      }
+    }
+  });
+
+  it("checks once per index value, outside the inner loop that does not change it", async () => {
+    const r = await compile(embed);
+    const forward = r.code!.slice(r.code!.indexOf("export function f("), r.code!.indexOf("export function fForward"));
+    const check = forward.indexOf("takes the integers");
+    const inner = forward.indexOf("for (let j");
+    expect(check).toBeGreaterThan(0);
+    expect(check).toBeLessThan(inner);
+    expect(forward.match(/takes the integers/g)).toHaveLength(1);
+  });
+
+  it("crossEntropy's label is checked: fractional, negative, too large", async () => {
+    const m = await compileModule(`import { type Tensor, crossEntropy } from "adgen";
+export function f(z: Tensor<[4]>, label: number): number { return crossEntropy(z, label); }
+export function g(z: Tensor<[2, 4]>, labels: Tensor<[2]>): number { return crossEntropy(z, labels); }`);
+    const z = vec(4);
+    expect(m.f(z, 3)).toBeGreaterThan(0);
+    for (const bad of [4, -1, 1.5]) {
+      expect(() => m.f(z, bad)).toThrow(RangeError);
+      expect(() => m.fGrad(z, bad)).toThrow(/crossEntropy: the label .* is not an integer from 0 to 3 \(logits of shape \[4\]\)/);
+      expect(() => m.g(vec(8), Float64Array.from([0, bad]))).toThrow(RangeError);
+    }
+  });
+});
+
+describe("constant indices and labels are checked at compile time", () => {
+  it("a constant label out of range or fractional is ADG1009", async () => {
+    for (const [label, msg] of [["5", /Label 5 is out of range for logits of shape \[4\]/], ["1.5", /Label 1.5 is not an integer/]] as const) {
+      const r = await compile(`import { type Tensor, crossEntropy } from "adgen";
+export function f(z: Tensor<[4]>): number { return crossEntropy(z, ${label}); }`);
+      expect(r.diagnostics.map((d) => [d.code, d.line, d.col])).toEqual([["ADG1009", 2, 68]]);
+      expect(r.diagnostics[0]!.message).toMatch(msg);
+    }
+  });
+});
