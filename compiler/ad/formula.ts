@@ -22,6 +22,7 @@
 
 import { Builder } from "../ir/builder.js";
 import { SimpleOp, Value } from "../ir/types.js";
+import { evaluate } from "../ops/index.js";
 
 type Node =
   | { readonly k: "num"; readonly v: number }
@@ -106,20 +107,49 @@ export function formula(text: string): Formula {
   const tree = expr();
   if (pos !== tokens.length) throw new Error(`formula '${text}': unexpected '${tokens[pos]}'`);
 
-  const emitNode = (b: Builder, vars: Readonly<Record<string, Value>>, n: Node): Value => {
+  // Ops on constants are computed here, and a select on a known condition emits only the
+  // side it takes: `select(b == 0, 0, ...)` for pow with the literal exponent 2 is just the
+  // second side, also when the simplifier does not run (--no-simplify).
+  const emitNode = (b: Builder, vars: Readonly<Record<string, Value>>, n: Node, known: Map<Value, number | boolean>): Value => {
     switch (n.k) {
-      case "num":
-        return b.const(n.v);
+      case "num": {
+        const v = b.const(n.v);
+        known.set(v, n.v);
+        return v;
+      }
       case "var": {
         const v = vars[n.name];
         if (!v) throw new Error(`formula '${text}': no variable '${n.name}'`);
+        const k = b.constantOf(v);
+        if (k !== undefined) known.set(v, k);
         return v;
       }
       case "op": {
-        const args = n.args.map((a) => emitNode(b, vars, a));
+        if (n.op === "select") {
+          const c = emitNode(b, vars, n.args[0]!, known);
+          const k = known.get(c);
+          if (typeof k === "boolean") return emitNode(b, vars, n.args[k ? 1 : 2]!, known);
+          const [x, y] = [emitNode(b, vars, n.args[1]!, known), emitNode(b, vars, n.args[2]!, known)];
+          return b.emit("select", [c, x, y], {});
+        }
+        const args = n.args.map((a) => emitNode(b, vars, a, known));
+        const consts = args.map((a) => known.get(a));
+        if (consts.length && consts.every((k) => k !== undefined) && n.op !== "and" && n.op !== "or") {
+          const v = evaluate(n.op, consts as number[]);
+          if (typeof v === "boolean") {
+            const r = b.emit(n.op, args, {} as never);
+            known.set(r, v);
+            return r;
+          }
+        }
+        if ((n.op === "and" || n.op === "or") && consts.every((k) => typeof k === "boolean")) {
+          const r = b.emit(n.op, args, {} as never);
+          known.set(r, n.op === "and" ? (consts[0] as boolean) && (consts[1] as boolean) : (consts[0] as boolean) || (consts[1] as boolean));
+          return r;
+        }
         return b.emit(n.op, args, {} as never);
       }
     }
   };
-  return { text, emit: (b, vars) => emitNode(b, vars, tree) };
+  return { text, emit: (b, vars) => emitNode(b, vars, tree, new Map()) };
 }

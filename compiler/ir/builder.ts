@@ -25,11 +25,14 @@ export interface Builder {
   readonly nextId: number;
   /** The instructions appended outside any block() call. */
   root(): Instr[];
+  /** The number a `const` this builder emitted holds (undefined for any other value). */
+  constantOf(v: Value): number | undefined;
 }
 
 export function createBuilder(firstId = 0, loc: Loc = { line: 0, col: 0 }): Builder {
   let next = firstId;
   const stack: Instr[][] = [[]];
+  const constants = new Map<ValueId, number>();
   const b: Builder = {
     loc,
     get nextId() {
@@ -44,6 +47,7 @@ export function createBuilder(firstId = 0, loc: Loc = { line: 0, col: 0 }): Buil
       if (typeof t === "string") throw new IRError(`building ${op}: ${t}`);
       const result = b.value(t, name);
       const instr: SimpleInstr = { op, result, args: [...args], attrs, loc: b.loc } as SimpleInstr;
+      if (op === "const") constants.set(result.id, (attrs as { value: number }).value);
       stack[stack.length - 1]!.push(instr);
       return result;
     },
@@ -66,6 +70,7 @@ export function createBuilder(firstId = 0, loc: Loc = { line: 0, col: 0 }): Buil
     root() {
       return stack[0]!;
     },
+    constantOf: (v) => constants.get(v.id),
   };
   return b;
 }
