@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { compile } from "../compiler/pipeline.js";
 import { compileOrThrow, directionalCheck, importCode, rng } from "./helpers.js";
+import { typecheck } from "./fuzz/harness.js";
 
 const AWKWARD = `
 import { type Tensor, sum, mul, relu } from "adgen";
@@ -29,6 +30,11 @@ export function value(grads: number, constructor: Tensor<[3]>, __proto__: number
   const out = sum(relu(mul(constructor, t))) + k;
   const cotangent = out * out;
   return cotangent + Math.sin(__proto__);
+}
+
+/** Parameters named after globals the generated code uses (size checks throw RangeError). */
+export function globals(RangeError: Tensor<[2]>, Float64Array: Tensor<[2]>, Math: number, Object: number, Number: number, Int32Array: number): number {
+  return sum(mul(RangeError, Float64Array)) * Math * Object + Number * Int32Array;
 }
 
 export function café(π: number, Δx: number, 变量: number): number {
@@ -63,6 +69,12 @@ describe("awkward names", () => {
     expect(into["__proto__"]).toEqual(res.grads["__proto__"]);
     expect(m["caféGrad"](0.3, 0.5, 2).grads).toEqual({ "π": expect.any(Number), "Δx": expect.any(Number), "变量": 0.15 });
     expect(m.constructorGradXGrad(2, 3).grads.valueOf).toBeCloseTo(3.5, 12);
+    // parameters named after the globals the module uses (RangeError, Float64Array, Math...)
+    const g = m.globalsGrad(Float64Array.from([1, 2]), Float64Array.from([3, 4]), 2, 5, 7, 11);
+    expect(g.value).toBe(11 * 2 * 5 + 7 * 11);
+    expect(Array.from(g.grads.RangeError)).toEqual([30, 40]);
+    expect(() => m.globals(new Float64Array(3), new Float64Array(2), 1, 1, 1, 1)).toThrow(RangeError);
+    expect(typecheck([r.code!])).toEqual([]);
   });
 
   it("entries whose generated names collide get ADG1020", async () => {

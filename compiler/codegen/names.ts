@@ -10,7 +10,10 @@ const RESERVED = new Set(
     "yield let static implements interface package private protected public await async of as any boolean number " +
     "string symbol type from get set declare module namespace readonly keyof infer is asserts unique never unknown " +
     "object bigint undefined NaN Infinity Math Float64Array Float32Array Int32Array Array Object Number String Error " +
-    "Symbol JSON globalThis arguments eval constructor prototype __proto__ toString valueOf hasOwnProperty"
+    "Symbol JSON globalThis arguments eval constructor prototype __proto__ toString valueOf hasOwnProperty " +
+    // globals the generated code (or a reader) relies on: a parameter of that name would hide them
+    "RangeError TypeError Int32Array Uint32Array Uint8Array Float16Array Map Set WeakMap Promise BigInt Reflect Proxy " +
+    "Date console require module exports process window self"
   ).split(" "),
 );
 
