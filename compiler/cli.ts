@@ -172,7 +172,7 @@ export function defaultOutput(file: string): string {
 
 /** A path as messages show it: relative to the current directory, like tsc. */
 function show(path: string): string {
-  return relative(process.cwd(), resolve(path)) || path;
+  return relative(process.cwd(), resolve(path)) || ".";
 }
 
 /** "unreadable": the input could not be read, so there is nothing to watch. */
