@@ -4,11 +4,11 @@
 // (Files, read and write errors and temporary files: cliFiles.test.ts.)
 
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import ts from "typescript";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Diagnostic, formatDiagnostic } from "../compiler/frontend/diagnostics.js";
 import { compile } from "../compiler/index.js";
 import { PASS_NAMES } from "../compiler/pipeline.js";
@@ -22,8 +22,14 @@ beforeAll(() => {
   if (!existsSync(CLI)) spawnSync("npm", ["run", "build"], { stdio: "inherit" });
 });
 
+const made: string[] = [];
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
 function tmp(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), "adgen-cli-"));
+  made.push(dir);
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;
 }

@@ -12,13 +12,14 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeFsError } from "../compiler/tools/fsError.js";
 import { checkOutput, removeStaleTemporaries, temporaryName, writeOutput } from "../compiler/tools/writeOutput.js";
 
@@ -32,8 +33,14 @@ beforeAll(() => {
   if (!existsSync(CLI)) spawnSync("npm", ["run", "build"], { stdio: "inherit" });
 });
 
+const made: string[] = [];
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
 function tmp(files: Record<string, string> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), "adgen-files-"));
+  made.push(dir);
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;
 }
