@@ -18,6 +18,9 @@ import { hoistLoopInvariants } from "./passes/hoistLoopInvariants.js";
 export { VERSION } from "./version.js";
 import { VERSION } from "./version.js";
 
+/** The passes whose IR --print-ir-after / CompileOptions.printIrAfter can show, in pipeline order. */
+export const PASS_NAMES = ["lowerModule", "foldConstants", "eliminateCommonSubexpressions", "eliminateDeadCode", "reverseMode"] as const;
+
 export interface CompileOptions {
   /** The file name used in diagnostics and comments (default "model.ts"). */
   readonly fileName?: string;

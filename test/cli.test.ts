@@ -1,12 +1,17 @@
 // The command line: help, version, outputs, several inputs, -o, --emit, --check, --graph,
-// --watch; and the programmatic compile() API.
+// --watch; options that do not apply are refused; output into a slow pipe arrives whole;
+// code frames of tab-indented lines as tsc prints them; and the programmatic compile() API.
+// (Files, read and write errors and temporary files: cliFiles.test.ts.)
 
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import ts from "typescript";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Diagnostic, formatDiagnostic } from "../compiler/frontend/diagnostics.js";
 import { compile } from "../compiler/index.js";
+import { PASS_NAMES } from "../compiler/pipeline.js";
 import { checkGradients } from "../compiler/tools/check.js";
 
 const CLI = new URL("../dist/compiler/cli.js", import.meta.url).pathname;
@@ -17,8 +22,14 @@ beforeAll(() => {
   if (!existsSync(CLI)) spawnSync("npm", ["run", "build"], { stdio: "inherit" });
 });
 
+const made: string[] = [];
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
 function tmp(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), "adgen-cli-"));
+  made.push(dir);
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;
 }
@@ -59,6 +70,36 @@ describe("adgen CLI", () => {
     expect(r.stderr).toContain("cannot read 'nope.ts'");
   });
 
+  it("takes '--' as the end of options: after it, -x.ts is a file", () => {
+    const dir = tmp({ "-x.ts": QUIZ });
+    const r = adgen(["--", "-x.ts"], dir);
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(join(dir, "-x.grad.ts"), "utf8")).toContain("export function quizGrad(");
+    const without = adgen(["-x.ts"], dir);
+    expect(without.status).toBe(2);
+    expect(without.stderr).toContain("unknown option '-x.ts' (an input file whose name starts with '-' goes after '--')");
+  });
+
+  it("refuses options that the chosen mode would ignore, with status 2, writing nothing", () => {
+    const dir = tmp({ "m.ts": QUIZ });
+    const refused: [string[], string][] = [
+      [["--emit", "ts", "-o", "f.ts", "m.ts"], "-o cannot be combined with --emit"],
+      [["--check", "-o", "f.ts", "m.ts"], "-o cannot be combined with --check"],
+      [["--graph", "--out=f.ts", "m.ts"], "-o cannot be combined with --graph"],
+      [["--check", "--graph", "m.ts"], "--check and --graph cannot be combined"],
+      [["--emit", "ir", "--check", "m.ts"], "--emit and --check cannot be combined"],
+      [["--seed", "3", "m.ts"], "--seed applies only to --check"],
+      [["--entry", "quiz", "m.ts"], "--entry applies only to --graph"],
+      [["--check=yes", "m.ts"], "--check takes no value"],
+    ];
+    for (const [args, message] of refused) {
+      const r = adgen(args, dir);
+      expect(r.stderr, args.join(" ")).toContain(`adgen: ${message}`);
+      expect(r.status, args.join(" ")).toBe(2);
+    }
+    expect(readdirSync(dir)).toEqual(["m.ts"]);
+  });
+
   it("prints IR, adjoint IR, code and tape statistics with --emit", () => {
     const dir = tmp({ "m.ts": QUIZ });
     expect(adgen(["--emit", "ir", "m.ts"], dir).stdout).toContain("func quiz(%x.0: f64, %z.1: f64) {");
@@ -73,6 +114,23 @@ describe("adgen CLI", () => {
   it("--print-ir-after shows a pass's output on stderr", () => {
     const r = adgen(["--print-ir-after", "reverseMode", "--emit", "ts", "m.ts"], tmp({ "m.ts": QUIZ }));
     expect(r.stderr).toContain("; after reverseMode (quiz)");
+  });
+
+  it("--print-ir-after refuses a name that is not a pass, naming the passes", () => {
+    const dir = tmp({ "m.ts": QUIZ });
+    const r = adgen(["--print-ir-after", "nosuchpass", "m.ts"], dir);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`--print-ir-after takes a pass name (${PASS_NAMES.join(", ")}) or all, not 'nosuchpass'`);
+    expect(readdirSync(dir)).toEqual(["m.ts"]);
+    const all = adgen(["--print-ir-after", "all", "--emit", "ir", "m.ts"], dir);
+    expect(all.status, all.stderr).toBe(0);
+    for (const pass of PASS_NAMES) expect(all.stderr).toContain(`; after ${pass} (quiz)`);
+  });
+
+  it("PASS_NAMES are exactly the passes the pipeline reports", async () => {
+    const seen = new Set<string>();
+    await compile(QUIZ, { printIrAfter: "all", onIr: (pass) => seen.add(pass) });
+    expect([...seen].sort()).toEqual([...PASS_NAMES].sort());
   });
 
   it("--check reports the worst relative error per entry and parameter", () => {
@@ -138,6 +196,107 @@ describe("adgen CLI", () => {
       child.kill();
     }
   }, 30_000);
+});
+
+describe("output into pipes", () => {
+  // a module of about 200 KB, more than a pipe holds (64 KB)
+  const BIG = "export function big(x: number): number {\n  let y = x;\n" +
+    Array.from({ length: 300 }, (_, i) => `  y = y * Math.sin(y + ${i});\n`).join("") + "  return y;\n}\n";
+  // 1500 type errors, about 350 KB of diagnostics
+  const ERRORS = "export function bad(x: number): number {\n" +
+    Array.from({ length: 1500 }, (_, i) => `  const s${i}: number = "a${i}";\n`).join("") + "  return x;\n}\n";
+  const sh = (script: string, dir: string) =>
+    spawnSync("sh", ["-c", script], { cwd: dir, encoding: "utf8", env: { ...process.env, NODE: process.execPath, CLI, NO_COLOR: "1" } });
+
+  it("a reader that starts late still receives all of stdout", async () => {
+    const dir = tmp({ "big.ts": BIG });
+    const r = sh(`{ "$NODE" "$CLI" --emit ts big.ts; echo $? > status; } | (sleep 1; cat > piped.ts)`, dir);
+    expect(r.stderr).toBe("");
+    expect(readFileSync(join(dir, "status"), "utf8")).toBe("0\n");
+    const expected = (await compile(BIG, { fileName: "big.ts" })).code!;
+    expect(expected.length).toBeGreaterThan(150_000);
+    const piped = readFileSync(join(dir, "piped.ts"), "utf8");
+    expect(piped.length).toBe(expected.length);
+    expect(piped).toEqual(expected);
+  }, 60_000);
+
+  it("a reader that starts late still receives every diagnostic and the summary", () => {
+    const dir = tmp({ "errs.ts": ERRORS });
+    const r = sh(`{ "$NODE" "$CLI" errs.ts 2>&1 >/dev/null; echo $? > status; } | (sleep 1; cat > piped.txt)`, dir);
+    expect(r.stderr).toBe("");
+    expect(readFileSync(join(dir, "status"), "utf8")).toBe("1\n");
+    const piped = readFileSync(join(dir, "piped.txt"), "utf8");
+    expect(piped.match(/^errs\.ts:\d+:\d+ - error ADG1001: /gm)).toHaveLength(1500);
+    expect(piped.endsWith("Found 1500 errors in errs.ts.\n")).toBe(true);
+  }, 60_000);
+
+  it("a reader that stops early (| head) gets no stack trace", () => {
+    const dir = tmp({ "big.ts": BIG });
+    const r = sh(`"$NODE" "$CLI" --emit ts big.ts 2> err.txt | head -c 100 > head.txt`, dir);
+    expect(r.status).toBe(0);
+    expect(readFileSync(join(dir, "head.txt"), "utf8")).toMatch(/^\/\/ Generated by adgen/);
+    expect(readFileSync(join(dir, "err.txt"), "utf8")).toBe("");
+  }, 60_000);
+});
+
+describe("--watch", () => {
+  it("with no input it can read, reports the cause and exits 1 at once", () => {
+    const r = spawnSync(process.execPath, [CLI, "--watch", "nope.ts"], { cwd: tmp({}), encoding: "utf8", timeout: 20_000 });
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe("error ADG0001: cannot read 'nope.ts': no such file (ENOENT)\n");
+    expect(r.stdout).not.toContain("Watching");
+  });
+
+  it("watches the inputs it can read and says how many", async () => {
+    const child = spawn(process.execPath, [CLI, "--watch", "m.ts", "nope.ts"], { cwd: tmp({ "m.ts": QUIZ }) });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    try {
+      for (let i = 0; i < 200 && !stdout.includes("Watching"); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(stdout).toContain("Watching 1 of 2 files for changes");
+      expect(stderr).toContain("cannot read 'nope.ts': no such file (ENOENT)");
+      // still running: the watcher keeps it alive
+      await new Promise((r) => setTimeout(r, 300));
+      expect(child.exitCode).toBeNull();
+    } finally {
+      child.kill();
+    }
+  }, 30_000);
+});
+
+describe("code frames of tab-indented lines", () => {
+  const strip = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
+
+  /** The two code-frame lines (source, ~) tsc --pretty prints for a span of `source`. */
+  function tscFrame(source: string, start: number, length: number): string[] {
+    const file = ts.createSourceFile("t.ts", source, ts.ScriptTarget.Latest);
+    const diag: ts.Diagnostic = { file, start, length, messageText: "m", category: ts.DiagnosticCategory.Error, code: 1 };
+    const host: ts.FormatDiagnosticsHost = { getCanonicalFileName: (f) => f, getCurrentDirectory: () => "/", getNewLine: () => "\n" };
+    const lines = strip(ts.formatDiagnosticsWithColorAndContext([diag], host)).split("\n");
+    return [lines[2]!, lines[3]!];
+  }
+
+  function ourFrame(source: string, start: number, length: number): string[] {
+    const before = source.slice(0, start).split("\n");
+    const d: Diagnostic = { code: "ADG1003", message: "m", hint: "", file: "t.ts", line: before.length, col: before.at(-1)!.length + 1, length };
+    return formatDiagnostic(d, source).split("\n").slice(2, 4);
+  }
+
+  it.each([
+    ["a tab-indented line", 'export function f(x: number): number {\n\treturn x + "a";\n}\n', '"a"'],
+    ["tabs inside the line", "export function f(x: number): number {\n\t\tconst\ty =\t\tMath.random();\n\treturn y;\n}\n", "Math.random()"],
+    ["a tab after the span", "export function f(x: number): number {\n\treturn\tx;\t\t\n}\n", "return"],
+  ])("matches tsc --pretty for %s", (_, source, span) => {
+    const start = source.indexOf(span);
+    const ours = ourFrame(source, start, span.length);
+    expect(ours).toEqual(tscFrame(source, start, span.length));
+    // and the ~ sits under the span as shown
+    const [line, carets] = ours as [string, string];
+    expect(line.slice(carets.indexOf("~"), carets.lastIndexOf("~") + 1)).toBe(span.replace(/\t/g, " "));
+  });
 });
 
 describe("compile() API", () => {

@@ -66,7 +66,9 @@ export function formatDiagnostic(d: Diagnostic, sourceText: string | undefined, 
   const out = [`${where} - ${red("error")} ${grey(d.code + ":")} ${d.message}`];
   if (sourceText !== undefined && d.line > 0) {
     const lines = sourceText.split(/\r?\n/);
-    const text = lines[d.line - 1] ?? "";
+    // like tsc's code frame: each tab shown as one space, so that the column (which counts a
+    // tab as one character) and the ~ under it line up whatever the terminal's tab stops
+    const text = (lines[d.line - 1] ?? "").trimEnd().replace(/\t/g, " ");
     const gutter = String(d.line);
     const pad = " ".repeat(gutter.length);
     const span = Math.max(1, Math.min(d.length, text.length - (d.col - 1)));
