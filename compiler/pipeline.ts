@@ -19,7 +19,9 @@ export { VERSION } from "./version.js";
 import { VERSION } from "./version.js";
 
 /** The passes whose IR --print-ir-after / CompileOptions.printIrAfter can show, in pipeline order. */
-export const PASS_NAMES = ["lowerModule", "foldConstants", "eliminateCommonSubexpressions", "eliminateDeadCode", "reverseMode"] as const;
+export const PASS_NAMES = [
+  "lowerModule", "checkIndexRanges", "foldConstants", "eliminateCommonSubexpressions", "hoistLoopInvariants", "eliminateDeadCode", "reverseMode",
+] as const;
 
 export interface CompileOptions {
   /** The file name used in diagnostics and comments (default "model.ts"). */
