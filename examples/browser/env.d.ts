@@ -1,0 +1,2 @@
+// `import ... from "./model.ts?grad"` (adgen's bundler plugin) for TypeScript.
+/// <reference types="adgen/client" />
