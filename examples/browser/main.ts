@@ -8,6 +8,7 @@ import type { FromWorker, ToWorker } from "./protocol.js";
 /** What the page has seen, for people and for the browser test (window.adgenDemo). */
 interface DemoState {
   ready: boolean;
+  /** Whether the worker is training (false again once it has stopped after a pause). */
   training: boolean;
   step: number;
   /** Mean loss of each slice of steps, with the step it ended at. */
@@ -50,6 +51,11 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
         `accuracy ${(100 * state.accuracies[state.accuracies.length - 1]!.accuracy).toFixed(1)}% · ${Math.round(m.digitsPerSecond).toLocaleString("en")} digits/s`;
       drawChart();
       break;
+    case "paused":
+      state.training = false;
+      state.step = m.step;
+      trainButton.disabled = false;
+      break;
     case "prediction":
       showPrediction(m.probabilities, m.step);
       break;
@@ -65,10 +71,14 @@ worker.onerror = (e) => {
   console.error(e.message);
 };
 
+let wantTraining = false;
 trainButton.onclick = () => {
-  state.training = !state.training;
-  send({ type: state.training ? "train" : "pause" });
-  trainButton.textContent = state.training ? "Pause" : "Train";
+  wantTraining = !wantTraining;
+  send({ type: wantTraining ? "train" : "pause" });
+  if (wantTraining) state.training = true;
+  // until the worker has stopped, the button waits
+  else trainButton.disabled = true;
+  trainButton.textContent = wantTraining ? "Pause" : "Train";
 };
 
 // --- the chart: loss (smoothed) on the left axis, held-out accuracy on the right ---

@@ -19,5 +19,7 @@ export type FromWorker =
       /** Digits trained per second of training-step time, since the start. */
       readonly digitsPerSecond: number;
     }
+  /** Training has stopped (after a pause), at this step. */
+  | { readonly type: "paused"; readonly step: number }
   | { readonly type: "prediction"; readonly probabilities: readonly number[]; readonly step: number }
   | { readonly type: "error"; readonly message: string };

@@ -181,6 +181,7 @@ async function trainLoop(d: Digits): Promise<void> {
     post({ type: "progress", step, epoch, loss: sum / SLICE_STEPS, accuracy: evaluated, digitsPerSecond: (trained / trainMs) * 1000 });
     await yieldToMessages();
   }
+  post({ type: "paused", step });
 }
 
 scope.onmessage = (e) => {
