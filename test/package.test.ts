@@ -112,7 +112,7 @@ describe("the packed tarball", () => {
       "package.json", "README.md", "dist/compiler/cli.js", "dist/compiler/index.js", "dist/compiler/index.d.ts",
       "dist/runtime/index.js", "dist/runtime/index.d.ts", "dist/plugin/index.js", "dist/plugin/index.d.ts",
       "dist/plugin/vite.js", "dist/plugin/rollup.js", "dist/plugin/esbuild.js", "dist/plugin/webpack.js", "plugin/client.d.ts",
-      "docs/diagnostics.md", "docs/design.md", "docs/dsl.md", "docs/generated-module.md", "docs/conventions.md",
+      "docs/diagnostics.md", "docs/design.md", "docs/dsl.md", "docs/generated-module.md", "docs/conventions.md", "docs/bundlers.md",
     ]) expect(files, f).toContain(f);
     expect(files.filter((f) => /^(test|bench|examples|dist\/bench)\//.test(f) || f.endsWith(".test.ts"))).toEqual([]);
   });
@@ -149,15 +149,18 @@ describe("in a fresh project", () => {
     expect(existsSync(join(app, "bad.grad.ts"))).toBe(false);
   });
 
-  it("the model, the generated module and a plugin config type-check against the installed declarations", { timeout: 60_000 }, () => {
+  it("the model, the generated module, a plugin config and a ?grad import type-check against the installed declarations", { timeout: 60_000 }, () => {
     if (!existsSync(join(app, "model.grad.ts"))) expect(run("npx", ["--no-install", "adgen", "model.ts"]).status).toBe(0);
     writeFileSync(join(app, "config.ts"), [
+      '/// <reference types="adgen/client" />',
       'import adgen from "adgen/plugin";',
       'import vite from "adgen/plugin/vite";',
       'import { compile, formatDiagnostic } from "adgen/compiler";',
       "export const plugins = [adgen.rollup({ dtype: \"float32\" }), vite()];",
       "export const compiled = compile(\"export function f(x: number): number { return x * x; }\", { fileName: \"f.ts\" })",
       "  .then((r) => r.diagnostics.map((d) => formatDiagnostic(d, undefined)));",
+      "// adgen/client declares ?grad imports",
+      'export { lossGrad } from "./model.ts?grad";',
       "",
     ].join("\n"));
     writeFileSync(join(app, "tsconfig.json"), JSON.stringify({
