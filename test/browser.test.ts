@@ -4,8 +4,11 @@
 // few hundred steps in its Web Worker while the page's own thread stays responsive, the loss
 // falls and the held-out accuracy rises, a digit drawn with the mouse gets a prediction, and
 // nothing is logged as an error. A screenshot is saved to test/.output/browser-demo.png.
+// A second test builds the demo as a static site (vite build) and looks at what it emitted.
 
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -122,5 +125,23 @@ describe("the browser demo in headless Chromium", () => {
     await page.screenshot({ path: `${OUTPUT}browser-demo.png`, fullPage: true });
     expect(state.errors).toEqual([]);
     expect(problems).toEqual([]);
+  });
+
+  it("builds as a static site: the worker bundle holds the generated step, and the digits are emitted", { timeout: 60_000 }, async () => {
+    const { build } = await import("vite");
+    const out = mkdtempSync(join(tmpdir(), "adgen-browser-build-"));
+    try {
+      await build({ configFile: `${ROOT}examples/browser/vite.config.ts`, logLevel: "error", build: { outDir: out, emptyOutDir: true } });
+      const assets = readdirSync(join(out, "assets"));
+      const worker = assets.find((f) => f.startsWith("worker-") && f.endsWith(".js"));
+      expect(worker, `a worker chunk among ${assets.join(", ")}`).toBeDefined();
+      const code = readFileSync(join(out, "assets", worker!), "utf8");
+      expect(code).toContain("lossGradInto");
+      expect(code).not.toContain("?grad");
+      expect(readFileSync(join(out, "digits.bin")).length).toBe(8 + 10_000 * (1 + 784));
+      expect(readFileSync(join(out, "index.html"), "utf8")).toContain("LeNet-5 trains in your browser");
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });
