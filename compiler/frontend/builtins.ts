@@ -99,7 +99,7 @@ export function lowerBuiltin(cx: Lowering, name: BuiltinName, e: TS.CallExpressi
     count(min, max = min) {
       const n = e.arguments.length;
       if (n < min || n > max) {
-        cx.fail(e, "ADG1025", `${name} takes ${min === max ? min : `${min} to ${max}`} arguments, got ${n}.`, "Check the call against SPEC.md.");
+        cx.fail(e, "ADG1025", `${name} takes ${min === max ? min : `${min} to ${max}`} arguments, got ${n}.`, "Check the call against the DSL reference (docs/dsl.md).");
       }
     },
     arg: (i) => lowerExpr(cx, e.arguments[i]!, env),
