@@ -55,6 +55,7 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
     for (const instr of instrs) {
       b.loc = instr.loc;
       if (isSimple(instr)) {
+        b.origin = instr.origin ?? instr.result.id;
         if (ctx.recompute && instr.op === "checkIndex") {
           ctx.P.set(instr.result.id, primal(ctx, instr.args[0]!));
           continue;
@@ -122,16 +123,23 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
   }
 
   // ------------------------------------------------------------------ adjoints
+  /** Adjoint value -> the primal value it is the adjoint of (for names). */
+  const adjoints = new Map<ValueId, ValueId>();
+  const setAdj = (adj: Adj, v: Value, a: Value): void => {
+    adj.set(v.id, a);
+    if (!adjoints.has(a.id)) adjoints.set(a.id, v.id);
+  };
+
   function accumulate(adj: Adj, v: Value, g: Value): void {
     if (v.type.kind === "bool") return;
     if (v.type.kind === "f64" && g.type.kind === "tensor") g = b.emit("sum", [g], {});
     const cur = adj.get(v.id);
-    adj.set(v.id, cur ? b.emit("add", [cur, g], {}, dname(v)) : g);
+    setAdj(adj, v, cur ? b.emit("add", [cur, g], {}, dname(v)) : g);
   }
 
   function accumulateAt(adj: Adj, x: Value, idx: readonly Value[], g: Value): void {
     const cur = adj.get(x.id) ?? zero(x);
-    adj.set(x.id, b.emit("accum", [cur, ...idx, g], {}, dname(x)));
+    setAdj(adj, x, b.emit("accum", [cur, ...idx, g], {}, dname(x)));
   }
 
   function reverse(instrs: readonly Instr[], adj: Adj, ctx: Ctx): void {
@@ -139,6 +147,7 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
       const instr = instrs[n]!;
       b.loc = instr.loc;
       if (isSimple(instr)) {
+        b.origin = instr.origin ?? instr.result.id;
         const dy = adj.get(instr.result.id);
         if (!dy) continue;
         const rule: unknown = OPS[instr.op].vjp;
@@ -199,7 +208,7 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
     const results = touched.map((v) => b.value(v.type, dname(v)));
     b.loc = I.loc;
     b.push(makeIf(results, primal(ctx, I.cond), thenB, elseB, I.loc));
-    touched.forEach((v, k) => adj.set(v.id, results[k]!));
+    touched.forEach((v, k) => setAdj(adj, v, results[k]!));
   }
 
   function reverseFor(L: ForInstr, adj: Adj, ctx: Ctx): void {
@@ -241,7 +250,7 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
     b.loc = L.loc;
     b.push(makeFor([...resC, ...resF], last, L.start - L.step, -L.step, [...dCinit, ...dFinit],
       makeBlock([iv2, ...dC, ...dF], body, yields), L.loc));
-    free.forEach((f, m) => touched[m] && adj.set(f.id, resF[m]!));
+    free.forEach((f, m) => touched[m] && setAdj(adj, f, resF[m]!));
     L.init.forEach((v, k) => accumulate(adj, v, resC[k]!));
   }
 
@@ -275,6 +284,8 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
     wrt,
     hasCotangent: cotangent !== null,
     loc: fn.loc,
+    // (the primal values named by their top-level forward copies, as the gradient function holds them)
+    adjoints: [...adjoints].map(([a, v]) => [a, primal(topCtx, valueOf(v) ?? ({ id: v } as Value)).id] as const),
   };
 }
 

@@ -30,6 +30,11 @@ export interface NameScope {
   reserve(name: string): void;
   has(name: string): boolean;
   child(): NameScope;
+  /**
+   * A fresh name that also differs from every name handed out in this scope's child scopes,
+   * so that it can be declared here after they were (a buffer hoisted out of a loop).
+   */
+  freshHere(hint: string): string;
 }
 
 /**
@@ -43,37 +48,48 @@ export function createNameScope(parent?: NameScope): NameScope {
 
 interface ScopeImpl extends NameScope {
   readonly everywhere: Set<string>;
+  /** Names handed out in this scope and every scope below it. */
+  readonly below: Set<string>;
+  readonly parentScope: ScopeImpl | undefined;
 }
 
 function makeScope(parent: ScopeImpl | undefined): ScopeImpl {
   const taken = new Set<string>();
   const everywhere = parent ? parent.everywhere : new Set<string>();
+  const below = new Set<string>();
   const take = (name: string): void => {
     taken.add(name);
     everywhere.add(name);
+    for (let s: ScopeImpl | undefined = scope; s; s = s.parentScope) s.below.add(name);
+  };
+  const pick = (hint: string, wide: boolean): string => {
+    let base = hint.replace(/[^\p{ID_Continue}$]/gu, "_");
+    if (!base || !/^[\p{ID_Start}$_]/u.test(base)) base = `_${base}`;
+    // the root avoids every name used anywhere below it; a child, only its ancestors' (and,
+    // for freshHere, its descendants')
+    const free = (name: string): boolean =>
+      isValidIdentifier(name) && !scope.has(name) && (parent !== undefined || !everywhere.has(name)) && !(wide && below.has(name));
+    if (free(base)) {
+      take(base);
+      return base;
+    }
+    const stem = /\d$/.test(base) ? `${base}_` : base;
+    for (let n = 2; ; n++) {
+      const candidate = `${stem}${n}`;
+      if (free(candidate)) {
+        take(candidate);
+        return candidate;
+      }
+    }
   };
   const scope: ScopeImpl = {
     everywhere,
+    below,
+    parentScope: parent,
     has: (name) => taken.has(name) || (parent ? parent.has(name) : false),
     reserve: (name) => take(name),
-    fresh(hint) {
-      let base = hint.replace(/[^\p{ID_Continue}$]/gu, "_");
-      if (!base || !/^[\p{ID_Start}$_]/u.test(base)) base = `_${base}`;
-      // the root avoids every name used anywhere below it; a child, only its ancestors'
-      const free = (name: string): boolean => isValidIdentifier(name) && !scope.has(name) && (parent !== undefined || !everywhere.has(name));
-      if (free(base)) {
-        take(base);
-        return base;
-      }
-      const stem = /\d$/.test(base) ? `${base}_` : base;
-      for (let n = 2; ; n++) {
-        const candidate = `${stem}${n}`;
-        if (free(candidate)) {
-          take(candidate);
-          return candidate;
-        }
-      }
-    },
+    fresh: (hint) => pick(hint, false),
+    freshHere: (hint) => pick(hint, true),
     child: () => makeScope(scope),
   };
   return scope;

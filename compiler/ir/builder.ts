@@ -21,6 +21,8 @@ export interface Builder {
   block(fill: () => void): Instr[];
   /** The location new instructions get. */
   loc: Loc;
+  /** The origin new simple instructions get (see SimpleInstr.origin), if any. */
+  origin: ValueId | undefined;
   /** The next value id (so a later builder over the same function continues numbering). */
   readonly nextId: number;
   /** The instructions appended outside any block() call. */
@@ -35,6 +37,7 @@ export function createBuilder(firstId = 0, loc: Loc = { line: 0, col: 0 }): Buil
   const constants = new Map<ValueId, number>();
   const b: Builder = {
     loc,
+    origin: undefined,
     get nextId() {
       return next;
     },
@@ -46,7 +49,9 @@ export function createBuilder(firstId = 0, loc: Loc = { line: 0, col: 0 }): Buil
       const t = inferType(op, args.map((a) => a.type), attrs);
       if (typeof t === "string") throw new IRError(`building ${op}: ${t}`);
       const result = b.value(t, name);
-      const instr: SimpleInstr = { op, result, args: [...args], attrs, loc: b.loc } as SimpleInstr;
+      const instr = (b.origin === undefined
+        ? { op, result, args: [...args], attrs, loc: b.loc }
+        : { op, result, args: [...args], attrs, loc: b.loc, origin: b.origin }) as SimpleInstr;
       if (op === "const") constants.set(result.id, (attrs as { value: number }).value);
       stack[stack.length - 1]!.push(instr);
       return result;

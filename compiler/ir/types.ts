@@ -165,6 +165,12 @@ export interface SimpleInstr<K extends SimpleOp = SimpleOp> {
   readonly args: readonly Value[];
   readonly attrs: AttrsOf<K>;
   readonly loc: Loc;
+  /**
+   * In a GradFunc, the primal instruction (by its result) this one comes from: itself for a
+   * forward copy, the instruction differentiated for adjoint code. It names kernels after
+   * their layer (conv1GradInput). Absent in a primal Func, where an instruction is its own.
+   */
+  readonly origin?: ValueId;
 }
 
 /** `results = if cond { then } else { else }`; both regions yield one value per result. */
@@ -224,6 +230,8 @@ export interface GradFunc {
   readonly wrt: readonly string[];
   readonly hasCotangent: boolean;
   readonly loc: Loc;
+  /** Adjoint values and the primal values they are the adjoints of, for naming (dh4 after h4). */
+  readonly adjoints?: readonly (readonly [ValueId, ValueId])[];
 }
 
 export function isSimple(instr: Instr): instr is SimpleInstr {

@@ -9,8 +9,8 @@ import { OpEmitContext, OpEmitter } from "./context.js";
 import { NameScope } from "../names.js";
 
 export interface KernelRegistry {
-  /** The name of the kernel computing instr (created on first use). */
-  kernelFor(instr: SimpleInstr): string;
+  /** The name of the kernel computing instr (created on first use), after its layer if given. */
+  kernelFor(instr: SimpleInstr, layer?: string): string;
   /** The kernel functions, in order of creation. */
   emit(): string[];
 }
@@ -20,14 +20,16 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string):
   const functions: string[][] = [];
   const jsType = (t: Type): string => (t.kind === "tensor" ? arrayType : "number");
   return {
-    kernelFor(instr) {
+    kernelFor(instr, layer) {
       const op = instr.op;
       const em = OPS[op].emit;
       if (em === "structural" || !("kernel" in em)) throw new Error(`internal: ${op} has no kernel`);
       const key = JSON.stringify([op, instr.attrs, instr.args.map((a) => a.type), instr.result.type]);
       const known = byKey.get(key);
       if (known) return known;
-      const name = moduleNames.fresh(op);
+      // named after its layer and direction (conv1GradInput), else after the op
+      const direction = op.includes("Grad") ? op.slice(op.indexOf("Grad")) : "";
+      const name = moduleNames.fresh(layer ? `${layer}${direction}` : op);
       byKey.set(key, name);
       const scope = moduleNames.child();
       const params = instr.args.map((_, k) => scope.fresh(em.params[k] ?? `a${k}`));

@@ -1,0 +1,21 @@
+// What the printer of a function body is told about the exported form it writes.
+
+import { SimpleInstr, ValueId } from "../../ir/types.js";
+import { KernelRegistry } from "../kernels/registry.js";
+
+export interface BodySettings {
+  /** "Float64Array" or "Float32Array". */
+  readonly arrayType: string;
+  readonly kernels: KernelRegistry;
+  /**
+   * The allocation-free form: buffers come from a workspace allocated on the first call
+   * (`slot` returns the expression of a buffer of its own) instead of `new` per call.
+   */
+  readonly workspace?: { slot(size: number, hint: string): string };
+  /** Values that must stay variables (what the backward pass reads from the forward pass). */
+  readonly keep?: ReadonlySet<ValueId>;
+  /** Adjoint value -> primal value (names: dh4 after h4). */
+  readonly adjoints?: ReadonlyMap<ValueId, ValueId>;
+  /** The layer an instruction computes or differentiates (conv1 ...), for its kernel's name. */
+  readonly layerOf?: (instr: SimpleInstr) => string | undefined;
+}
