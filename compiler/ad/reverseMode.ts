@@ -32,19 +32,41 @@ import { VjpRule } from "../ops/op.js";
 
 interface Ctx {
   /** Primal value substitution: original value -> the value computing it in this region. */
-  readonly P: Map<ValueId, Value>;
+  readonly P: Layered;
   /** Tapes of the loops cloned in this region: per carried value, the forward loop's tape result. */
   readonly tapes: Map<ForInstr, Value[]>;
   /** Cloning to recompute inside the backward pass: run-time checks already ran forward. */
   readonly recompute: boolean;
 }
 
-type Adj = Map<ValueId, Value>;
+/**
+ * A map that reads through to its parent: a region's primal substitution or adjoints over
+ * its enclosing region's, without copying them (nesting costs a lookup, not a copy).
+ */
+class Layered {
+  readonly own = new Map<ValueId, Value>();
+  constructor(private readonly parent?: Layered) {}
+  get(id: ValueId): Value | undefined {
+    for (let m: Layered | undefined = this; m; m = m.parent) {
+      const v = m.own.get(id);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  }
+  set(id: ValueId, v: Value): void {
+    this.own.set(id, v);
+  }
+  has(id: ValueId): boolean {
+    return this.get(id) !== undefined;
+  }
+}
+
+type Adj = Layered;
 
 export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradFunc {
   const b = createBuilder(maxValueId(fn.body) + 1, fn.loc);
   const params = fn.body.params;
-  const child = (ctx: Ctx, recompute = ctx.recompute): Ctx => ({ P: new Map(ctx.P), tapes: new Map(), recompute });
+  const child = (ctx: Ctx, recompute = ctx.recompute): Ctx => ({ P: new Layered(ctx.P), tapes: new Map(), recompute });
   const primal = (ctx: Ctx, v: Value): Value => ctx.P.get(v.id) ?? v;
   const zero = (v: Value): Value =>
     v.type.kind === "tensor" ? b.emit("zeros", [], { shape: v.type.shape }, v.name ? `d${v.name}` : undefined) : b.const(0);
@@ -171,9 +193,8 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
     const dys = I.results.map((r) => adj.get(r.id));
     if (dys.every((d) => d === undefined)) return;
     const branch = (block: Block) => {
-      const inside = definedIn(block);
       const bctx = child(ctx, true);
-      const badj: Adj = new Map(adj);
+      const badj: Adj = new Layered(adj);
       const instrs = b.block(() => {
         clone(block.instrs, bctx);
         block.yields.forEach((y, k) => {
@@ -181,15 +202,15 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
         });
         reverse(block.instrs, badj, bctx);
       });
-      return { instrs, badj, inside };
+      return { instrs, badj };
     };
     const T = branch(I.then);
     const E = branch(I.else);
     const touched: Value[] = [];
     const seen = new Set<ValueId>();
-    for (const side of [T, E]) {
-      for (const [id] of side.badj) {
-        if (side.badj.get(id) !== adj.get(id) && !side.inside.has(id) && !seen.has(id)) {
+    for (const [side, block] of [[T, I.then], [E, I.else]] as const) {
+      for (const [id] of side.badj.own) {
+        if (side.badj.get(id) !== adj.get(id) && !within(id, block) && !seen.has(id)) {
           seen.add(id);
           touched.push(valueOf(id));
         }
@@ -220,8 +241,7 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
       return;
     }
     const [iv, ...carried] = L.body.params as [Value, ...Value[]];
-    const inside = definedIn(L.body);
-    const free = freeValues(L.body, inside);
+    const free = freeValues(L.body, (id) => within(id, L.body));
     const tapes = ctx.tapes.get(L);
     if (!tapes) throw new Error("internal: a loop is reversed without its forward copy");
     const dCinit = carried.map((p, k) => dRs[k] ?? zero(p));
@@ -236,7 +256,7 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
       const j = iteration(iv2, L);
       carried.forEach((p, k) => bctx.P.set(p.id, b.emit("index", [tapes[k]!, j], {}, p.name)));
       clone(L.body.instrs, bctx);
-      const badj: Adj = new Map();
+      const badj: Adj = new Layered();
       free.forEach((f, m) => badj.set(f.id, dF[m]!));
       L.body.yields.forEach((y, k) => accumulate(badj, y, dC[k]!));
       reverse(L.body.instrs, badj, bctx);
@@ -258,9 +278,29 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
   const byId = new Map<ValueId, Value>();
   forEachDefinition(fn.body, (v) => byId.set(v.id, v));
   const valueOf = (id: ValueId): Value => byId.get(id)!;
+  /** The block defining each value, and each block's parent: is a value defined inside a region? */
+  const homeOf = new Map<ValueId, Block>();
+  const parentBlock = new Map<Block, Block>();
+  const blocks: Block[] = [fn.body];
+  for (let n = 0; n < blocks.length; n++) {
+    const block = blocks[n]!;
+    block.params.forEach((p) => homeOf.set(p.id, block));
+    for (const instr of block.instrs) {
+      (isSimple(instr) ? [instr.result] : instr.results).forEach((r) => homeOf.set(r.id, block));
+      for (const r of instr.op === "if" ? [instr.then, instr.else] : instr.op === "for" ? [instr.body] : []) {
+        parentBlock.set(r, block);
+        blocks.push(r);
+      }
+    }
+  }
+  const within = (id: ValueId, region: Block): boolean => {
+    for (let b = homeOf.get(id); b; b = parentBlock.get(b)) if (b === region) return true;
+    return false;
+  };
 
   // ------------------------------------------------------------------ the gradient function
-  const topCtx: Ctx = { P: new Map(params.map((p) => [p.id, p])), tapes: new Map(), recompute: false };
+  const topCtx: Ctx = { P: new Layered(), tapes: new Map(), recompute: false };
+  params.forEach((p) => topCtx.P.set(p.id, p));
   const forward = b.block(() => clone(fn.body.instrs, topCtx));
   const out = fn.body.yields[0]!;
   const cotangent = out.type.kind === "tensor" ? b.value(out.type, "cotangent") : null;
@@ -268,7 +308,7 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
   let wrt: string[] = [];
   const backward = b.block(() => {
     b.loc = fn.loc;
-    const adj: Adj = new Map();
+    const adj: Adj = new Layered();
     accumulate(adj, out, cotangent ?? b.const(1));
     reverse(fn.body.instrs, adj, topCtx);
     const chosen = wrtNames
@@ -289,19 +329,12 @@ export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradF
   };
 }
 
-/** Every value defined in a block: its parameters and all results, recursively. */
-export function definedIn(block: Block): Set<ValueId> {
-  const s = new Set<ValueId>();
-  forEachDefinition(block, (v) => s.add(v.id));
-  return s;
-}
-
 /** Values a block reads but does not define (non-boolean), in order of first use. */
-function freeValues(block: Block, inside: Set<ValueId>): Value[] {
+function freeValues(block: Block, inside: (id: ValueId) => boolean): Value[] {
   const out: Value[] = [];
   const seen = new Set<ValueId>();
   forEachUse(block, (v) => {
-    if (inside.has(v.id) || seen.has(v.id) || v.type.kind === "bool") return;
+    if (seen.has(v.id) || v.type.kind === "bool" || inside(v.id)) return;
     seen.add(v.id);
     out.push(v);
   });

@@ -202,7 +202,9 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
       return `#${Object.is(v, -0) ? "-0" : v}`;
     }
     if (!STRUCTURAL.has(instr.op)) return undefined;
-    return `${instr.op}(${instr.args.map(keyOf).join(",")})`;
+    // (only short expressions: a key must not grow with a chain of assignments)
+    const key = `${instr.op}(${instr.args.map(keyOf).join(",")})`;
+    return key.length <= 160 ? key : undefined;
   };
 
   // ------------------------------------------------------------------ checks

@@ -27,14 +27,20 @@ export function verifyFunc(fn: Func | GradFunc, afterPass: string): void {
     });
   };
 
-  const checkBlock = (block: Block, scope: Set<ValueId>): void => {
-    const local = new Set(scope);
+  // one set of the values in scope: a block's own are removed when it ends (no copy per block)
+  const local = new Set<ValueId>();
+  const checkBlock = (block: Block): void => {
+    const mark: ValueId[] = [];
+    const enter = (v: Value): void => {
+      if (!local.has(v.id)) mark.push(v.id);
+      local.add(v.id);
+    };
     const use = (v: Value, what: string): void => {
       if (!local.has(v.id)) problems.push(`${what} uses %${v.id}, which is not in scope`);
     };
     for (const p of block.params) {
       define(p, "block parameter");
-      local.add(p.id);
+      enter(p);
     }
     for (const instr of block.instrs) {
       if (isSimple(instr)) {
@@ -48,8 +54,8 @@ export function verifyFunc(fn: Func | GradFunc, afterPass: string): void {
         use(instr.cond, where(instr));
         if (instr.cond.type.kind !== "bool") problems.push(`${where(instr)}: condition is not a boolean`);
         const want = instr.results.map((r) => r.type);
-        checkBlock(instr.then, local);
-        checkBlock(instr.else, local);
+        checkBlock(instr.then);
+        checkBlock(instr.else);
         if (instr.then.params.length || instr.else.params.length) problems.push(`${where(instr)}: branches take no parameters`);
         sameTypes(instr.then.yields, want, `${where(instr)} then-yield`);
         sameTypes(instr.else.yields, want, `${where(instr)} else-yield`);
@@ -63,18 +69,19 @@ export function verifyFunc(fn: Func | GradFunc, afterPass: string): void {
         const want = instr.results.map((r) => r.type);
         sameTypes(instr.init, want, `${where(instr)} init`);
         sameTypes(carried, want, `${where(instr)} carried`);
-        checkBlock(instr.body, local);
+        checkBlock(instr.body);
         sameTypes(instr.body.yields, want, `${where(instr)} yield`);
       }
       for (const r of isSimple(instr) ? [instr.result] : instr.results) {
         define(r, where(instr));
-        local.add(r.id);
+        enter(r);
       }
     }
     for (const y of block.yields) use(y, "yield");
+    for (const id of mark) local.delete(id);
   };
 
-  checkBlock(fn.body, new Set());
+  checkBlock(fn.body);
   if ("splitAt" in fn && (fn.splitAt < 0 || fn.splitAt > fn.body.instrs.length)) {
     problems.push(`splitAt ${fn.splitAt} is out of range`);
   }

@@ -21,12 +21,16 @@ export function eliminateCommonSubexpressions<F extends Func | GradFunc>(fn: F):
   const subst: Subst = new Map();
   const s = (v: Value): Value => resolve(subst, v);
 
-  const rewriteBlock = (block: Block, table: Map<string, Value>): Block => {
-    const scope = new Map(table);
+  // one table for the whole function: a block's entries are removed when it ends (an undo
+  // log, not a copy per block: nesting costs nothing)
+  const rewriteBlock = (block: Block, scope: Map<string, Value>): Block => {
+    const mark = added.length;
     const out: Instr[] = [];
     for (const instr of block.instrs) rewriteInstr(instr, out, scope);
+    while (added.length > mark) scope.delete(added.pop()!);
     return { params: block.params, instrs: out, yields: block.yields.map(s) };
   };
+  const added: string[] = [];
 
   const rewriteInstr = (instr: Instr, out: Instr[], scope: Map<string, Value>): void => {
     if (isSimple(instr)) {
@@ -39,6 +43,7 @@ export function eliminateCommonSubexpressions<F extends Func | GradFunc>(fn: F):
           return;
         }
         scope.set(key, next.result);
+        added.push(key);
       }
       out.push(next);
     } else if (instr.op === "if") {
