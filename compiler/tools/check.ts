@@ -112,7 +112,7 @@ export async function checkGradients(result: CompileResult, options: CheckOption
 
     const plans = inputPlans(primal, wrt, entry.params.map((p) => p.name));
     const impossible = entry.params.find((p, k) => plans[k]?.kind === "integer" && plans[k].values.length === 0);
-    // data inputs are signed until a value is not finite; then positive (log, sqrt of data)
+    // tensors and data are signed until a value is not finite; then positive (log, sqrt)
     let positive = false;
     // the smallest and largest integer drawn for each integer input, at points kept
     const drawn: [number, number][] = entry.params.map(() => [Infinity, -Infinity]);
@@ -128,25 +128,23 @@ export async function checkGradients(result: CompileResult, options: CheckOption
         for (let i = 0; i < y.length; i++) s += y[i]! * cot![i]!;
         return s;
       };
-      // find a point where the entry is defined: a RangeError (an index out of range that
-      // the analysis could not rule out) narrows the integers tried, a value that is not
-      // finite switches data to positive values
+      // find a point where the entry is defined: each failed attempt narrows the integers
+      // tried for indices the analysis could not follow (out of range, the generated code
+      // throws a RangeError or reads NaN), and a value that is not finite switches tensors
+      // and data to positive values
       let args: Arg[] = [];
       let f0 = NaN;
       let problem = "";
-      for (let attempt = 0, narrow = 0; attempt < ATTEMPTS; attempt++) {
-        args = entry.params.map((p, k) => sample(p.type, plans[k], random, { positive, narrow }));
+      for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+        args = entry.params.map((p, k) => sample(p.type, plans[k], random, { positive, narrow: attempt }));
         try {
           f0 = scalarOf(args);
           if (Number.isFinite(f0)) break;
-          // an index the analysis could not rule out may have read past the end (NaN)
           problem = `the value is not finite (${f0})`;
-          if (plans.some((pl) => pl?.kind === "data")) positive = true;
-          narrow++;
+          positive = true;
         } catch (e) {
           if (!(e instanceof RangeError)) throw e;
           problem = `it throws RangeError: ${e.message}`;
-          narrow++;
         }
       }
       if (!Number.isFinite(f0)) {
@@ -158,12 +156,17 @@ export async function checkGradients(result: CompileResult, options: CheckOption
         for (const v of typeof a === "number" ? [a] : a) drawn[k] = [Math.min(drawn[k]![0], v), Math.max(drawn[k]![1], v)];
       });
       const g = (cot ? gradFn(...args, cot) : gradFn(...args)).grads;
+      // errors are relative to the gradient, or at least to 1/1000 of its largest component
+      // in the entry: a component far smaller than the others (an initial state after many
+      // saturating steps) is below what finite differences resolve against the curvature
+      // the other components see
+      const entryScale = grad.wrt.reduce((m, w) => Math.max(m, magnitude(g[w]!)), 0);
       entry.params.forEach((p, k) => {
         if (!wrt.has(p.name)) return;
         const st = stats.get(p.name)!;
         const gk = g[p.name]!;
         const n = p.type.kind === "tensor" ? sizeOf(p.type.shape) : 1;
-        const scale = Math.max(1e-12, typeof gk === "number" ? Math.abs(gk) : maxAbs(gk));
+        const scale = Math.max(1e-12, magnitude(gk), entryScale);
         const probe = (dir: (i: number) => number): void => {
           let analytic = 0;
           for (let i = 0; i < n; i++) analytic += (typeof gk === "number" ? gk : gk[i]!) * dir(i);
@@ -248,8 +251,9 @@ export async function checkGradients(result: CompileResult, options: CheckOption
 
 /**
  * A random value for a parameter. Differentiated numbers in [0.5, 1.5] (inside the domain
- * of log and sqrt); differentiated tensors with random signs, scaled by 1/sqrt(fan-in) as
- * weights are initialised, so that deep models stay out of saturation. Inputs without a
+ * of log and sqrt); differentiated tensors with random signs (positive once a value was not
+ * finite), scaled by 1/sqrt(fan-in) as weights are initialised, so that deep models stay out
+ * of saturation. Inputs without a
  * gradient as their plan says: integers that keep every index in range (labels, indices;
  * when the analysis was not exact, those inside the dimension the other uses index, and
  * the `narrow`-th retry keeps the smallest 1/2^narrow of them), data uniform in [-1, 1]
@@ -262,7 +266,7 @@ function sample(t: Type, plan: InputPlan | undefined, random: () => number, how:
     if (t.kind !== "tensor") return 0.5 + random();
     const fanIn = t.shape.length > 1 ? n / t.shape[0]! : 1;
     const scale = 1 / Math.sqrt(fanIn);
-    draw = () => (random() < 0.5 ? -1 : 1) * (0.5 + random()) * scale;
+    draw = () => (how.positive || random() < 0.5 ? 1 : -1) * (0.5 + random()) * scale;
   } else if (plan.kind === "data") {
     draw = how.positive ? () => 0.5 + random() : () => random() * 2 - 1;
   } else {
@@ -291,7 +295,9 @@ function describe(plan: InputPlan, positive: boolean, [lo, hi]: readonly [number
   return last - first + 1 === v.length ? `integers in [${first}, ${last + 1})` : `${v.length} integers in [${first}, ${last}]`;
 }
 
-function maxAbs(a: Float64Array): number {
+/** The largest absolute value of a gradient. */
+function magnitude(a: Arg): number {
+  if (typeof a === "number") return Math.abs(a);
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
   return m;
