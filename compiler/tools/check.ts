@@ -5,10 +5,17 @@
 // A finite difference that straddles a kink (relu at 0, a max-pool tie, abs at 0) is
 // recognised by its one-sided slopes disagreeing, (f(θ + h d) − f(θ)) / h versus
 // (f(θ) − f(θ − h d)) / h, and reported as a kink, not as a failure.
+//
+// Inputs that get no gradient take random values of their kind (see inputRanges.ts):
+// integers in range for labels and indices, random reals for data. A check where the
+// gradient and every finite difference are exactly 0 compares nothing: it is counted as
+// "not exercised", and a parameter with no other check fails the run, as does one whose
+// points were all skipped. "gradients agree" means every parameter was compared and agrees.
 
 import ts from "../frontend/ts.js";
 import { CompileResult } from "../pipeline.js";
 import { Type, sizeOf } from "../ir/types.js";
+import { InputPlan, inputPlans } from "./inputRanges.js";
 
 export interface CheckOptions {
   readonly seed?: number;
@@ -20,7 +27,15 @@ export interface CheckOptions {
   readonly perElementLimit?: number;
   /** Random directions for larger parameters. */
   readonly directions?: number;
+  /** The generated module, already loaded (default: loaded from result.code). */
+  readonly module?: Record<string, unknown>;
 }
+
+/**
+ * "not exercised": the gradient and every finite difference were exactly 0 at every check,
+ * so nothing was compared; "not checked": every point was skipped.
+ */
+export type ParamStatus = "ok" | "mismatch" | "not exercised" | "not checked";
 
 export interface ParamReport {
   readonly entry: string;
@@ -32,12 +47,24 @@ export interface ParamReport {
   readonly worst: number;
   /** Checks whose finite difference straddled a kink. */
   readonly kinks: number;
+  /** Checks where the gradient and every finite difference were exactly 0 (nothing compared). */
+  readonly notExercised: number;
+  readonly status: ParamStatus;
   readonly ok: boolean;
+}
+
+/** How an input that gets no gradient was sampled. */
+export interface InputReport {
+  readonly entry: string;
+  readonly param: string;
+  readonly sampled: string;
 }
 
 export interface CheckReport {
   readonly params: readonly ParamReport[];
+  readonly inputs: readonly InputReport[];
   readonly worst: number;
+  /** True when no gradient disagrees and every parameter was exercised at some check. */
   readonly ok: boolean;
   readonly skipped: readonly string[];
 }
@@ -62,27 +89,37 @@ export async function loadGenerated(code: string): Promise<Record<string, unknow
   return (await import(`data:text/javascript;base64,${Buffer.from(js).toString("base64")}`)) as Record<string, unknown>;
 }
 
+/** Attempts at finding a point where the entry is defined before the point is skipped. */
+const ATTEMPTS = 8;
+
 export async function checkGradients(result: CompileResult, options: CheckOptions = {}): Promise<CheckReport> {
-  const mod = await loadGenerated(result.code!);
+  const mod = options.module ?? (await loadGenerated(result.code!));
   const tolerance = options.tolerance ?? 1e-5;
   const perElementLimit = options.perElementLimit ?? 64;
   const random = rng(options.seed ?? 1);
   const params: ParamReport[] = [];
+  const inputs: InputReport[] = [];
   const skipped: string[] = [];
 
-  for (const { entry, grad } of result.entries) {
+  for (const { entry, primal, grad } of result.entries) {
     const f = mod[entry.name] as (...a: Arg[]) => number | Float64Array;
     const vjp = grad.hasCotangent;
     const gradFn = mod[vjp ? `${entry.name}Vjp` : `${entry.name}Grad`] as (...a: Arg[]) => { value: unknown; grads: Record<string, Arg> };
     const wrt = new Set(grad.wrt);
     const outSize = entry.result.kind === "tensor" ? sizeOf(entry.result.shape) : 1;
-    const stats = new Map<string, { worst: number; kinks: number; checks: number }>();
-    for (const w of grad.wrt) stats.set(w, { worst: 0, kinks: 0, checks: 0 });
+    const stats = new Map<string, { worst: number; kinks: number; checks: number; notExercised: number }>();
+    for (const w of grad.wrt) stats.set(w, { worst: 0, kinks: 0, checks: 0, notExercised: 0 });
 
-    for (let point = 0; point < (options.points ?? 2); point++) {
-      // differentiated parameters at random points in [0.5, 1.5] with random signs for
-      // tensors; the others (labels, indices, data) at 0, which is always a valid index
-      const args: Arg[] = entry.params.map((p) => sample(p.type, wrt.has(p.name), random));
+    const plans = inputPlans(primal, wrt, entry.params.map((p) => p.name));
+    const impossible = entry.params.find((p, k) => plans[k]?.kind === "integer" && plans[k].values.length === 0);
+    // tensors and data are signed until a value is not finite; then positive (log, sqrt)
+    let positive = false;
+    // the smallest and largest integer drawn for each integer input, at points kept
+    const drawn: [number, number][] = entry.params.map(() => [Infinity, -Infinity]);
+    const points = impossible ? 0 : (options.points ?? 2);
+    if (impossible) skipped.push(`${entry.name}: no integer value of '${impossible.name}' keeps every index it reaches in range; entry skipped`);
+
+    for (let point = 0; point < points; point++) {
       const cot = vjp ? Float64Array.from({ length: outSize }, () => random() * 2 - 1) : undefined;
       const scalarOf = (a: Arg[]): number => {
         const y = f(...a);
@@ -91,22 +128,49 @@ export async function checkGradients(result: CompileResult, options: CheckOption
         for (let i = 0; i < y.length; i++) s += y[i]! * cot![i]!;
         return s;
       };
-      const f0 = scalarOf(args);
+      // find a point where the entry is defined: each failed attempt narrows the integers
+      // tried for indices the analysis could not follow (out of range, the generated code
+      // throws a RangeError or reads NaN), and a value that is not finite switches tensors
+      // and data to positive values
+      let args: Arg[] = [];
+      let f0 = NaN;
+      let problem = "";
+      for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+        args = entry.params.map((p, k) => sample(p.type, plans[k], random, { positive, narrow: attempt }));
+        try {
+          f0 = scalarOf(args);
+          if (Number.isFinite(f0)) break;
+          problem = `the value is not finite (${f0})`;
+          positive = true;
+        } catch (e) {
+          if (!(e instanceof RangeError)) throw e;
+          problem = `it throws RangeError: ${e.message}`;
+        }
+      }
       if (!Number.isFinite(f0)) {
-        skipped.push(`${entry.name}: the value is not finite at a random point; point skipped`);
+        skipped.push(`${entry.name}: ${problem} at ${ATTEMPTS} random points; point skipped`);
         continue;
       }
+      args.forEach((a, k) => {
+        if (plans[k]?.kind !== "integer") return;
+        for (const v of typeof a === "number" ? [a] : a) drawn[k] = [Math.min(drawn[k]![0], v), Math.max(drawn[k]![1], v)];
+      });
       const g = (cot ? gradFn(...args, cot) : gradFn(...args)).grads;
+      // errors are relative to the gradient, or at least to 1/1000 of its largest component
+      // in the entry: a component far smaller than the others (an initial state after many
+      // saturating steps) is below what finite differences resolve against the curvature
+      // the other components see
+      const entryScale = grad.wrt.reduce((m, w) => Math.max(m, magnitude(g[w]!)), 0);
       entry.params.forEach((p, k) => {
         if (!wrt.has(p.name)) return;
         const st = stats.get(p.name)!;
         const gk = g[p.name]!;
         const n = p.type.kind === "tensor" ? sizeOf(p.type.shape) : 1;
-        const scale = Math.max(1e-12, typeof gk === "number" ? Math.abs(gk) : maxAbs(gk));
+        const scale = Math.max(1e-12, magnitude(gk), entryScale);
         const probe = (dir: (i: number) => number): void => {
           let analytic = 0;
           for (let i = 0; i < n; i++) analytic += (typeof gk === "number" ? gk : gk[i]!) * dir(i);
-          const at = (h: number): { err: number; kink: boolean } => {
+          const at = (h: number): { err: number; kink: boolean; flat: boolean } => {
             const shifted = (sign: number): Arg[] =>
               args.map((a, j) => (j !== k ? a : typeof a === "number" ? a + sign * h * dir(0) : Float64Array.from(a, (v, i) => v + sign * h * dir(i))));
             const fp = scalarOf(shifted(1));
@@ -114,22 +178,37 @@ export async function checkGradients(result: CompileResult, options: CheckOption
             const centered = (fp - fm) / (2 * h);
             const denom = Math.max(Math.abs(analytic), Math.abs(centered), 1e-3 * scale);
             const err = Math.abs(centered - analytic) / denom;
-            // one-sided slopes that disagree by more than curvature explains: a kink inside [-h, h]
+            // a kink inside [-h, h]: one-sided slopes that disagree by more than curvature
+            // explains, or by at least the error itself (a kink on one side moves the
+            // centered difference by half the jump; a wrong gradient leaves the slopes equal)
             const right = (fp - f0) / h;
             const left = (f0 - fm) / h;
-            const kink = Math.abs(right - left) > 1e-2 * Math.max(Math.abs(right), Math.abs(left), 1e-3 * scale);
-            return { err: Number.isNaN(err) ? Infinity : err, kink };
+            const asymmetry = Math.abs(right - left);
+            const kink =
+              asymmetry > 1e-2 * Math.max(Math.abs(right), Math.abs(left), 1e-3 * scale) ||
+              (asymmetry > tolerance * denom && asymmetry >= Math.abs(centered - analytic));
+            return { err: Number.isNaN(err) ? Infinity : err, kink, flat: fp === f0 && fm === f0 };
           };
           st.checks++;
+          const steps = [1e-6, 1e-7, 1e-5];
+          let best = at(steps[0]!);
+          // a zero gradient where the function does not move at any step compares nothing
+          if (analytic === 0 && best.flat && steps.slice(1).every((h) => at(h).flat)) {
+            st.notExercised++;
+            return;
+          }
           // a truncation or round-off error shrinks or grows with the step; a wrong gradient
-          // disagrees at every step: take the best of three steps
-          let best = at(1e-6);
-          for (const h of [1e-7, 1e-5]) {
+          // disagrees at every step: take the best of three steps. When none agrees and one
+          // of them straddled a kink (the smallest step may be lost in round-off), the check
+          // is a kink's
+          let kink = best.kink;
+          for (const h of steps.slice(1)) {
             if (best.err <= tolerance) break;
             const r = at(h);
+            kink ||= r.kink;
             if (r.err < best.err) best = r;
           }
-          if (best.err > tolerance && best.kink) st.kinks++;
+          if (best.err > tolerance && kink) st.kinks++;
           else st.worst = Math.max(st.worst, best.err);
         };
         if (n <= perElementLimit) {
@@ -142,10 +221,16 @@ export async function checkGradients(result: CompileResult, options: CheckOption
         }
       });
     }
+    entry.params.forEach((p, k) => {
+      const plan = plans[k];
+      if (plan) inputs.push({ entry: entry.name, param: p.name, sampled: describe(plan, positive, drawn[k]!) });
+    });
     for (const p of entry.params) {
       if (!wrt.has(p.name)) continue;
       const st = stats.get(p.name)!;
       const n = p.type.kind === "tensor" ? sizeOf(p.type.shape) : 1;
+      const status: ParamStatus =
+        st.worst > tolerance ? "mismatch" : st.checks === 0 ? "not checked" : st.notExercised === st.checks ? "not exercised" : "ok";
       params.push({
         entry: entry.name,
         param: p.name,
@@ -154,50 +239,108 @@ export async function checkGradients(result: CompileResult, options: CheckOption
         checks: st.checks,
         worst: st.worst,
         kinks: st.kinks,
-        ok: st.worst <= tolerance,
+        notExercised: st.notExercised,
+        status,
+        ok: status === "ok",
       });
     }
   }
   const worst = params.reduce((m, p) => Math.max(m, p.worst), 0);
-  return { params, worst, ok: params.every((p) => p.ok), skipped };
+  return { params, inputs, worst, ok: params.length > 0 && params.every((p) => p.ok), skipped };
 }
 
 /**
- * A random value for a parameter: differentiated numbers in [0.5, 1.5] (inside the domain
- * of log and sqrt); differentiated tensors with random signs, scaled by 1/sqrt(fan-in) as
- * weights are initialised, so that deep models stay out of saturation; the others (labels,
- * indices, data) 0, always a valid index.
+ * A random value for a parameter. Differentiated numbers in [0.5, 1.5] (inside the domain
+ * of log and sqrt); differentiated tensors with random signs (positive once a value was not
+ * finite), scaled by 1/sqrt(fan-in) as weights are initialised, so that deep models stay out
+ * of saturation. Inputs without a
+ * gradient as their plan says: integers that keep every index in range (labels, indices;
+ * when the analysis was not exact, those inside the dimension the other uses index, and
+ * the `narrow`-th retry keeps the smallest 1/2^narrow of them), data uniform in [-1, 1]
+ * or, once a value was not finite, in [0.5, 1.5].
  */
-function sample(t: Type, differentiated: boolean, random: () => number): Arg {
-  if (t.kind !== "tensor") return differentiated ? 0.5 + random() : 0;
-  const n = sizeOf(t.shape);
-  if (!differentiated) return new Float64Array(n);
-  const fanIn = t.shape.length > 1 ? n / t.shape[0]! : 1;
-  const scale = 1 / Math.sqrt(fanIn);
-  return Float64Array.from({ length: n }, () => (random() < 0.5 ? -1 : 1) * (0.5 + random()) * scale);
+function sample(t: Type, plan: InputPlan | undefined, random: () => number, how: { positive: boolean; narrow: number }): Arg {
+  const n = t.kind === "tensor" ? sizeOf(t.shape) : 1;
+  let draw: () => number;
+  if (!plan) {
+    if (t.kind !== "tensor") return 0.5 + random();
+    const fanIn = t.shape.length > 1 ? n / t.shape[0]! : 1;
+    const scale = 1 / Math.sqrt(fanIn);
+    draw = () => (how.positive || random() < 0.5 ? 1 : -1) * (0.5 + random()) * scale;
+  } else if (plan.kind === "data") {
+    draw = how.positive ? () => 0.5 + random() : () => random() * 2 - 1;
+  } else {
+    const pool = integerPool(plan, how.narrow);
+    draw = () => pool[Math.floor(random() * pool.length)]!;
+  }
+  return t.kind === "tensor" ? Float64Array.from({ length: n }, draw) : draw();
 }
 
-function maxAbs(a: Float64Array): number {
+function integerPool(plan: InputPlan & { kind: "integer" }, narrow: number): readonly number[] {
+  if (plan.exact) return plan.values;
+  // the uses not analysed index a dimension of `bound`: start from the values inside it
+  const inside = plan.values.filter((v) => v >= 0 && v < plan.bound);
+  const pool = inside.length ? inside : plan.values;
+  return pool.slice(0, Math.max(1, Math.ceil(pool.length / 2 ** narrow)));
+}
+
+/** How an input was sampled: the integers allowed (or, when not exact, those drawn), or data. */
+function describe(plan: InputPlan, positive: boolean, [lo, hi]: readonly [number, number]): string {
+  if (plan.kind === "data") return positive ? "data in [0.5, 1.5]" : "data in [-1, 1]";
+  const v = plan.values;
+  if (v.length === 0) return "no integer keeps every index in range";
+  if (!plan.exact) return lo <= hi ? `integers drawn in [${lo}, ${hi}] (some uses not analysed)` : "integers (some uses not analysed)";
+  const first = v[0]!;
+  const last = v[v.length - 1]!;
+  return last - first + 1 === v.length ? `integers in [${first}, ${last + 1})` : `${v.length} integers in [${first}, ${last}]`;
+}
+
+/** The largest absolute value of a gradient. */
+function magnitude(a: Arg): number {
+  if (typeof a === "number") return Math.abs(a);
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
   return m;
 }
 
+const STATUS_TEXT: Record<ParamStatus, string> = {
+  ok: "ok",
+  mismatch: "MISMATCH",
+  "not exercised": "NOT EXERCISED",
+  "not checked": "NOT CHECKED",
+};
+
 export function formatCheckReport(report: CheckReport, tolerance: number): string {
   const lines: string[] = [];
-  const entries = [...new Set(report.params.map((p) => p.entry))];
+  const entries = [...new Set([...report.params.map((p) => p.entry), ...report.inputs.map((i) => i.entry)])];
   for (const e of entries) {
     lines.push(`${e}:`);
     for (const p of report.params.filter((q) => q.entry === e)) {
       const shape = `[${p.shape.join(", ")}]`;
-      const status = p.ok ? "ok" : "MISMATCH";
       const kinks = p.kinks ? `, ${p.kinks} straddled a kink (not counted)` : "";
+      const zero = p.notExercised && p.notExercised < p.checks ? `, ${p.notExercised} not exercised (gradient and finite differences exactly 0)` : "";
       lines.push(
-        `  ${p.param.padEnd(8)} ${shape.padEnd(16)} ${`${p.method} (${p.checks})`.padEnd(22)} worst relative error ${p.worst.toExponential(2)}  ${status}${kinks}`,
+        `  ${p.param.padEnd(8)} ${shape.padEnd(16)} ${`${p.method} (${p.checks})`.padEnd(22)} worst relative error ${p.worst.toExponential(2)}  ${STATUS_TEXT[p.status]}${kinks}${zero}`,
       );
     }
+    const inputs = report.inputs.filter((i) => i.entry === e);
+    if (inputs.length) lines.push(`  inputs without gradient: ${inputs.map((i) => `${i.param} ${i.sampled}`).join("; ")}`);
   }
   for (const s of report.skipped) lines.push(`note: ${s}`);
-  lines.push(`worst relative error: ${report.worst.toExponential(2)} (tolerance ${tolerance.toExponential(0)}): ${report.ok ? "gradients agree" : "GRADIENT MISMATCH"}`);
+  lines.push(`worst relative error: ${report.worst.toExponential(2)} (tolerance ${tolerance.toExponential(0)}): ${verdict(report)}`);
   return lines.join("\n") + "\n";
+}
+
+/** The last line's conclusion: "gradients agree" only when every parameter was compared and agrees. */
+function verdict(report: CheckReport): string {
+  if (report.ok) return "gradients agree";
+  if (report.params.length === 0) return "NOTHING CHECKED (no entry has a differentiated parameter)";
+  const named = (s: ParamStatus): string => report.params.filter((p) => p.status === s).map((p) => `${p.entry}.${p.param}`).join(", ");
+  const parts: string[] = [];
+  if (named("mismatch")) parts.push(`GRADIENT MISMATCH (${named("mismatch")})`);
+  if (named("not exercised")) {
+    parts.push(`NOT EXERCISED (${named("not exercised")}: the gradient and every finite difference were exactly 0 at every check, so nothing was compared)`);
+  }
+  if (named("not checked")) parts.push(`NOT CHECKED (${named("not checked")}: every point was skipped)`);
+  return parts.join("; ");
 }

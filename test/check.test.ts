@@ -1,0 +1,231 @@
+// `adgen --check` must test something: inputs without a gradient (data, targets, labels,
+// indices) take random values of their kind, a wrong gradient is caught where data
+// multiplies the weights, and a parameter whose gradient and finite differences are all
+// exactly 0 is reported as not exercised, never as agreement.
+
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { CompileResult } from "../compiler/pipeline.js";
+import { checkGradients, formatCheckReport, loadGenerated } from "../compiler/tools/check.js";
+import { inputPlans } from "../compiler/tools/inputRanges.js";
+import { compileOrThrow } from "./helpers.js";
+
+const CLI = new URL("../dist/compiler/cli.js", import.meta.url).pathname;
+
+beforeAll(() => {
+  if (!existsSync(CLI)) spawnSync("npm", ["run", "build"], { stdio: "inherit" });
+});
+
+type Fn = (...a: unknown[]) => unknown;
+type GradResult = { value: number; grads: Record<string, Float64Array | number> };
+
+const MLP = `
+import { type Tensor } from "adgen";
+/** @wrt w */
+export function loss(x: Tensor<[4]>, w: Tensor<[3, 4]>, y: Tensor<[3]>): number {
+  let s = 0;
+  for (let i = 0; i < 3; i++) {
+    let z = 0;
+    for (let j = 0; j < 4; j++) z += w[i][j] * x[j];
+    const d = Math.tanh(z) - y[i];
+    s += d * d;
+  }
+  return s;
+}
+`;
+
+/** The plan inputPlans makes for each parameter of the first entry. */
+function plansOf(result: CompileResult) {
+  const { entry, primal, grad } = result.entries[0]!;
+  const plans = inputPlans(primal, new Set(grad.wrt), entry.params.map((p) => p.name));
+  return Object.fromEntries(entry.params.map((p, k) => [p.name, plans[k]]));
+}
+
+/** The generated module with one function replaced by a wrapper around it. */
+async function patched(result: CompileResult, name: string, wrap: (original: Fn) => Fn): Promise<Record<string, unknown>> {
+  const mod = await loadGenerated(result.code!);
+  return { ...mod, [name]: wrap(mod[name] as Fn) };
+}
+
+describe("adgen --check", () => {
+  it("exercises a weight multiplied by data, and catches a gradient that is 0.1% off", async () => {
+    const result = await compileOrThrow(MLP);
+    const report = await checkGradients(result);
+    const w = report.params.find((p) => p.param === "w")!;
+    expect(report.ok).toBe(true);
+    expect(w.status).toBe("ok");
+    expect(w.checks).toBe(24);
+    expect(w.notExercised).toBe(0);
+    expect(report.inputs.map((i) => `${i.param} ${i.sampled}`)).toEqual(["x data in [-1, 1]", "y data in [-1, 1]"]);
+    expect(formatCheckReport(report, 1e-5)).toContain("gradients agree");
+
+    // with data at 0 (as --check had it) this gradient was 0 and the sabotage invisible
+    const module = await patched(result, "lossGrad", (grad) => (...a) => {
+      const r = grad(...a) as GradResult;
+      return { ...r, grads: { w: (r.grads.w as Float64Array).map((v) => v * 1.001) } };
+    });
+    const broken = await checkGradients(result, { module });
+    expect(broken.ok).toBe(false);
+    expect(broken.params[0]!.status).toBe("mismatch");
+    expect(broken.params[0]!.worst).toBeGreaterThan(1e-4);
+    expect(formatCheckReport(broken, 1e-5)).toMatch(/GRADIENT MISMATCH \(loss\.w\)\n$/);
+  });
+
+  it("draws embedding ids as integers that index the table, and counts rows never looked up", async () => {
+    const result = await compileOrThrow(`
+import { type Tensor } from "adgen";
+/** @wrt E */
+export function emb(E: Tensor<[5, 3]>, ids: Tensor<[4]>, v: Tensor<[3]>): number {
+  let s = 0;
+  for (let t = 0; t < 4; t++) for (let j = 0; j < 3; j++) s += Math.tanh(E[ids[t]][j] * v[j]);
+  return s;
+}
+`);
+    const seen: number[] = [];
+    const module = await patched(result, "emb", (f) => (...a) => {
+      seen.push(...(a[1] as Float64Array));
+      return f(...a);
+    });
+    const report = await checkGradients(result, { module });
+    expect(report.skipped).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(seen.length).toBeGreaterThan(0);
+    for (const id of seen) expect(Number.isInteger(id) && id >= 0 && id < 5, `id ${id}`).toBe(true);
+    expect(new Set(seen).size).toBeGreaterThan(1);
+    expect(report.inputs.find((i) => i.param === "ids")!.sampled).toBe("integers in [0, 5)");
+    // 4 ids cannot cover 5 rows: some rows of E get no gradient at each point
+    const E = report.params[0]!;
+    expect(E.status).toBe("ok");
+    expect(E.notExercised).toBeGreaterThanOrEqual(3);
+    expect(E.notExercised).toBeLessThan(E.checks);
+    expect(formatCheckReport(report, 1e-5)).toMatch(/ok, \d+ not exercised/);
+  });
+
+  it("draws a label and a batch of labels as class indices of crossEntropy", async () => {
+    const result = await compileOrThrow(`
+import { type Tensor, crossEntropy, linear } from "adgen";
+/** @wrt w */
+export function ce(x: Tensor<[2, 4]>, w: Tensor<[3, 4]>, labels: Tensor<[2]>, label: number): number {
+  return crossEntropy(linear(x, w), labels) + crossEntropy(linear(x[1], w), label);
+}
+`);
+    const seen: number[] = [];
+    const module = await patched(result, "ce", (f) => (...a) => {
+      seen.push(...(a[2] as Float64Array), a[3] as number);
+      return f(...a);
+    });
+    const report = await checkGradients(result, { module, points: 4 });
+    expect(report.ok).toBe(true);
+    for (const l of seen) expect(Number.isInteger(l) && l >= 0 && l < 3, `label ${l}`).toBe(true);
+    expect(new Set(seen).size).toBeGreaterThan(1);
+    const sampled = Object.fromEntries(report.inputs.map((i) => [i.param, i.sampled]));
+    expect(sampled).toEqual({ x: "data in [-1, 1]", labels: "integers in [0, 3)", label: "integers in [0, 3)" });
+  });
+
+  it("reports a parameter with an exactly zero gradient as not exercised, and fails", async () => {
+    const result = await compileOrThrow(`
+export function zero(x: number, a: number): number {
+  let c = 0;
+  if (x > 100) c = a;
+  return x * x + c;
+}
+`);
+    const report = await checkGradients(result);
+    const a = report.params.find((p) => p.param === "a")!;
+    expect(a.status).toBe("not exercised");
+    expect(a.ok).toBe(false);
+    expect(a.notExercised).toBe(a.checks);
+    expect(report.params.find((p) => p.param === "x")!.status).toBe("ok");
+    expect(report.ok).toBe(false);
+    const text = formatCheckReport(report, 1e-5);
+    expect(text).toMatch(/ a +\[\] .* NOT EXERCISED\n/);
+    expect(text).toContain("NOT EXERCISED (zero.a:");
+    expect(text).not.toContain("gradients agree");
+
+    // the command line exits with status 1
+    const dir = mkdtempSync(join(tmpdir(), "adgen-check-"));
+    try {
+      writeFileSync(join(dir, "m.ts"), `export function zero(x: number, a: number): number {\n  let c = 0;\n  if (x > 100) c = a;\n  return x * x + c;\n}\n`);
+      const r = spawnSync(process.execPath, [CLI, "--check", "m.ts"], { encoding: "utf8", cwd: dir });
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stdout).toContain("NOT EXERCISED");
+      expect(r.stdout).not.toContain("gradients agree");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("follows index arithmetic: offsets, floor, a remainder written with trunc", async () => {
+    const offset = plansOf(await compileOrThrow(`
+import { type Tensor } from "adgen";
+/** @wrt E */
+export function f(E: Tensor<[6]>, k: number, ids: Tensor<[2]>): number {
+  let s = 0;
+  for (let t = 0; t < 3; t++) s += E[t + k];
+  return s + E[Math.floor(ids[0] / 2) + 1] * E[ids[1] - 5 * Math.trunc(ids[1] / 5)];
+}
+`));
+    // t + k < 6 for t up to 2: k in [0, 4)
+    expect(offset.k).toEqual({ kind: "integer", values: [0, 1, 2, 3], exact: true, bound: 1 });
+    // floor(ids/2) + 1 < 6 and ids - 5 trunc(ids/5) in [0, 6): ids in [-1, 10) and not a
+    // negative non-multiple of 5 (the remainder keeps the sign)
+    expect(offset.ids).toMatchObject({ kind: "integer", values: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], exact: true });
+    expect(offset.E).toBeUndefined();
+  });
+
+  it("samples an index it cannot analyse as small integers and retries out-of-range points", async () => {
+    const result = await compileOrThrow(`
+import { type Tensor } from "adgen";
+/** @wrt E */
+export function pair(E: Tensor<[4]>, ids: Tensor<[2]>): number {
+  return E[ids[0] + ids[1]] * E[ids[0] + ids[1]];
+}
+`);
+    const plan = plansOf(result).ids!;
+    expect(plan).toMatchObject({ kind: "integer", exact: false, bound: 4 });
+    const report = await checkGradients(result, { points: 6 });
+    expect(report.skipped).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.inputs[0]!.sampled).toMatch(/^integers drawn in \[0, \d\] \(some uses not analysed\)$/);
+  });
+
+  it("switches data and tensors to positive values when a value is not finite", async () => {
+    const result = await compileOrThrow(`
+import { type Tensor } from "adgen";
+/** @wrt w */
+export function logs(w: number, y: Tensor<[6]>): number {
+  let s = 0;
+  for (let i = 0; i < 6; i++) s += w * Math.log(y[i]);
+  return s;
+}
+export function logsAll(w: number, y: Tensor<[6]>): number {
+  let s = 0;
+  for (let i = 0; i < 6; i++) s += w * Math.log(y[i]);
+  return s;
+}
+`);
+    const report = await checkGradients(result);
+    expect(report.skipped).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.inputs).toEqual([{ entry: "logs", param: "y", sampled: "data in [0.5, 1.5]" }]);
+    expect(report.params.map((p) => `${p.entry}.${p.param} ${p.status}`)).toEqual(["logs.w ok", "logsAll.w ok", "logsAll.y ok"]);
+  });
+
+  it("skips an entry whose index no integer keeps in range, and does not call that agreement", async () => {
+    const result = await compileOrThrow(`
+import { type Tensor } from "adgen";
+/** @wrt E */
+export function half(E: Tensor<[4]>, k: number): number {
+  return E[k + 0.5];
+}
+`);
+    const report = await checkGradients(result);
+    expect(report.skipped).toEqual(["half: no integer value of 'k' keeps every index it reaches in range; entry skipped"]);
+    expect(report.params[0]!.status).toBe("not checked");
+    expect(report.ok).toBe(false);
+    expect(formatCheckReport(report, 1e-5)).toContain("NOT CHECKED (half.E: every point was skipped)");
+  });
+});
