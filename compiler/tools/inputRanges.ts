@@ -12,7 +12,8 @@
 // value, two different inputs combined) only bounds the input by the dimension it indexes:
 // the caller samples small non-negative integers and retries on a RangeError.
 
-import { Block, Func, Value, ValueId, isSimple, tripCount } from "../ir/types.js";
+import { evaluate as evalOp } from "../ops/index.js";
+import { Block, Func, SimpleOp, Value, ValueId, isSimple, tripCount } from "../ir/types.js";
 
 /** How --check samples one input that gets no gradient. */
 export type InputPlan =
@@ -36,16 +37,11 @@ type Expr =
   | { readonly k: "binary"; readonly op: string; readonly a: Expr; readonly b: Expr };
 
 /**
- * The arithmetic an index expression is followed through, as JavaScript (and the generated
- * code) computes it. Any other op ends the analysis of that use.
+ * The arithmetic an index expression is followed through; its values come from the op
+ * table (the same JavaScript the generated code runs). Any other op ends the analysis.
  */
-const UNARY: Readonly<Record<string, (x: number) => number>> = {
-  neg: (x) => -x, abs: Math.abs, sign: Math.sign, floor: Math.floor, ceil: Math.ceil, round: Math.round, trunc: Math.trunc,
-};
-const BINARY: Readonly<Record<string, (a: number, b: number) => number>> = {
-  add: (a, b) => a + b, sub: (a, b) => a - b, mul: (a, b) => a * b, div: (a, b) => a / b, pow: (a, b) => a ** b,
-  max: Math.max, min: Math.min,
-};
+const UNARY = new Set(["neg", "abs", "sign", "floor", "ceil", "round", "trunc"]);
+const BINARY = new Set(["add", "sub", "mul", "div", "pow", "max", "min"]);
 
 /**
  * A value that is a function of one input element (the `origin`: the parameter, or the
@@ -197,8 +193,8 @@ function derive(op: string, attrs: unknown, args: readonly Value[], result: Valu
     return { input: a.input, origin: result.type.kind === "tensor" ? a.origin : result.id, expr: a.expr };
   }
   if (op === "reshape" || op === "broadcast") return a;
-  if (op in UNARY) return a && { ...a, expr: { k: "unary", op, a: a.expr } };
-  if (op in BINARY) {
+  if (UNARY.has(op)) return a && { ...a, expr: { k: "unary", op, a: a.expr } };
+  if (BINARY.has(op)) {
     const b = args[1] && ds.get(args[1].id);
     if (!a || !b) return undefined;
     // two reads of different elements are not a function of one element
@@ -234,9 +230,9 @@ function evaluate(e: Expr, x: number, env: ReadonlyMap<ValueId, number>): number
     case "counter":
       return env.get(e.id)!;
     case "unary":
-      return UNARY[e.op]!(evaluate(e.a, x, env));
+      return evalOp(e.op as SimpleOp, [evaluate(e.a, x, env)]) as number;
     case "binary":
-      return BINARY[e.op]!(evaluate(e.a, x, env), evaluate(e.b, x, env));
+      return evalOp(e.op as SimpleOp, [evaluate(e.a, x, env), evaluate(e.b, x, env)]) as number;
   }
 }
 
