@@ -20,6 +20,7 @@
 
 import { type TS } from "./ts.js";
 import { Block, Func, Instr, SimpleInstr, Value, ValueId, isSimple, tripCount } from "../ir/types.js";
+import { maxValueId } from "../ir/walk.js";
 import { IndexSite } from "./context.js";
 import { Source } from "./source.js";
 
@@ -77,8 +78,8 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
   const inserts = new Map<Block, Map<number, Instr[]>>();
   const replaced = new Map<Instr, Map<number, Value>>();
   const placed = new Map<string, Value>();
-  let nextId = 0;
-  const track = (v: Value): void => void (nextId = Math.max(nextId, v.id + 1));
+  // new values (the checks) are numbered after every value of the function
+  let nextId = maxValueId(fn.body) + 1;
 
   const keyOf = (v: Value): string => keys.get(v.id) ?? `%${v.id}`;
   const rangeIn = (v: Value, scope: Scope): Interval => {
@@ -308,13 +309,11 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
 
   const walk = (block: Block, scope: Scope, frames: Frame[], depth: number): void => {
     for (const p of block.params) {
-      track(p);
       depthOf.set(p.id, depth);
     }
     block.instrs.forEach((instr, index) => {
       const here: Frame[] = [...frames.slice(0, -1), { ...frames[frames.length - 1]!, block, index }];
       if (isSimple(instr)) {
-        track(instr.result);
         depthOf.set(instr.result.id, depth);
         defs.set(instr.result.id, instr);
         const key = keyFor(instr);
@@ -326,10 +325,7 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
         }
         return;
       }
-      instr.results.forEach((r) => {
-        track(r);
-        depthOf.set(r.id, depth);
-      });
+      instr.results.forEach((r) => depthOf.set(r.id, depth));
       if (instr.op === "if") {
         const thenScope = narrowed(scope, factsOf(instr.cond, true, scope));
         const elseScope = narrowed(scope, factsOf(instr.cond, false, scope));
@@ -350,7 +346,6 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
       walk(instr.body, trip === 0 ? { ...scope, dead: true } : scope,
         [...here, { block: instr.body, index: 0, hoistable: trip > 0, depth: depth + 1 }], depth + 1);
     });
-    block.yields.forEach(track);
   };
 
   const root: Frame = { block: fn.body, index: 0, hoistable: false, depth: 0 };

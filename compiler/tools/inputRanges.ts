@@ -192,7 +192,7 @@ function derive(op: string, attrs: unknown, args: readonly Value[], result: Valu
     if (!a || a.input === undefined) return undefined;
     return { input: a.input, origin: result.type.kind === "tensor" ? a.origin : result.id, expr: a.expr };
   }
-  if (op === "reshape" || op === "broadcast") return a;
+  if (op === "reshape" || op === "broadcast" || op === "checkIndex") return a; // (a checked index is the index)
   if (UNARY.has(op)) return a && { ...a, expr: { k: "unary", op, a: a.expr } };
   if (BINARY.has(op)) {
     const b = args[1] && ds.get(args[1].id);
