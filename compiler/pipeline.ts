@@ -2,7 +2,8 @@
 // emit. The verifier runs after every pass and names the pass that broke the IR.
 
 import { reverseMode } from "./ad/reverseMode.js";
-import { EntryCode, emitModule, exportNamesOf } from "./codegen/emitModule.js";
+import { EntryCode, emitModuleChunks, exportNamesOf } from "./codegen/emitModule.js";
+import { formatChunks } from "./codegen/format.js";
 import { CompileError, Diagnostic } from "./frontend/diagnostics.js";
 import { LoweredEntry, checkImports, lowerModule } from "./frontend/lowerModule.js";
 import { createCheckedProgram } from "./frontend/program.js";
@@ -57,22 +58,27 @@ const GLOBALS_USED = new Set(["Math", "Float64Array", "Float32Array", "Int32Arra
 
 const FAILED = (diagnostics: Diagnostic[]): CompileResult => ({ diagnostics, entries: [], ir: "", adjointIr: "" });
 
-/** Runs simplification passes to a fixed point, verifying after each. */
+/**
+ * Runs simplification passes to a fixed point, verifying after each. A pass that changes
+ * nothing returns the function itself; a round in which no pass changes anything ends it.
+ */
 export function simplify<F extends Func | GradFunc>(fn: F, enabled: boolean, log: (pass: string, fn: F) => void): F {
   const passes: [string, (f: F) => F][] = enabled
     ? [["foldConstants", foldConstants], ["eliminateCommonSubexpressions", eliminateCommonSubexpressions],
       ["hoistLoopInvariants", hoistLoopInvariants], ["eliminateDeadCode", eliminateDeadCode]]
     : [["eliminateDeadCode", eliminateDeadCode]];
-  let text = printFunc(fn);
   for (let round = 0; round < 50; round++) {
+    let changed = false;
     for (const [name, pass] of passes) {
-      fn = pass(fn);
-      verifyFunc(fn, name);
+      const next = pass(fn);
+      if (next !== fn) {
+        verifyFunc(next, name);
+        changed = true;
+        fn = next;
+      }
       log(name, fn);
     }
-    const next = printFunc(fn);
-    if (next === text) break;
-    text = next;
+    if (!changed) break;
   }
   return fn;
 }
@@ -153,8 +159,8 @@ export async function compile(sourceText: string, options: CompileOptions = {}):
     // the generated code names the file without its directory: the same input gives the
     // same output wherever the compiler runs
     const sourceName = displayName.replace(/\\/g, "/").split("/").pop()!;
-    const raw = emitModule(compiled as EntryCode[], { fileName: sourceName, sourceText, dtype: options.dtype ?? "float64", version: VERSION });
-    code = await formatTypeScript(raw);
+    const chunks = emitModuleChunks(compiled as EntryCode[], { fileName: sourceName, sourceText, dtype: options.dtype ?? "float64", version: VERSION });
+    code = await formatChunks(chunks);
   } catch (e) {
     return FAILED([internal(e, displayName, 0, "generating code")]);
   }
@@ -165,20 +171,6 @@ export async function compile(sourceText: string, options: CompileOptions = {}):
     ir: compiled.map((c) => printFunc(c.primal)).join("\n"),
     adjointIr: compiled.map((c) => printFunc(c.grad)).join("\n"),
   };
-}
-
-/**
- * Formats generated code with prettier. Only prettier's standalone core and its Babel
- * parser are loaded (parser "babel-ts", which reads TypeScript): loading prettier's own
- * TypeScript parser would cost more than the rest of a compile.
- */
-async function formatTypeScript(code: string): Promise<string> {
-  const [prettier, babel, estree] = await Promise.all([
-    import("prettier/standalone"),
-    import("prettier/plugins/babel"),
-    import("prettier/plugins/estree"),
-  ]);
-  return prettier.format(code, { parser: "babel-ts", plugins: [babel, estree], printWidth: 100 });
 }
 
 function internal(e: unknown, file: string, line: number, what: string, col = 1): Diagnostic {

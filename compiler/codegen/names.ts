@@ -57,6 +57,7 @@ function makeScope(parent: ScopeImpl | undefined): ScopeImpl {
   const taken = new Set<string>();
   const everywhere = parent ? parent.everywhere : new Set<string>();
   const below = new Set<string>();
+  const next = new Map<string, number>();
   const take = (name: string): void => {
     taken.add(name);
     everywhere.add(name);
@@ -73,10 +74,13 @@ function makeScope(parent: ScopeImpl | undefined): ScopeImpl {
       take(base);
       return base;
     }
+    // numbered names continue from the last one handed out for the stem (not from 2 each
+    // time: ten thousand temporaries t, t2, ... must not cost a search each)
     const stem = /\d$/.test(base) ? `${base}_` : base;
-    for (let n = 2; ; n++) {
+    for (let n = next.get(stem) ?? 2; ; n++) {
       const candidate = `${stem}${n}`;
       if (free(candidate)) {
+        next.set(stem, n + 1);
         take(candidate);
         return candidate;
       }

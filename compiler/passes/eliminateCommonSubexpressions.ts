@@ -54,5 +54,6 @@ export function eliminateCommonSubexpressions<F extends Func | GradFunc>(fn: F):
   };
 
   const top = new Map<string, Value>();
-  return rewriteFunction(fn, (instr, out) => rewriteInstr(instr, out, top), (ys) => ys.map(s));
+  const next = rewriteFunction(fn, (instr, out) => rewriteInstr(instr, out, top), (ys) => ys.map(s));
+  return subst.size ? next : fn; // (unchanged: fn itself, so that simplification can stop)
 }

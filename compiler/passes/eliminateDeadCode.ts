@@ -51,6 +51,8 @@ export function eliminateDeadCode<F extends Func | GradFunc>(fn: F): F {
   fn.body.yields.forEach((y) => live.add(y.id));
   markBlock(fn.body);
 
+  /** Was anything removed? (else the pass returns fn itself) */
+  let changed = false;
   const sweepBlock = (block: Block): Block => {
     const out: Instr[] = [];
     for (const instr of block.instrs) sweep(instr, out);
@@ -59,8 +61,10 @@ export function eliminateDeadCode<F extends Func | GradFunc>(fn: F): F {
   const sweep = (instr: Instr, out: Instr[]): void => {
     if (isSimple(instr)) {
       if (live.has(instr.result.id)) out.push(instr);
+      else changed = true;
     } else if (instr.op === "if") {
       const keep = instr.results.map((r) => live.has(r.id));
+      if (!keep.every(Boolean)) changed = true;
       if (!keep.some(Boolean)) return;
       const pick = <T>(xs: readonly T[]): T[] => xs.filter((_, k) => keep[k]);
       const thenB = sweepBlock(instr.then);
@@ -74,6 +78,7 @@ export function eliminateDeadCode<F extends Func | GradFunc>(fn: F): F {
       out.push(rebuilt);
     } else {
       const slots = liveSlots.get(instr) ?? new Set<number>();
+      if (slots.size < instr.results.length) changed = true;
       if (slots.size === 0) return;
       const pick = <T>(xs: readonly T[]): T[] => xs.filter((_, k) => slots.has(k));
       const body = sweepBlock(instr.body);
@@ -87,5 +92,6 @@ export function eliminateDeadCode<F extends Func | GradFunc>(fn: F): F {
       out.push(rebuilt);
     }
   };
-  return rewriteFunction(fn, sweep, (ys) => ys);
+  const next = rewriteFunction(fn, sweep, (ys) => ys);
+  return changed ? next : fn;
 }

@@ -42,8 +42,13 @@ export function foldConstants<F extends Func | GradFunc>(fn: F): F {
     defs.set(instr.result.id, instr);
     if (instr.op === "const") consts.set(instr.result.id, (instr.attrs as { value: number }).value);
   };
+  /** Did anything change? (else the pass returns fn itself, and simplification stops) */
+  let changed = false;
   const replace = (from: Value, to: Value): void => {
-    if (from.id !== to.id) subst.set(from.id, to);
+    if (from.id !== to.id) {
+      subst.set(from.id, to);
+      changed = true;
+    }
   };
 
   const foldBlock = (block: Block, params: readonly Value[] = block.params): Block => {
@@ -130,6 +135,7 @@ export function foldConstants<F extends Func | GradFunc>(fn: F): F {
       const cond = s(instr.cond);
       const fixed = bools.get(cond.id);
       if (fixed !== undefined) {
+        changed = true;
         const taken = foldBlock(fixed ? instr.then : instr.else);
         out.push(...taken.instrs);
         instr.results.forEach((r, k) => replace(r, taken.yields[k]!));
@@ -142,7 +148,10 @@ export function foldConstants<F extends Func | GradFunc>(fn: F): F {
         if (thenB.yields[k]!.id === elseB.yields[k]!.id) replace(r, thenB.yields[k]!);
         else keep.push(k);
       });
-      if (keep.length === 0) return;
+      if (keep.length === 0) {
+        changed = true;
+        return;
+      }
       out.push({
         ...instr,
         cond,
@@ -160,10 +169,12 @@ export function foldConstants<F extends Func | GradFunc>(fn: F): F {
     const init = L.init.map(s);
     const [iv, ...carried] = L.body.params as [Value, ...Value[]];
     if (trip === 0) {
+      changed = true;
       L.results.forEach((r, k) => replace(r, init[k]!));
       return;
     }
     if (trip === 1) {
+      changed = true;
       // inline the single iteration
       const start: SimpleInstr = { op: "const", result: iv, args: [], attrs: { value: L.start }, loc: L.loc };
       out.push(start);
@@ -182,6 +193,7 @@ export function foldConstants<F extends Func | GradFunc>(fn: F): F {
     carried.forEach((_, k) => !keep.includes(k) && replace(L.results[k]!, init[k]!));
     if (keep.length === 0) {
       // nothing carried: the loop computes nothing observable
+      changed = true;
       return;
     }
     out.push({
@@ -192,5 +204,6 @@ export function foldConstants<F extends Func | GradFunc>(fn: F): F {
     });
   };
 
-  return rewriteFunction(fn, foldInstr, (ys) => ys.map(s));
+  const next = rewriteFunction(fn, foldInstr, (ys) => ys.map(s));
+  return changed ? next : fn;
 }

@@ -49,8 +49,11 @@ export function hoistLoopInvariants<F extends Func | GradFunc>(fn: F): F {
       for (const r of isSimple(instr) ? [instr.result] : instr.results) inside.add(r.id);
     }
     if (hoisted.length === 0) return [{ ...L, body }];
+    changed = true;
     return [...hoisted, { ...L, body: { ...body, instrs: kept } }];
   };
 
-  return rewriteFunction(fn, (instr, out) => out.push(...processList([instr])), (ys) => ys);
+  let changed = false;
+  const next = rewriteFunction(fn, (instr, out) => out.push(...processList([instr])), (ys) => ys);
+  return changed ? next : fn;
 }
