@@ -4,6 +4,7 @@
 import { reverseMode } from "./ad/reverseMode.js";
 import { EntryCode, emitModuleChunks, exportNamesOf } from "./codegen/emitModule.js";
 import { formatChunks } from "./codegen/format.js";
+import { compileOnDeepStack, needsDeepStack } from "./deepStack.js";
 import { CompileError, Diagnostic } from "./frontend/diagnostics.js";
 import { LoweredEntry, checkImports, lowerModule } from "./frontend/lowerModule.js";
 import { createCheckedProgram } from "./frontend/program.js";
@@ -83,7 +84,14 @@ export function simplify<F extends Func | GradFunc>(fn: F, enabled: boolean, log
   return fn;
 }
 
+/** Compiles a DSL source (a deeply nested one on a thread with a large stack: see deepStack.ts). */
 export async function compile(sourceText: string, options: CompileOptions = {}): Promise<CompileResult> {
+  if (needsDeepStack(sourceText)) return compileOnDeepStack(sourceText, options);
+  return compileHere(sourceText, options);
+}
+
+/** Compiles on this thread. */
+export async function compileHere(sourceText: string, options: CompileOptions = {}): Promise<CompileResult> {
   const fileName = options.fileName ?? "model.ts";
   const displayName = fileName;
   const virtualPath = "/__adgen__/" + fileName.replace(/\\/g, "/").split("/").pop()!.replace(/\.tsx?$/, "") + ".ts";

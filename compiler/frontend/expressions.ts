@@ -126,17 +126,33 @@ function lowerConditional(cx: Lowering, e: TS.ConditionalExpression, env: Env, v
 
 function lowerBinary(cx: Lowering, e: TS.BinaryExpression, env: Env, vname?: string): Value {
   const k = e.operatorToken.kind;
-  const arith = ARITHMETIC[k];
-  if (arith) {
-    const a = lowerExpr(cx, e.left, env);
-    const c = lowerExpr(cx, e.right, env);
-    for (const [v, side] of [[a, e.left], [c, e.right]] as const) {
+  if (ARITHMETIC[k]) {
+    // a left-deep chain (a + b - c + ...) is walked down its left side without recursion:
+    // a sum of thousands of terms nests as deep as it is long
+    const spine: TS.BinaryExpression[] = [];
+    let cur: TS.Expression = e;
+    while (ts.isBinaryExpression(cur) && ARITHMETIC[cur.operatorToken.kind]) {
+      spine.push(cur);
+      cur = cur.left;
+      while (ts.isParenthesizedExpression(cur)) cur = cur.expression;
+    }
+    const operand = (v: Value, side: TS.Expression, op: TS.SyntaxKind): Value => {
       if (v.type.kind !== "f64") {
-        cx.fail(side, "ADG1003", `The operator '${ts.tokenToString(k)}' takes numbers; this operand is a ${v.type.kind === "bool" ? "condition" : "tensor"}.`,
+        cx.fail(side, "ADG1003", `The operator '${ts.tokenToString(op)}' takes numbers; this operand is a ${v.type.kind === "bool" ? "condition" : "tensor"}.`,
           v.type.kind === "tensor" ? "Use add, sub, mul or div from \"adgen\" for tensors." : "Use ?: to choose a number.");
       }
+      return v;
+    };
+    let acc = lowerExpr(cx, cur, env);
+    for (let n = spine.length - 1; n >= 0; n--) {
+      const node = spine[n]!;
+      const op = node.operatorToken.kind;
+      const right = lowerExpr(cx, node.right, env);
+      operand(acc, n === spine.length - 1 ? cur : node.left, op);
+      operand(right, node.right, op);
+      acc = cx.emit(ARITHMETIC[op]!, [acc, right], {}, node, n === 0 ? vname : undefined);
     }
-    return cx.emit(arith, [a, c], {}, e, vname);
+    return acc;
   }
   const cmp = COMPARISON[k];
   if (cmp) {
