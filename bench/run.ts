@@ -35,6 +35,8 @@ import {
   sizeOf,
 } from "./peers/shapes.js";
 import { type TfjsBatch, type TfjsPeer, createLeNetTfjs, createMlpTfjs, initTfjs } from "./peers/tfjs.js";
+import { type LoopSubject, loopSubjects } from "./loops.js";
+import { compileScale } from "./compileScale.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -54,6 +56,8 @@ const KEEP = argv.includes("--keep");
 /** `--only mlp` / `--only lenet`: one model only; `--batch 1`: one batch size only. */
 const ONLY = argv.includes("--only") ? argv[argv.indexOf("--only") + 1]! : "";
 const BATCHES = argv.includes("--batch") ? [option("--batch", 1)] : [1, 32];
+/** `--no-scale`: skip the compile-time-against-size table (it compiles a 60,000-statement program). */
+const SCALE = !argv.includes("--no-scale") && !ONLY;
 
 // ---------------------------------------------------------------------------------------
 // adgen's generated modules
@@ -336,7 +340,12 @@ async function main(): Promise<void> {
         createMlpTfjs as (b: number) => TfjsPeer<Record<string, Float64Array>>,
         (v, b) => mlpTfjsLoss(v as never, b)));
     }
-    const all = cases.flatMap((c) => [...c.subjects.values()].flatMap((s) => [s.step, s.forward]));
+    const loops: { subject: LoopSubject; grad: Timed; into: Timed }[] = ONLY ? [] :
+      (await loopSubjects(dir)).map((subject) => ({ subject, grad: timed(subject.grad), into: timed(subject.gradInto) }));
+    const all = [
+      ...cases.flatMap((c) => [...c.subjects.values()].flatMap((s) => [s.step, s.forward])),
+      ...loops.flatMap((l) => [l.grad, l.into]),
+    ];
     process.stderr.write(`warming up ${all.length} subjects... `);
     for (const t of all) warmUp(t);
     process.stderr.write(`sampling ${ROUNDS} rounds`);
@@ -355,6 +364,21 @@ async function main(): Promise<void> {
     const cliTimes = cliCompileTimes(dir);
     if (!Number.isFinite(sink)) throw new Error("a loss was not finite");
     report(cases, cliTimes, (performance.now() - start) / 1000);
+    if (loops.length) {
+      console.log("\nLoops written out in the DSL: the allocation-free fGradInto against fGrad (medians, target ratio <= 1.0)\n");
+      console.log("| program | fGrad | fGradInto | GradInto / Grad |\n| --- | ---: | ---: | ---: |");
+      for (const l of loops) {
+        const [g, i] = [median(l.grad.samples), median(l.into.samples)];
+        console.log(`| ${l.subject.name} | ${g.toFixed(3)} ms | ${i.toFixed(3)} ms | ${(i / g).toFixed(2)} |`);
+      }
+    }
+    if (SCALE) {
+      process.stderr.write("compiling straight-line programs of 1,000, 10,000 and 60,000 statements...\n");
+      const rows = await compileScale([1000, 10000, 60000]);
+      console.log("\nCompile time against program size (one entry of n straight-line statements, compiler API)\n");
+      console.log("| statements | compile | per 1,000 statements | generated |\n| ---: | ---: | ---: | ---: |");
+      for (const r of rows) console.log(`| ${r.n.toLocaleString("en")} | ${(r.ms / 1000).toFixed(1)} s | ${((r.ms / r.n) * 1000).toFixed(0)} ms | ${(r.bytes / 1e6).toFixed(1)} MB |`);
+    }
     if (KEEP) console.log(`\nGenerated modules kept in ${dir}`);
   } finally {
     if (!KEEP) fs.rmSync(dir, { recursive: true, force: true });
