@@ -1073,15 +1073,3 @@ describe("derivative table", () => {
     entry.forEach((c, i) => checkCase(op, `${op}_${i}`, c));
   });
 });
-
-// Note (known compiler bugs, kept out of the cases above and reported):
-// - a gradient that folds to the constant 0, in an entry whose forward pass also uses the
-//   literal 0, reads a constant the forward pass declared but the backward pass does not
-//   see (fBackward throws "ReferenceError: t is not defined"), e.g.
-//     export function f(x: number, y: number): number { return Math.max(x, 0) + 0 * y; }
-// - an entry whose backward pass reads both a tensor parameter and flatten() of it saves
-//   both under the parameter's name (`return { value, v, w, x, x }`: the module does not
-//   parse), e.g.
-//     export function f(x: Tensor<[2, 3]>, w: Tensor<[2, 3]>, v: Tensor<[6]>): number {
-//       return dot(x, w) + dot(flatten(x), v);
-//     }

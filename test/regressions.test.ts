@@ -1,0 +1,26 @@
+// Programs that once broke the compiler, kept as tests.
+
+import { describe, expect, it } from "vitest";
+import { compileModule } from "./helpers.js";
+
+describe("regressions", () => {
+  it("a gradient that folds to the constant 0 next to a forward literal 0", async () => {
+    const m = await compileModule(`export function f(x: number, y: number): number { return Math.max(x, 0) + 0 * y; }`);
+    expect(m.fGrad(2, 3)).toEqual({ value: 2, grads: { x: 1, y: 0 } });
+    const g = { x: NaN, y: NaN };
+    expect(m.fGradInto(2, 3, g)).toBe(2);
+    expect(g).toEqual({ x: 1, y: 0 });
+  });
+
+  it("a tensor parameter read both as itself and flattened by the backward pass", async () => {
+    const m = await compileModule(`import { type Tensor, dot, flatten } from "adgen";
+export function g(x: Tensor<[2, 3]>, w: Tensor<[2, 3]>, v: Tensor<[6]>): number {
+  return dot(x, w) + dot(flatten(x), v);
+}`);
+    const x = Float64Array.from([1, 2, 3, 4, 5, 6]);
+    const { grads } = m.gGrad(x, x.map((t) => 2 * t), x.map((t) => -t));
+    expect(Array.from(grads.x)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(Array.from(grads.w)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(Array.from(grads.v)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+});
