@@ -22,44 +22,9 @@ import { type TS } from "./ts.js";
 import { Block, Func, Instr, SimpleInstr, Value, ValueId, isSimple, tripCount } from "../ir/types.js";
 import { maxValueId } from "../ir/walk.js";
 import { IndexSite } from "./context.js";
+import { Scope, ValueFacts, factsOf, narrowed } from "./ranges/conditions.js";
+import { ARITHMETIC, EMPTY, Interval, TOP, hull, intervalOf, isEmpty, meet } from "./ranges/intervals.js";
 import { Source } from "./source.js";
-
-interface Interval {
-  readonly lo: number;
-  readonly hi: number;
-  /** Known to hold an integer. */
-  readonly int: boolean;
-}
-
-const TOP: Interval = { lo: -Infinity, hi: Infinity, int: false };
-const EMPTY: Interval = { lo: Infinity, hi: -Infinity, int: true };
-const point = (v: number): Interval => ({ lo: v, hi: v, int: Number.isInteger(v) });
-const isEmpty = (r: Interval): boolean => r.lo > r.hi;
-const meet = (a: Interval, b: Interval): Interval => ({ lo: Math.max(a.lo, b.lo), hi: Math.min(a.hi, b.hi), int: a.int || b.int });
-const hull = (a: Interval, b: Interval): Interval =>
-  isEmpty(a) ? b : isEmpty(b) ? a : { lo: Math.min(a.lo, b.lo), hi: Math.max(a.hi, b.hi), int: a.int && b.int };
-const nan0 = (x: number): number => (Number.isNaN(x) ? 0 : x);
-
-/** A constraint: the values with this key lie in [lo, hi]. */
-interface Atom {
-  readonly key: string;
-  readonly lo: number;
-  readonly hi: number;
-}
-/** A condition's meaning as alternatives, each a conjunction of atoms (null: no information). */
-type Facts = readonly (readonly Atom[])[] | null;
-const MAX_ALTERNATIVES = 16;
-
-/**
- * The scope of a region: what its enclosing conditions say about keys. `facts` holds what
- * is known for certain; `clauses` the disjunctions not yet decided (the else-branch of
- * `i === 0 && j === 0` knows `i !== 0 || j !== 0`), which later conditions may settle.
- */
-interface Scope {
-  readonly facts: ReadonlyMap<string, Interval>;
-  readonly clauses: readonly (readonly (readonly Atom[])[])[];
-  readonly dead: boolean;
-}
 
 interface Frame {
   readonly block: Block;
@@ -82,127 +47,23 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
   let nextId = maxValueId(fn.body) + 1;
 
   const keyOf = (v: Value): string => keys.get(v.id) ?? `%${v.id}`;
+  const vf: ValueFacts = { rangeIn: (v, scope) => rangeIn(v, scope), rangeOf: (v) => range.get(v.id), keyOf, defs };
   const rangeIn = (v: Value, scope: Scope): Interval => {
     const r = range.get(v.id) ?? TOP;
     const f = scope.facts.get(keyOf(v));
     return f ? meet(r, f) : r;
   };
 
-  // ------------------------------------------------------------------ conditions
-  const factsOf = (cond: Value, truth: boolean, scope: Scope, depth = 0): Facts => {
-    const d = defs.get(cond.id);
-    if (!d || depth > 64) return null;
-    const [a, b] = d.args;
-    switch (d.op) {
-      case "not":
-        return factsOf(a!, !truth, scope, depth + 1);
-      case "and":
-      case "or": {
-        const fa = factsOf(a!, truth, scope, depth + 1);
-        const fb = factsOf(b!, truth, scope, depth + 1);
-        // and is true / or is false: both hold; otherwise either does
-        return (d.op === "and") === truth ? conjoin(fa, fb) : disjoin(fa, fb);
-      }
-      case "lt": case "le": case "gt": case "ge": case "eq": case "ne":
-        return compareFacts(d.op, a!, b!, truth, scope);
-      default:
-        return null;
-    }
-  };
-
-  /** v OP k or k OP v, where k is a point: atoms on v (and on u when v = u ± c or c · u). */
-  const compareFacts = (op: string, a: Value, b: Value, truth: boolean, scope: Scope): Facts => {
-    // (each atom is also met with the value's range where the condition is evaluated, so that
-    // `i !== 0` with i in [0, 4] says i in [1, 4])
-    const ra = rangeIn(a, scope);
-    const rb = rangeIn(b, scope);
-    const flip: Record<string, string> = { lt: "gt", le: "ge", gt: "lt", ge: "le", eq: "eq", ne: "ne" };
-    const negate: Record<string, string> = { lt: "ge", le: "gt", gt: "le", ge: "lt", eq: "ne", ne: "eq" };
-    let v: Value;
-    let k: number;
-    let cmp = op;
-    if (rb.lo === rb.hi && !(ra.lo === ra.hi)) [v, k] = [a, rb.lo];
-    else if (ra.lo === ra.hi && !(rb.lo === rb.hi)) [v, k, cmp] = [b, ra.lo, flip[op]!];
-    else return null;
-    if (!truth) cmp = negate[cmp]!;
-    const rv = rangeIn(v, scope);
-    const alts = boundsOf(cmp, k, rv.int);
-    if (!alts) return null;
-    return alts.map(([lo, hi]) => {
-      const m = meet(rv, { lo, hi, int: false });
-      return [{ key: keyOf(v), lo: m.lo, hi: m.hi }, ...solved(v, m.lo, m.hi, scope)];
-    });
-  };
-
-  /** For v = u + c, u - c, c - u, c * u or u * c (c > 0): the same bounds on u. */
-  const solved = (v: Value, lo: number, hi: number, scope: Scope): Atom[] => {
-    const d = defs.get(v.id);
-    if (!d) return [];
-    const c = (x: Value): number | undefined => {
-      const r = range.get(x.id);
-      return r && r.lo === r.hi ? r.lo : undefined;
-    };
-    const [a, b] = d.args;
-    const atom = (u: Value, l: number, h: number): Atom[] => {
-      const m = meet(rangeIn(u, scope), { lo: Math.min(l, h), hi: Math.max(l, h), int: false });
-      return [{ key: keyOf(u), lo: m.lo, hi: m.hi }];
-    };
-    if (d.op === "add" && c(b!) !== undefined) return atom(a!, lo - c(b!)!, hi - c(b!)!);
-    if (d.op === "add" && c(a!) !== undefined) return atom(b!, lo - c(a!)!, hi - c(a!)!);
-    if (d.op === "sub" && c(b!) !== undefined) return atom(a!, lo + c(b!)!, hi + c(b!)!);
-    if (d.op === "sub" && c(a!) !== undefined) return atom(b!, c(a!)! - hi, c(a!)! - lo);
-    if (d.op === "mul" && c(b!) !== undefined && c(b!)! > 0) return atom(a!, lo / c(b!)!, hi / c(b!)!);
-    if (d.op === "mul" && c(a!) !== undefined && c(a!)! > 0) return atom(b!, lo / c(a!)!, hi / c(a!)!);
-    return [];
-  };
-
   // ------------------------------------------------------------------ values
-  const compute = (instr: SimpleInstr, scope: Scope): Interval => {
-    const args = instr.args.map((x) => rangeIn(x, scope));
-    const [a, b] = args as [Interval, Interval];
-    if (args.some(isEmpty)) return EMPTY; // code no value reaches: nothing to check
-    switch (instr.op) {
-      case "const":
-        return point((instr.attrs as { value: number }).value);
-      case "neg":
-        return { lo: -a.hi, hi: -a.lo, int: a.int };
-      case "add":
-        return { lo: a.lo + b.lo, hi: a.hi + b.hi, int: a.int && b.int };
-      case "sub":
-        return { lo: a.lo - b.hi, hi: a.hi - b.lo, int: a.int && b.int };
-      case "mul": {
-        const p = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi].map(nan0);
-        return { lo: Math.min(...p), hi: Math.max(...p), int: a.int && b.int };
-      }
-      case "div":
-        if (b.lo === b.hi && b.lo > 0) return { lo: a.lo / b.lo, hi: a.hi / b.lo, int: false };
-        if (b.lo === b.hi && b.lo < 0) return { lo: a.hi / b.lo, hi: a.lo / b.lo, int: false };
-        return TOP;
-      case "floor":
-      case "ceil":
-      case "round":
-      case "trunc": {
-        const f = Math[instr.op];
-        return { lo: f(a.lo), hi: f(a.hi), int: true };
-      }
-      case "abs":
-        return a.lo >= 0 ? a : a.hi <= 0 ? { lo: -a.hi, hi: -a.lo, int: a.int } : { lo: 0, hi: Math.max(-a.lo, a.hi), int: a.int };
-      case "min":
-        return { lo: Math.min(a.lo, b.lo), hi: Math.min(a.hi, b.hi), int: a.int && b.int };
-      case "max":
-        return { lo: Math.max(a.lo, b.lo), hi: Math.max(a.hi, b.hi), int: a.int && b.int };
-      default:
-        return TOP;
-    }
-  };
+  const compute = (instr: SimpleInstr, scope: Scope): Interval =>
+    intervalOf(instr, instr.args.map((x) => rangeIn(x, scope)));
 
-  const STRUCTURAL = new Set(["neg", "add", "sub", "mul", "div", "floor", "ceil", "round", "trunc", "abs", "min", "max"]);
   const keyFor = (instr: SimpleInstr): string | undefined => {
     if (instr.op === "const") {
       const v = (instr.attrs as { value: number }).value;
       return `#${Object.is(v, -0) ? "-0" : v}`;
     }
-    if (!STRUCTURAL.has(instr.op)) return undefined;
+    if (!ARITHMETIC.has(instr.op)) return undefined;
     // (only short expressions: a key must not grow with a chain of assignments)
     const key = `${instr.op}(${instr.args.map(keyOf).join(",")})`;
     return key.length <= 160 ? key : undefined;
@@ -272,41 +133,6 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
   const fail = (node: TS.Node, message: string, hint: string): never => src.fail(node, "ADG1009", message, hint);
 
   // ------------------------------------------------------------------ the walk
-  const narrowed = (scope: Scope, facts: Facts): Scope => {
-    if (scope.dead || facts === null) return scope;
-    const known = new Map(scope.facts);
-    let clauses = [...scope.clauses, facts];
-    const feasible = (alt: readonly Atom[]): boolean => alt.every((a) => !isEmpty(meet(known.get(a.key) ?? TOP, { lo: a.lo, hi: a.hi, int: false })));
-    // settle clauses until nothing changes: drop the alternatives the facts rule out, apply a
-    // clause left with one alternative, and keep for each key the hull over the alternatives
-    for (let round = 0; round < 8; round++) {
-      let changed = false;
-      const open: (readonly Atom[])[][] = [];
-      for (const clause of clauses) {
-        const alts = clause.filter(feasible);
-        if (alts.length === 0) return { facts: scope.facts, clauses: [], dead: true };
-        if (alts.length < clause.length) changed = true;
-        const hulls = new Map<string, Interval>();
-        alts.forEach((alt, n) => {
-          const here = new Map<string, Interval>();
-          for (const a of alt) here.set(a.key, meet(here.get(a.key) ?? TOP, { lo: a.lo, hi: a.hi, int: false }));
-          if (n === 0) here.forEach((r, key) => hulls.set(key, r));
-          else for (const [key, r] of hulls) hulls.set(key, here.has(key) ? hull(r, here.get(key)!) : TOP);
-        });
-        for (const [key, r] of hulls) {
-          const before = known.get(key) ?? TOP;
-          const next = meet(before, r);
-          if (next.lo !== before.lo || next.hi !== before.hi) changed = true;
-          known.set(key, next);
-        }
-        if (alts.length > 1) open.push(alts);
-      }
-      clauses = open;
-      if (!changed) break;
-    }
-    return { facts: known, clauses, dead: false };
-  };
-
   const walk = (block: Block, scope: Scope, frames: Frame[], depth: number): void => {
     for (const p of block.params) {
       depthOf.set(p.id, depth);
@@ -327,8 +153,8 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
       }
       instr.results.forEach((r) => depthOf.set(r.id, depth));
       if (instr.op === "if") {
-        const thenScope = narrowed(scope, factsOf(instr.cond, true, scope));
-        const elseScope = narrowed(scope, factsOf(instr.cond, false, scope));
+        const thenScope = narrowed(scope, factsOf(vf, instr.cond, true, scope));
+        const elseScope = narrowed(scope, factsOf(vf, instr.cond, false, scope));
         const frame = (b: Block): Frame[] => [...here, { block: b, index: 0, hoistable: false, depth: depth + 1 }];
         walk(instr.then, thenScope, frame(instr.then), depth + 1);
         walk(instr.else, elseScope, frame(instr.else), depth + 1);
@@ -372,36 +198,3 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
   return { ...fn, body: rebuild(fn.body) };
 }
 
-function boundsOf(cmp: string, k: number, int: boolean): [number, number][] | null {
-  if (Number.isNaN(k)) return null;
-  switch (cmp) {
-    case "lt":
-      return [[-Infinity, int ? Math.ceil(k) - 1 : k]];
-    case "le":
-      return [[-Infinity, int ? Math.floor(k) : k]];
-    case "gt":
-      return [[int ? Math.floor(k) + 1 : k, Infinity]];
-    case "ge":
-      return [[int ? Math.ceil(k) : k, Infinity]];
-    case "eq":
-      return [[k, k]];
-    case "ne":
-      return int && Number.isInteger(k) ? [[-Infinity, k - 1], [k + 1, Infinity]] : null;
-    default:
-      return null;
-  }
-}
-
-function conjoin(a: Facts, b: Facts): Facts {
-  if (a === null) return b;
-  if (b === null) return a;
-  const out: Atom[][] = [];
-  for (const x of a) for (const y of b) out.push([...x, ...y]);
-  return out.length > MAX_ALTERNATIVES ? null : out;
-}
-
-function disjoin(a: Facts, b: Facts): Facts {
-  if (a === null || b === null) return null;
-  const out = [...a, ...b];
-  return out.length > MAX_ALTERNATIVES ? null : out;
-}

@@ -1,23 +1,25 @@
 // Prints one IR function body as TypeScript statements over flat typed arrays, following
 // the decisions of the analyses that ran before it: uses.ts (liveness), storage.ts (which
-// buffer holds each tensor, in place / copy / swap, fusion) and the op table (each op's
-// JavaScript). What is left here is naming and writing:
+// buffer holds each tensor, in place / copy / swap, fusion), naming.ts (every name) and the
+// op table (each op's JavaScript, expressions.ts). What is left here is writing statements:
 //
-// - Values are named after the user's variables (an adjoint after its primal: dh4), and a
-//   buffer class is one variable, so an in-place chain y, y2, y3 is one `y`.
-// - Scalars used once in the same straight-line code are inlined into their use, up to a
-//   bounded depth (deep programs must not become deep expressions).
-// - Elementwise ops are one loop each, with the ops fused into them written inside it.
-// - Loop-carried scalars are `let` variables assigned at the end of each iteration; a dead
-//   `let` variable before the loop is taken over instead of copied.
-// - A comment before each group of statements names the source line it comes from.
+// - a buffer is declared where it is first filled, or before the outermost loop around that
+//   (nothing allocates inside a loop); in the allocation-free form it is a workspace slot;
+// - elementwise ops are one loop each, with the ops fused into them written inside it;
+// - loop-carried scalars are `let` variables assigned at the end of each iteration (a dead
+//   `let` variable before the loop is taken over instead of copied); carried tensors update
+//   in place, swap buffers or copy, as storage.ts decided;
+// - a comment before each group of statements names the source line it comes from.
 
-import { Block, ForInstr, IfInstr, Instr, SimpleInstr, Type, Value, ValueId, isSimple, resultsOf } from "../../ir/types.js";
-import { OPS } from "../../ops/index.js";
-import { BodySettings } from "./settings.js";
+import { Block, ForInstr, IfInstr, Instr, SimpleInstr, Type, Value, ValueId, resultsOf } from "../../ir/types.js";
 import { NameScope } from "../names.js";
+import { Expressions, formatNumber, paren } from "./expressions.js";
+import { BodyNames } from "./naming.js";
+import { BodySettings } from "./settings.js";
 import { BufferClass, StoragePlan, isElementwise } from "./storage.js";
 import { Uses } from "./uses.js";
+
+export { commentText, formatNumber } from "./expressions.js";
 
 export interface BodyPrinter {
   /** The JavaScript expression of a value (after printing its definition). */
@@ -35,239 +37,116 @@ export interface BodyPrinter {
    */
   print(from: number, to: number, comment: (line: number) => string, fromTape?: boolean): string[];
   /** An expression for a value the caller may keep (a copy if its buffer is shared or read-only). */
-  exported(v: Value, readonlyBefore?: number): string;
+  exported(v: Value): string;
 }
 
-/** Scalar expressions nest at most this deep before they get a variable of their own. */
-const MAX_INLINE_DEPTH = 6;
-
-export function formatNumber(v: number): string {
-  if (Number.isNaN(v)) return "NaN";
-  if (v === Infinity) return "Infinity";
-  if (v === -Infinity) return "(-Infinity)";
-  if (Object.is(v, -0)) return "(-0)";
-  return v < 0 ? `(${String(v)})` : String(v);
-}
-
-/** Sanitizes source text for a `//` comment (no line terminator can end it early, no "*\/" a block comment). */
-export function commentText(s: string): string {
-  return s.replace(/[\r\n\u2028\u2029]/g, " ").replace(/\*\//g, "* /").trim();
-}
-
-const paren = (e: string): string => (/^[\p{ID_Continue}$.]+$/u.test(e) ? e : `(${e})`);
+type Comment = (line: number) => string;
 
 export function createBodyPrinter(body: Block, uses: Uses, plan: StoragePlan, names: NameScope, settings: BodySettings): BodyPrinter {
-  const { arrayType } = settings;
-  const ws = settings.workspace;
-  const keep = settings.keep ?? new Set<ValueId>();
-  let scope = names;
-  const inChildScope = <T>(fill: () => T): T => {
-    const saved = scope;
-    scope = scope.child();
-    try {
-      return fill();
-    } finally {
-      scope = saved;
-    }
-  };
+  return new Printer(body, uses, plan, names, settings);
+}
 
-  // ----------------------------------------------------------------- names
-  const jsName = new Map<ValueId, string>();
-  const inline = new Map<ValueId, { expr: string; depth: number }>();
-  const classVar = new Map<BufferClass, string>();
-  const suggested = new Map<ValueId, string>();
-  const returned = new Set(body.yields.map((y) => y.id));
-  const exportedClasses = new Set<BufferClass>();
+class Printer implements BodyPrinter {
+  private readonly n: BodyNames;
+  private readonly x: Expressions;
+  private readonly arrayType: string;
+  /** The top-level instruction before which each class is declared (one first filled inside a region). */
+  private readonly declareBefore = new Map<number, BufferClass[]>();
+  private readonly declared = new Set<BufferClass>();
+  private readonly exportedClasses = new Set<BufferClass>();
   /** Values in a `let` variable of their own, which a loop may take over. */
-  const letVars = new Set<ValueId>();
-  /** Values defined before this id come from a tape (read-only) while printing a backward function. */
-  let tapeBefore = -1;
-  const fromTapeValue = (v: Value): boolean => tapeBefore >= 0 && isForward(v);
-  const forwardIds = new Set<ValueId>();
-  const isForward = (v: Value): boolean => forwardIds.has(v.id);
+  private readonly letVars = new Set<ValueId>();
+  /** While printing a backward function: the values that come from the tape. */
+  private readonly forward = new Set<ValueId>();
+  private fromTape = false;
 
-  const hintOf = (v: Value, depth = 0): string => {
-    if (v.name) return v.name;
-    const s = suggested.get(v.id);
-    if (s) return s;
-    const primal = settings.adjoints?.get(v.id);
-    if (primal !== undefined && depth < 4) {
-      const p = uses.defOf.get(primal);
-      const pv = p?.result ?? body.params.find((q) => q.id === primal);
-      const pn = pv ? knownName(pv) ?? hintOf(pv, depth + 1) : undefined;
-      if (pn) return `d${pn}`;
+  constructor(
+    private readonly body: Block,
+    private readonly uses: Uses,
+    private readonly plan: StoragePlan,
+    names: NameScope,
+    private readonly settings: BodySettings,
+  ) {
+    this.n = new BodyNames(body, uses, plan, names, settings);
+    this.x = new Expressions(this.n, uses, settings.keep ?? new Set(), new Set(body.yields.map((y) => y.id)));
+    this.arrayType = settings.arrayType;
+    for (const cls of plan.classes) {
+      if (cls.targets) continue;
+      let pos: { block: Block; index: number } | undefined = uses.defAt.get(cls.home.id);
+      if (!pos || pos.block === body) continue;
+      while (pos.block !== body) {
+        const parent: { block: Block; index: number } = uses.parentOf.get(pos.block)!;
+        pos = { block: parent.block, index: parent.index };
+      }
+      this.declareBefore.set(pos.index, [...(this.declareBefore.get(pos.index) ?? []), cls]);
     }
-    const def = uses.defOf.get(v.id);
-    // a reshape is its source under another shape
-    if (def?.op === "reshape" && depth < 8) return knownName(def.args[0]!) ?? hintOf(def.args[0]!, depth + 1);
-    // a layer's output, after the layer (conv1Out: the kernel is conv1)
-    const layer = def && v.type.kind === "tensor" && settings.layerOf?.(def);
-    if (layer && OPS[def.op].vjp !== "adjointOnly") return `${layer}Out`;
-    const op = def?.op;
-    const opName = op && OPS[op].name;
-    if (opName) return opName;
-    return v.type.kind === "tensor" ? "buf" : "t";
-  };
-  const storageOf = (v: Value) => plan.storage.get(v.id);
-  /** The name v already has, if any. */
-  const knownName = (v: Value): string | undefined => {
-    const n = jsName.get(v.id);
-    if (n !== undefined) return n;
-    const s = storageOf(v);
-    return s?.kind === "buffer" ? classVar.get(s.cls) : undefined;
-  };
-  const clsOf = (v: Value): BufferClass | undefined => {
-    const s = storageOf(v);
-    return s?.kind === "buffer" ? s.cls : undefined;
-  };
-  const varOf = (cls: BufferClass): string => {
-    let n = classVar.get(cls);
-    if (n === undefined) {
-      n = names.freshHere(hintOf(cls.home)); // at the function's level: the buffer outlives blocks
-      classVar.set(cls, n);
+  }
+
+  // ----------------------------------------------------------------- the interface
+  nameOf = (v: Value): string => this.n.nameOf(v);
+  inOutput = (v: Value, target: string): boolean => this.n.clsOf(v)?.output === target;
+  suggest = (v: Value, name: string): void => this.n.suggest(v, name);
+  bind = (v: Value, name: string): void => this.n.bind(v, name);
+
+  print(from: number, to: number, comment: Comment, fromTape = false): string[] {
+    if (fromTape) {
+      this.fromTape = true;
+      for (const instr of this.body.instrs.slice(0, from)) resultsOf(instr).forEach((r) => this.forward.add(r.id));
+      this.body.params.forEach((p) => this.forward.add(p.id));
+      this.letVars.clear();
     }
-    return n;
-  };
-  const nameOf = (v: Value): string => {
-    const inl = inline.get(v.id);
-    if (inl) return inl.expr;
-    const n = jsName.get(v.id);
-    if (n !== undefined) return n;
-    const s = storageOf(v);
-    if (s?.kind === "buffer") return varOf(s.cls);
-    if (s?.kind === "view" && uses.defOf.get(v.id)?.op === "reshape") return nameOf(s.of);
-    throw new Error(`internal: value %${v.id} has no name yet`);
-  };
-  const declare = (v: Value): string => {
-    const n = scope.fresh(hintOf(v));
-    jsName.set(v.id, n);
-    return n;
-  };
+    const out: string[] = [];
+    this.range(this.body, from, to, out, comment, -1);
+    return out;
+  }
+
+  exported(v: Value): string {
+    const name = this.n.nameOf(v);
+    if (v.type.kind !== "tensor") return name;
+    // a buffer handed to the caller must be theirs alone: not a parameter, a view, a
+    // reference, a tape's buffer, or one already handed out
+    const cls = this.n.clsOf(v);
+    if (!cls || cls.targets !== undefined || this.exportedClasses.has(cls) || (this.fromTape && cls.members.some((m) => this.forward.has(m.id)))) {
+      return `${name}.slice()`;
+    }
+    this.exportedClasses.add(cls);
+    return name;
+  }
 
   // ----------------------------------------------------------------- buffers
-  const size = (t: Type): number => (t.kind === "tensor" ? t.shape.reduce((a, d) => a * d, 1) : 1);
-  /** The top-level instruction before which each class is declared (a class first defined inside a region). */
-  const declareBefore = new Map<number, BufferClass[]>();
-  const declared = new Set<BufferClass>();
-  for (const cls of plan.classes) {
-    if (cls.targets) continue;
-    let pos: { block: Block; index: number } | undefined = uses.defAt.get(cls.home.id);
-    if (!pos || pos.block === body) continue;
-    while (pos.block !== body) {
-      const parent: { block: Block; index: number } = uses.parentOf.get(pos.block)!;
-      pos = { block: parent.block, index: parent.index };
-    }
-    const list = declareBefore.get(pos.index) ?? [];
-    list.push(cls);
-    declareBefore.set(pos.index, list);
+  private size(t: Type): number {
+    return t.kind === "tensor" ? t.shape.reduce((a, d) => a * d, 1) : 1;
   }
-  const allocation = (cls: BufferClass): string =>
-    cls.output ?? (ws ? ws.slot(cls.size, varOf(cls)) : `new ${arrayType}(${cls.size})`);
-  /** The declaration of a class's variable (its buffer allocated: zeros, unless from a workspace). */
-  const declaration = (cls: BufferClass): string => {
-    declared.add(cls);
-    return `${cls.swapped ? "let" : "const"} ${varOf(cls)}: ${arrayType} = ${allocation(cls)};`;
-  };
+
+  private tsType(t: Type): string {
+    return t.kind === "tensor" ? this.arrayType : t.kind === "bool" ? "boolean" : "number";
+  }
+
+  /** The declaration of a class's variable: its buffer allocated (zeros, unless from a workspace). */
+  private declaration(cls: BufferClass): string {
+    this.declared.add(cls);
+    const ws = this.settings.workspace;
+    const alloc = cls.output ?? (ws ? ws.slot(cls.size, this.n.varOf(cls)) : `new ${this.arrayType}(${cls.size})`);
+    return `${cls.swapped ? "let" : "const"} ${this.n.varOf(cls)}: ${this.arrayType} = ${alloc};`;
+  }
+
   /** Declares cls now unless it was hoisted; true if its buffer is freshly zeroed. */
-  const ensureDeclared = (cls: BufferClass, out: string[], block: Block): boolean => {
-    if (declared.has(cls)) return false;
-    out.push(declaration(cls));
-    return block === body && !ws && !cls.output;
-  };
-
-  // ----------------------------------------------------------------- index arithmetic
-  const flatIndex = (t: Value, idx: readonly Value[]): string => {
-    const shape = (t.type as { shape: readonly number[] }).shape;
-    const st = new Array<number>(shape.length).fill(1);
-    for (let d = shape.length - 2; d >= 0; d--) st[d] = st[d + 1]! * shape[d + 1]!;
-    let constant = 0;
-    const terms: string[] = [];
-    idx.forEach((v, d) => {
-      const def = uses.defOf.get(v.id);
-      if (def?.op === "const") {
-        constant += (def.attrs as { value: number }).value * st[d]!;
-        return;
-      }
-      const e = nameOf(v);
-      terms.push(st[d] === 1 ? e : `${paren(e)} * ${st[d]}`);
-    });
-    if (constant !== 0 || terms.length === 0) terms.push(String(constant));
-    return terms.join(" + ");
-  };
-
-  // ----------------------------------------------------------------- scalar expressions
-  const jsOf = (op: SimpleInstr["op"]): { js: (a: readonly string[]) => string; twice: boolean } | null => {
-    const em = OPS[op].emit;
-    if (em === "structural" || !em.js) return null;
-    return { js: em.js, twice: "twice" in em && !!em.twice };
-  };
-  /** A scalar expression for a simple op, or null if it needs statements. */
-  const scalarExpr = (instr: SimpleInstr): string | null => {
-    const op = instr.op;
-    if (op === "const") return formatNumber((instr.attrs as { value: number }).value);
-    if (instr.result.type.kind === "tensor") return null;
-    if (op === "index") return `${nameOf(instr.args[0]!)}[${flatIndex(instr.args[0]!, instr.args.slice(1))}]`;
-    const j = jsOf(op);
-    if (!j) return null;
-    return j.js(instr.args.map((x) => (j.twice ? nameOf(x) : paren(nameOf(x)))));
-  };
-  const readsTwice = (instr: Instr): boolean => isSimple(instr) && (instr.op === "checkIndex" || !!jsOf(instr.op)?.twice);
-  const depthOf = (v: Value): number => inline.get(v.id)?.depth ?? 0;
-
-  const canInline = (instr: SimpleInstr, block: Block, index: number): boolean => {
-    const v = instr.result;
-    if (instr.op === "const") return true;
-    if (v.type.kind === "tensor" || returned.has(v.id) || keep.has(v.id)) return false;
-    const list = uses.usesOf.get(v.id) ?? [];
-    if (list.length !== 1 || list[0]!.block !== block) return false;
-    const useAt = list[0]!.index;
-    for (let n = index + 1; n < useAt; n++) if (!isSimple(block.instrs[n]!)) return false;
-    const user = block.instrs[useAt];
-    if (user && readsTwice(user)) return false;
-    // a read from a buffer that may be updated in place must happen where it stands
-    if (instr.op === "index" && clsOf(instr.args[0]!)) return false;
-    if (instr.op === "index" && storageOf(instr.args[0]!)?.kind === "view") return false;
-    return 1 + Math.max(0, ...instr.args.map(depthOf)) <= MAX_INLINE_DEPTH;
-  };
-
-  // ----------------------------------------------------------------- elementwise loops
-  /** The expression of element k of v (a fused op's computed inline; twice-read operands bound in `pre`). */
-  const element = (v: Value, k: string, pre: string[]): string => {
-    if (v.type.kind !== "tensor") return paren(nameOf(v));
-    if (storageOf(v)?.kind !== "fused") return `${nameOf(v)}[${k}]`;
-    return elementOf(uses.defOf.get(v.id)!, k, pre);
-  };
-  const elementOf = (instr: SimpleInstr, k: string, pre: string[]): string => {
-    const j = jsOf(instr.op)!;
-    const args = instr.args.map((a) => {
-      const e = element(a, k, pre);
-      if (!j.twice || /^[\p{ID_Continue}$]+$/u.test(e)) return e;
-      const x = scope.fresh("x");
-      pre.push(`const ${x} = ${e};`);
-      return x;
-    });
-    return `(${j.js(args)})`;
-  };
-  const emitElementwise = (instr: SimpleInstr, out: string[], block: Block): void => {
-    const cls = clsOf(instr.result)!;
-    if (!plan.inPlace.has(instr)) ensureDeclared(cls, out, block);
-    const n = varOf(cls);
-    const k = scope.fresh("k");
-    const pre: string[] = [];
-    const expr = inChildScope(() => elementOf(instr, k, pre));
-    const len = size(instr.result.type);
-    if (pre.length === 0) out.push(`for (let ${k} = 0; ${k} < ${len}; ${k}++) ${n}[${k}] = ${expr};`);
-    else out.push(`for (let ${k} = 0; ${k} < ${len}; ${k}++) {`, ...pre, `${n}[${k}] = ${expr};`, "}");
-  };
+  private ensureDeclared(cls: BufferClass, out: string[], block: Block): boolean {
+    if (this.declared.has(cls)) return false;
+    out.push(this.declaration(cls));
+    return block === this.body && !this.settings.workspace && !cls.output;
+  }
 
   // ----------------------------------------------------------------- statements
-  const emitRange = (block: Block, from: number, to: number, out: string[], comment: (line: number) => string, line: number): void => {
+  private range(block: Block, from: number, to: number, out: string[], comment: Comment, line: number): void {
     let lastLine = line;
     for (let index = from; index < to; index++) {
       const instr = block.instrs[index]!;
       const before = out.length;
-      if (block === body) for (const cls of declareBefore.get(index) ?? []) if (!declared.has(cls)) out.push(declaration(cls));
-      emitInstr(instr, block, index, out, comment, instr.loc.line > 0 ? instr.loc.line : lastLine);
+      if (block === this.body) {
+        for (const cls of this.declareBefore.get(index) ?? []) if (!this.declared.has(cls)) out.push(this.declaration(cls));
+      }
+      this.instr(instr, block, index, out, comment, instr.loc.line > 0 ? instr.loc.line : lastLine);
       const l = instr.loc.line;
       if (out.length > before && l > 0 && l !== lastLine) {
         const c = comment(l);
@@ -275,204 +154,213 @@ export function createBodyPrinter(body: Block, uses: Uses, plan: StoragePlan, na
         lastLine = l;
       }
     }
-  };
+  }
 
-  const emitInstr = (instr: Instr, block: Block, index: number, out: string[], comment: (line: number) => string, line: number): void => {
-    if (instr.op === "if") return emitIf(instr, block, index, out, comment, line);
-    if (instr.op === "for") return emitFor(instr, block, index, out, comment, line);
-    emitSimple(instr, block, index, out);
-  };
+  private instr(instr: Instr, block: Block, index: number, out: string[], comment: Comment, line: number): void {
+    if (instr.op === "if") return this.ifInstr(instr, block, index, out, comment, line);
+    if (instr.op === "for") return this.forInstr(instr, block, index, out, comment, line);
+    if (instr.result.type.kind === "tensor") return this.tensor(instr, block, out);
+    this.scalar(instr, block, index, out);
+  }
 
-  const emitSimple = (instr: SimpleInstr, block: Block, index: number, out: string[]): void => {
+  private scalar(instr: SimpleInstr, block: Block, index: number, out: string[]): void {
+    const { n, x } = this;
     const r = instr.result;
-    const st = storageOf(r);
-    if (st?.kind === "fused") return;
-    if (r.type.kind !== "tensor") {
-      if (instr.op === "checkIndex") {
-        const x = nameOf(instr.args[0]!);
-        const { size: n, message } = instr.attrs as { size: number; message: string };
-        out.push(`if (!(${x} >= 0 && ${x} < ${n} && (${x} | 0) === ${x})) throw new RangeError(${JSON.stringify(message)} + ${x});`);
-        jsName.set(r.id, x);
-        return;
-      }
-      const expr = scalarExpr(instr);
-      if (expr !== null) {
-        if (canInline(instr, block, index)) {
-          const depth = 1 + Math.max(0, ...instr.args.map(depthOf));
-          inline.set(r.id, { expr: instr.op === "const" ? expr : `(${expr})`, depth });
-        } else {
-          out.push(`const ${declare(r)} = ${expr};`);
-        }
-        return;
-      }
-      const fn = settings.kernels.kernelFor(instr, settings.layerOf?.(instr));
-      out.push(`const ${declare(r)} = ${fn}(${instr.args.map(nameOf).join(", ")});`);
+    if (instr.op === "checkIndex") {
+      const i = n.nameOf(instr.args[0]!); // (a variable: see Expressions.canInline)
+      const { size, message } = instr.attrs as { size: number; message: string };
+      out.push(`if (!(${i} >= 0 && ${i} < ${size} && (${i} | 0) === ${i})) throw new RangeError(${JSON.stringify(message)} + ${i});`);
+      n.bind(r, i);
       return;
     }
-    emitTensor(instr, block, index, out);
-  };
+    const expr = x.scalar(instr);
+    if (expr === null) {
+      const fn = this.settings.kernels.kernelFor(instr, this.settings.layerOf?.(instr));
+      out.push(`const ${n.declare(r)} = ${fn}(${instr.args.map((a) => n.nameOf(a)).join(", ")});`);
+    } else if (x.canInline(instr, block, index)) {
+      const depth = 1 + Math.max(0, ...instr.args.map((a) => x.depthOf(a)));
+      n.inline.set(r.id, { expr: instr.op === "const" ? expr : `(${expr})`, depth });
+    } else {
+      out.push(`const ${n.declare(r)} = ${expr};`);
+    }
+  }
 
-  const emitTensor = (instr: SimpleInstr, block: Block, index: number, out: string[]): void => {
+  private tensor(instr: SimpleInstr, block: Block, out: string[]): void {
+    const { n } = this;
     const r = instr.result;
-    const arg = (k: number): string => nameOf(instr.args[k]!);
-    const st = storageOf(r)!;
+    const st = n.storageOf(r)!;
+    if (st.kind === "fused" || instr.op === "reshape") return;
+    const arg = (k: number): string => n.nameOf(instr.args[k]!);
+    const cls = n.clsOf(r);
     switch (instr.op) {
-      case "reshape":
+      case "zeros":
+        if (!this.ensureDeclared(cls!, out, block)) out.push(`${n.varOf(cls!)}.fill(0);`);
         return;
-      case "zeros": {
-        const cls = clsOf(r)!;
-        if (!ensureDeclared(cls, out, block)) out.push(`${varOf(cls)}.fill(0);`);
+      case "broadcast":
+        this.ensureDeclared(cls!, out, block);
+        out.push(`${n.varOf(cls!)}.fill(${arg(0)});`);
         return;
-      }
-      case "broadcast": {
-        const cls = clsOf(r)!;
-        ensureDeclared(cls, out, block);
-        out.push(`${varOf(cls)}.fill(${arg(0)});`);
+      case "index":
+        return this.partialIndex(instr, block, out);
+      case "select":
+        this.declared.add(cls!);
+        out.push(`const ${n.varOf(cls!)} = ${paren(arg(0))} ? ${arg(1)} : ${arg(2)};`);
         return;
-      }
-      case "index": {
-        const t = instr.args[0]!;
-        const off = flatIndex(t, instr.args.slice(1));
-        const len = size(r.type);
-        if (st.kind === "view") {
-          const n = declare(r);
-          out.push(`const ${n} = ${arg(0)}.subarray(${off}, ${off === "0" ? "" : `${paren(off)} + `}${len});`);
-          return;
-        }
-        const cls = clsOf(r)!;
-        ensureDeclared(cls, out, block);
-        const q = scope.fresh("q");
-        const base = off === "0" ? q : `${paren(off)} + ${q}`;
-        out.push(`for (let ${q} = 0; ${q} < ${len}; ${q}++) ${varOf(cls)}[${q}] = ${arg(0)}[${base}];`);
-        return;
-      }
-      case "select": {
-        out.push(`const ${varOf(clsOf(r)!)} = ${paren(arg(0))} ? ${arg(1)} : ${arg(2)};`);
-        declared.add(clsOf(r)!);
-        return;
-      }
       case "store":
       case "accum":
-        return emitUpdate(instr, block, out);
+        return this.update(instr, block, out);
     }
-    if (isElementwise(instr)) return emitElementwise(instr, out, block);
-    const cls = clsOf(r)!;
-    ensureDeclared(cls, out, block);
-    const fn = settings.kernels.kernelFor(instr, settings.layerOf?.(instr));
-    out.push(`${fn}(${[...instr.args.map(nameOf), varOf(cls)].join(", ")});`);
-  };
+    if (isElementwise(instr)) return this.elementwise(instr, block, out);
+    this.ensureDeclared(cls!, out, block);
+    const fn = this.settings.kernels.kernelFor(instr, this.settings.layerOf?.(instr));
+    out.push(`${fn}(${[...instr.args.map((a) => n.nameOf(a)), n.varOf(cls!)].join(", ")});`);
+  }
 
-  const emitUpdate = (instr: SimpleInstr, block: Block, out: string[]): void => {
+  /** x[i...] of a sub-tensor: a subarray view, or a copy into a buffer (allocation-free form). */
+  private partialIndex(instr: SimpleInstr, block: Block, out: string[]): void {
+    const { n } = this;
+    const r = instr.result;
+    const off = this.x.flatIndex(instr.args[0]!, instr.args.slice(1));
+    const len = this.size(r.type);
+    const src = n.nameOf(instr.args[0]!);
+    if (n.storageOf(r)!.kind === "view") {
+      out.push(`const ${n.declare(r)} = ${src}.subarray(${off}, ${off === "0" ? "" : `${paren(off)} + `}${len});`);
+      return;
+    }
+    const cls = n.clsOf(r)!;
+    this.ensureDeclared(cls, out, block);
+    const q = n.scope.fresh("q");
+    out.push(`for (let ${q} = 0; ${q} < ${len}; ${q}++) ${n.varOf(cls)}[${q}] = ${src}[${off === "0" ? q : `${paren(off)} + ${q}`}];`);
+  }
+
+  private update(instr: SimpleInstr, block: Block, out: string[]): void {
+    const { n } = this;
     const t = instr.args[0]!;
-    const idx = instr.args.slice(1, -1);
     const v = instr.args[instr.args.length - 1]!;
-    const cls = clsOf(instr.result)!;
-    if (!plan.inPlace.has(instr)) {
-      ensureDeclared(cls, out, block);
-      out.push(`${varOf(cls)}.set(${nameOf(t)});`);
+    const cls = n.clsOf(instr.result)!;
+    if (!this.plan.inPlace.has(instr)) {
+      this.ensureDeclared(cls, out, block);
+      out.push(`${n.varOf(cls)}.set(${n.nameOf(t)});`);
     }
-    const buf = varOf(cls);
-    const off = flatIndex(t, idx);
+    const buf = n.varOf(cls);
+    const off = this.x.flatIndex(t, instr.args.slice(1, -1));
     const op = instr.op === "store" ? "=" : "+=";
-    if (v.type.kind === "f64") out.push(`${buf}[${off}] ${op} ${nameOf(v)};`);
-    else if (instr.op === "store") out.push(`${buf}.set(${nameOf(v)}, ${off});`);
+    if (v.type.kind === "f64") out.push(`${buf}[${off}] ${op} ${n.nameOf(v)};`);
+    else if (instr.op === "store") out.push(`${buf}.set(${n.nameOf(v)}, ${off});`);
     else {
-      const k = scope.fresh("k");
-      const base = off === "0" ? k : `${paren(off)} + ${k}`;
-      out.push(`for (let ${k} = 0; ${k} < ${size(v.type)}; ${k}++) ${buf}[${base}] += ${nameOf(v)}[${k}];`);
+      const k = n.scope.fresh("k");
+      out.push(`for (let ${k} = 0; ${k} < ${this.size(v.type)}; ${k}++) ${buf}[${off === "0" ? k : `${paren(off)} + ${k}`}] += ${n.nameOf(v)}[${k}];`);
     }
-  };
+  }
 
-  const tsType = (t: Type): string => (t.kind === "tensor" ? arrayType : t.kind === "bool" ? "boolean" : "number");
+  private elementwise(instr: SimpleInstr, block: Block, out: string[]): void {
+    const { n } = this;
+    const cls = n.clsOf(instr.result)!;
+    this.ensureDeclared(cls, out, block);
+    const buf = n.varOf(cls);
+    const k = n.scope.fresh("k");
+    const pre: string[] = [];
+    const expr = n.inChild(() => this.x.elementOf(instr, k, pre));
+    const len = this.size(instr.result.type);
+    if (pre.length === 0) out.push(`for (let ${k} = 0; ${k} < ${len}; ${k}++) ${buf}[${k}] = ${expr};`);
+    else out.push(`for (let ${k} = 0; ${k} < ${len}; ${k}++) {`, ...pre, `${buf}[${k}] = ${expr};`, "}");
+  }
 
-  const emitIf = (I: IfInstr, block: Block, index: number, out: string[], comment: (line: number) => string, line: number): void => {
-    const refs = plan.ifRefs.get(I) ?? [];
+  private ifInstr(I: IfInstr, block: Block, _index: number, out: string[], comment: Comment, line: number): void {
+    const { n } = this;
+    const refs = this.plan.ifRefs.get(I) ?? [];
     // scalar results and references are let variables assigned in each branch
     const vars = I.results.map((r, k) => {
       if (r.type.kind !== "tensor") {
-        const n = declare(r);
-        letVars.add(r.id);
-        out.push(`let ${n}: ${tsType(r.type)};`);
-        return n;
+        const name = n.declare(r);
+        this.letVars.add(r.id);
+        out.push(`let ${name}: ${this.tsType(r.type)};`);
+        return name;
       }
-      const cls = clsOf(r)!;
+      const cls = n.clsOf(r)!;
       if (cls.targets) {
-        declared.add(cls);
-        out.push(`let ${varOf(cls)}: ${arrayType};`);
-      } else if (!refs[k]) ensureDeclared(cls, out, block);
-      return varOf(cls);
+        this.declared.add(cls);
+        out.push(`let ${n.varOf(cls)}: ${this.arrayType};`);
+      } else if (!refs[k]) this.ensureDeclared(cls, out, block);
+      return n.varOf(cls);
     });
-    const branch = (sub: Block): string[] => inChildScope(() => {
+    const branch = (sub: Block): string[] => n.inChild(() => {
       const lines: string[] = [];
-      emitRange(sub, 0, sub.instrs.length, lines, comment, line);
+      this.range(sub, 0, sub.instrs.length, lines, comment, line);
       sub.yields.forEach((y, k) => {
         const r = I.results[k]!;
-        if (r.type.kind !== "tensor") return void lines.push(`${vars[k]} = ${nameOf(y)};`);
-        const cls = clsOf(r)!;
-        if (cls.targets) lines.push(`${vars[k]} = ${nameOf(y)};`);
-        else if (!refs[k]) lines.push(`${vars[k]}.set(${nameOf(y)});`);
+        if (r.type.kind !== "tensor" || n.clsOf(r)!.targets) lines.push(`${vars[k]} = ${n.nameOf(y)};`);
+        else if (!refs[k]) lines.push(`${vars[k]}.set(${n.nameOf(y)});`);
         // (else the yield is already in the result's buffer)
       });
       return lines;
     });
-    const cond = nameOf(I.cond);
+    const cond = n.nameOf(I.cond);
     const thenLines = branch(I.then);
     const elseLines = branch(I.else);
     if (thenLines.length === 0 && elseLines.length === 0) return;
-    out.push(`if (${cond}) {`, ...thenLines, elseLines.length ? "} else {" : "}", ...(elseLines.length ? [...elseLines, "}"] : []));
-  };
+    out.push(`if (${cond}) {`, ...thenLines, ...(elseLines.length ? ["} else {", ...elseLines] : []), "}");
+  }
 
-  const emitFor = (L: ForInstr, block: Block, index: number, out: string[], comment: (line: number) => string, line: number): void => {
+  private forInstr(L: ForInstr, block: Block, index: number, out: string[], comment: Comment, line: number): void {
+    const { n } = this;
     const [iv, ...carried] = L.body.params as [Value, ...Value[]];
-    const shares = plan.sharesInit.get(L) ?? [];
+    const shares = this.plan.sharesInit.get(L) ?? [];
     const claimed = new Set<ValueId>();
     const vars = carried.map((p, k) => {
       const init = L.init[k]!;
       if (p.type.kind === "tensor") {
-        const cls = clsOf(p)!;
+        const cls = n.clsOf(p)!;
         if (!shares[k]) {
-          ensureDeclared(cls, out, block);
-          out.push(`${varOf(cls)}.set(${nameOf(init)});`);
+          this.ensureDeclared(cls, out, block);
+          out.push(`${n.varOf(cls)}.set(${n.nameOf(init)});`);
         }
-        return varOf(cls);
+        return n.varOf(cls);
       }
       // a scalar: take over a let variable that is dead from here on, else a new let
-      const dead = !claimed.has(init.id) && !uses.liveAfter(init, block, index) && !uses.usedWithin(init, block, index);
+      const dead = !claimed.has(init.id) && !this.uses.liveAfter(init, block, index) && !this.uses.usedWithin(init, block, index);
       claimed.add(init.id);
       const result = L.results[k]!;
-      if (dead && letVars.has(init.id) && !fromTapeValue(init)) {
-        const n = jsName.get(init.id)!;
-        jsName.set(p.id, n);
-        jsName.set(result.id, n);
-        letVars.add(p.id).add(result.id);
-        return n;
+      if (dead && this.letVars.has(init.id) && !(this.fromTape && this.forward.has(init.id))) {
+        const name = n.jsName.get(init.id)!;
+        n.bind(p, name);
+        n.bind(result, name);
+        this.letVars.add(p.id).add(result.id);
+        return name;
       }
-      const n = declare(p);
-      jsName.set(result.id, n);
-      letVars.add(p.id).add(result.id);
-      out.push(`let ${n}: ${tsType(p.type)} = ${nameOf(init)};`);
-      return n;
+      const name = n.declare(p);
+      n.bind(result, name);
+      this.letVars.add(p.id).add(result.id);
+      out.push(`let ${name}: ${this.tsType(p.type)} = ${n.nameOf(init)};`);
+      return name;
     });
-    inChildScope(() => emitLoop(L, carried, vars, iv, out, comment, line));
-  };
+    n.inChild(() => this.loop(L, carried, vars, iv, out, comment, line));
+  }
 
-  const emitLoop = (L: ForInstr, carried: Value[], vars: string[], iv: Value, out: string[], comment: (line: number) => string, line: number): void => {
-    const i = declare(iv);
+  private loop(L: ForInstr, carried: Value[], vars: string[], iv: Value, out: string[], comment: Comment, line: number): void {
+    const { n } = this;
+    const i = n.declare(iv);
     const { start, end, step } = L;
-    const cmp = step > 0 ? "<" : ">";
     const inc = step === 1 ? `${i}++` : step === -1 ? `${i}--` : step > 0 ? `${i} += ${step}` : `${i} -= ${-step}`;
-    out.push(`for (let ${i} = ${formatNumber(start)}; ${i} ${cmp} ${formatNumber(end)}; ${inc}) {`);
+    out.push(`for (let ${i} = ${formatNumber(start)}; ${i} ${step > 0 ? "<" : ">"} ${formatNumber(end)}; ${inc}) {`);
     const lines: string[] = [];
-    emitRange(L.body, 0, L.body.instrs.length, lines, comment, line);
-    const modes = plan.yieldMode.get(L) ?? [];
+    this.range(L.body, 0, L.body.instrs.length, lines, comment, line);
+    this.endOfIteration(L, carried, vars, lines);
+    out.push(...lines, "}");
+  }
+
+  /** The carried values for the next iteration: scalars assigned, tensors copied or swapped. */
+  private endOfIteration(L: ForInstr, carried: Value[], vars: string[], lines: string[]): void {
+    const { n } = this;
+    const modes = this.plan.yieldMode.get(L) ?? [];
     // scalars first (their expressions may read buffers the swaps below exchange)
-    const assigns = carried.map((p, k) => ({ p, k, rhs: nameOf(L.body.yields[k]!) }))
+    const assigns = carried.map((p, k) => ({ p, k, rhs: n.nameOf(L.body.yields[k]!) }))
       .filter(({ p, k, rhs }) => p.type.kind !== "tensor" && rhs !== vars[k]);
     const readsCarried = assigns.length > 1 &&
-      assigns.some(({ rhs }) => vars.some((n) => new RegExp(`(^|[^\\p{ID_Continue}$])${escapeRe(n)}($|[^\\p{ID_Continue}$])`, "u").test(rhs)));
+      assigns.some(({ rhs }) => vars.some((v) => new RegExp(`(^|[^\\p{ID_Continue}$])${escapeRe(v)}($|[^\\p{ID_Continue}$])`, "u").test(rhs)));
     if (readsCarried) {
       const temps = assigns.map(({ k, rhs }) => {
-        const t = scope.fresh(`${vars[k]}Next`);
+        const t = n.scope.fresh(`${vars[k]}Next`);
         lines.push(`const ${t} = ${rhs};`);
         return { k, t };
       });
@@ -482,50 +370,15 @@ export function createBodyPrinter(body: Block, uses: Uses, plan: StoragePlan, na
     }
     carried.forEach((p, k) => {
       if (p.type.kind !== "tensor") return;
-      const y = L.body.yields[k]!;
+      const y = n.nameOf(L.body.yields[k]!);
       if (modes[k] === "copy") {
-        const yc = clsOf(y);
-        lines.push(yc?.targets ? `if (${nameOf(y)} !== ${vars[k]}) ${vars[k]}.set(${nameOf(y)});` : `${vars[k]}.set(${nameOf(y)});`);
+        lines.push(n.clsOf(L.body.yields[k]!)?.targets ? `if (${y} !== ${vars[k]}) ${vars[k]}.set(${y});` : `${vars[k]}.set(${y});`);
       } else if (modes[k] === "swap") {
-        const other = nameOf(y);
-        const t = scope.fresh("swap");
-        lines.push(`const ${t} = ${vars[k]};`, `${vars[k]} = ${other};`, `${other} = ${t};`);
+        const t = n.scope.fresh("swap");
+        lines.push(`const ${t} = ${vars[k]};`, `${vars[k]} = ${y};`, `${y} = ${t};`);
       }
     });
-    out.push(...lines, "}");
-  };
-
-  return {
-    nameOf,
-    inOutput: (v, target) => clsOf(v)?.output === target,
-    suggest: (v, name) => {
-      if (!suggested.has(v.id)) suggested.set(v.id, name);
-    },
-    bind: (v, name) => void jsName.set(v.id, name),
-    print(from, to, comment, fromTape = false) {
-      if (fromTape) {
-        tapeBefore = from;
-        for (const instr of body.instrs.slice(0, from)) resultsOf(instr).forEach((r) => forwardIds.add(r.id));
-        body.params.forEach((p) => forwardIds.add(p.id));
-        letVars.clear();
-      }
-      const out: string[] = [];
-      emitRange(body, from, to, out, comment, -1);
-      return out;
-    },
-    exported(v) {
-      const n = nameOf(v);
-      if (v.type.kind !== "tensor") return n;
-      // a buffer handed to the caller must be theirs alone: not a parameter, a view, a
-      // reference, a tape's buffer, or one already handed out
-      const cls = clsOf(v);
-      if (!cls || cls.targets !== undefined || exportedClasses.has(cls) || (tapeBefore >= 0 && cls.members.some(isForward))) {
-        return `${n}.slice()`;
-      }
-      exportedClasses.add(cls);
-      return n;
-    },
-  };
+  }
 }
 
 function escapeRe(s: string): string {
