@@ -146,7 +146,7 @@ function funcTypeKey(t: FuncType): string {
 }
 
 /** The module's bytes. The same module value always gives the same bytes. */
-export function encodeModule(m: WasmModule): Uint8Array {
+export function encodeModule(m: WasmModule): Uint8Array<ArrayBuffer> {
   const names = new Set<string>([m.memory.exportAs]);
   for (const f of m.functions) {
     if (names.has(f.name)) throw new Error(`wasm module: two exports named ${f.name}`);
