@@ -13,7 +13,7 @@ import { type EncodedFunction, type WasmModule, PAGE_BYTES, encodeModule, f64Byt
 // ---------------------------------------------------------------------------------------
 // Helpers
 
-function moduleOf(functions: EncodedFunction[], extra: Partial<WasmModule> = {}): Uint8Array {
+function moduleOf(functions: EncodedFunction[], extra: Partial<WasmModule> = {}): Uint8Array<ArrayBuffer> {
   return encodeModule({ memory: { pages: 1, exportAs: "memory" }, functions, ...extra });
 }
 
@@ -133,7 +133,7 @@ describe("modules", () => {
   });
 
   it("is deterministic: the same kernels give the same bytes", () => {
-    const build = (): Uint8Array => moduleOf([
+    const build = (): Uint8Array<ArrayBuffer> => moduleOf([
       func("scale", { x: "i32", n: "i32", a: "f64" }, [], (s, p) => {
         const i = s.local("i32", "i");
         return [forRange(i, 0, 16, [
