@@ -115,6 +115,8 @@ export interface KernelCase {
   readonly wasmCopied: () => void;
   /** The two results (after one call each). */
   results(): { ts: Arr; wasm: Arr };
+  /** The Wasm kernel function and the size of its module alone. */
+  readonly fn: EncodedFunction;
   readonly wasmBytes: number;
 }
 
@@ -169,20 +171,42 @@ function makeCase(
       w.run();
       return { ts: tsOut, wasm: w.views[outSlot]! };
     },
+    fn,
     wasmBytes: w.bytes,
   };
 }
 
 let caseId = 0;
 
-export function convCase(layer: LayerShape, batch: number, dtype: Dtype, o: CaseOptions = {}): KernelCase {
+/** The Wasm convolution of a conv layer. */
+export function convSpec(layer: LayerShape, batch: number, dtype: Dtype, block?: Partial<ConvBlock>): ConvSpec {
   const [C, H, W, O, k, pad] = layer.dims as [number, number, number, number, number, number];
-  const spec: ConvSpec = {
+  return {
     name: `conv${caseId++}`, dtype, batch, C, H, W, O, KH: k, KW: k, padding: [pad, pad], stride: [1, 1], bias: true,
-    ...(o.convBlock ? { block: o.convBlock } : {}),
+    ...(block ? { block } : {}),
   };
+}
+
+/** The Wasm product of one kernel of a linear layer (x [batch, in], w [out, in]). */
+export function linearSpec(layer: LayerShape, op: Exclude<KernelOp, "conv2d">, batch: number, dtype: Dtype, block?: Partial<GemmBlock>): GemmSpec {
+  const [nIn, nOut] = layer.dims as [number, number];
+  const base = { name: `${op}${caseId++}`, dtype, ...(block ? { block } : {}) };
+  switch (op) {
+    case "linear": // y[n][o] = b[o] + Σ_i x[n][i] w[o][i]
+      return { ...base, M: batch, N: nOut, K: nIn, a: { rs: nIn, cs: 1 }, b: { rs: 1, cs: nIn }, c: { rs: nOut, cs: 1 }, bias: "col" };
+    case "linearGradInput": // dx[n][i] = Σ_o dy[n][o] w[o][i]
+      return { ...base, M: batch, N: nIn, K: nOut, a: { rs: nOut, cs: 1 }, b: { rs: nIn, cs: 1 }, c: { rs: nIn, cs: 1 } };
+    case "linearGradWeight": // dw[o][i] = Σ_n dy[n][o] x[n][i]
+      return { ...base, M: nOut, N: nIn, K: batch, a: { rs: 1, cs: nOut }, b: { rs: nIn, cs: 1 }, c: { rs: nIn, cs: 1 } };
+  }
+}
+
+export function convCase(layer: LayerShape, batch: number, dtype: Dtype, o: CaseOptions = {}): KernelCase {
+  const spec = convSpec(layer, batch, dtype, o.convBlock);
+  const { C, O, KH: k } = spec;
+  const pad = spec.padding[0];
   const g = convGeometry(spec);
-  const xShape = batch === 1 ? [C, H, W] : [batch, C, H, W];
+  const xShape = batch === 1 ? [C, spec.H, spec.W] : [batch, C, spec.H, spec.W];
   const yShape = batch === 1 ? [O, g.OH, g.OW] : [batch, O, g.OH, g.OW];
   return makeCase(layer, "conv2d", batch, dtype, 2 * batch * O * g.OH * g.OW * C * k * k, "direct",
     [xShape, [O, C, k, k], [O]], yShape, { stride: [1, 1], padding: [pad, pad] },
@@ -192,27 +216,24 @@ export function convCase(layer: LayerShape, batch: number, dtype: Dtype, o: Case
 export function linearCase(layer: LayerShape, op: Exclude<KernelOp, "conv2d">, batch: number, dtype: Dtype, o: CaseOptions = {}): KernelCase {
   const [nIn, nOut] = layer.dims as [number, number];
   const rows = (n: number): number[] => (batch === 1 ? [n] : [batch, n]);
-  const name = `${op}${caseId++}`;
-  const block = o.gemmBlock ? { block: o.gemmBlock } : {};
+  const spec = linearSpec(layer, op, batch, dtype, o.gemmBlock);
   const seed = o.seed ?? 23 + batch;
   const flops = 2 * batch * nIn * nOut;
-  let spec: GemmSpec;
+  const fn = gemmKernel(spec);
   if (op === "linear") {
-    // y[n][o] = b[o] + Σ_i x[n][i] w[o][i]
-    spec = { name, dtype, M: batch, N: nOut, K: nIn, a: { rs: nIn, cs: 1 }, b: { rs: 1, cs: nIn }, c: { rs: nOut, cs: 1 }, bias: "col", ...block };
-    return makeCase(layer, op, batch, dtype, flops, gemmMode(spec), [rows(nIn), [nOut, nIn], [nOut]], rows(nOut), {},
-      gemmKernel(spec), [0, 1, -1, 2], 0, seed);
+    return makeCase(layer, op, batch, dtype, flops, gemmMode(spec), [rows(nIn), [nOut, nIn], [nOut]], rows(nOut), {}, fn, [0, 1, -1, 2], 0, seed);
   }
   if (op === "linearGradInput") {
-    // dx[n][i] = Σ_o dy[n][o] w[o][i]
-    spec = { name, dtype, M: batch, N: nIn, K: nOut, a: { rs: nOut, cs: 1 }, b: { rs: nIn, cs: 1 }, c: { rs: nIn, cs: 1 }, ...block };
-    return makeCase(layer, op, batch, dtype, flops, gemmMode(spec), [rows(nOut), [nOut, nIn]], rows(nIn), {},
-      gemmKernel(spec), [0, 1, -1], 0, seed);
+    return makeCase(layer, op, batch, dtype, flops, gemmMode(spec), [rows(nOut), [nOut, nIn]], rows(nIn), {}, fn, [0, 1, -1], 0, seed);
   }
-  // dw[o][i] = Σ_n dy[n][o] x[n][i]
-  spec = { name, dtype, M: nOut, N: nIn, K: batch, a: { rs: 1, cs: nOut }, b: { rs: nIn, cs: 1 }, c: { rs: nIn, cs: 1 }, ...block };
-  return makeCase(layer, op, batch, dtype, flops, gemmMode(spec), [rows(nOut), rows(nIn)], [nOut, nIn], {},
-    gemmKernel(spec), [0, 1, -1], 0, seed);
+  return makeCase(layer, op, batch, dtype, flops, gemmMode(spec), [rows(nOut), rows(nIn)], [nOut, nIn], {}, fn, [0, 1, -1], 0, seed);
+}
+
+/** The Wasm kernels of one model at one batch size and dtype (no data, no TS kernels). */
+export function modelKernels(model: LayerShape["model"], batch: number, dtype: Dtype): EncodedFunction[] {
+  return LAYERS.filter((l) => l.model === model).flatMap((l) => (l.kind === "conv"
+    ? [conv2dKernel(convSpec(l, batch, dtype))]
+    : (["linear", "linearGradInput", "linearGradWeight"] as const).map((op) => gemmKernel(linearSpec(l, op, batch, dtype)))));
 }
 
 /** Every kernel of every layer at one batch size and dtype. */

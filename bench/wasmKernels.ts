@@ -12,7 +12,8 @@
 //     [--conv-block mo,nv,kw[/...]]   (several blocks: compared interleaved, one row each)
 
 import * as os from "node:os";
-import { type Dtype, type KernelCase, allCases, convCase, difference, LAYERS, linearCase } from "./kernelCases.js";
+import { encodeModule } from "../compiler/codegen/wasm/encoder.js";
+import { type Dtype, type KernelCase, allCases, convCase, difference, LAYERS, linearCase, modelKernels } from "./kernelCases.js";
 import { mulberry32 } from "./peers/shapes.js";
 
 const argv = process.argv.slice(2);
@@ -85,6 +86,37 @@ function cases(batch: number, dtype: Dtype): KernelCase[][] {
   });
 }
 
+/**
+ * One module with every kernel of LeNet-5 (or the MLP) at batch 32: its size, as base64, and
+ * how long generating, encoding, compiling (synchronously and not) and instantiating take.
+ */
+function reportModules(): void {
+  console.log("One module per model with all its kernels above (batch 32): generate + encode (first time, cold JIT), size,");
+  console.log("base64 decode, compile (V8 validates; functions compile lazily on their first call), instantiate (medians of 15):");
+  for (const dtype of DTYPES) {
+    for (const model of ["LeNet-5", "MLP"] as const) {
+      const t0 = performance.now();
+      const fns = modelKernels(model, 32, dtype);
+      const bytes = encodeModule({ memory: { pages: 1, exportAs: "memory" }, functions: fns });
+      const generate = performance.now() - t0;
+      const times = (f: (i: number) => void): number => median(Array.from({ length: 15 }, (_, i) => {
+        const s = performance.now();
+        f(i);
+        return performance.now() - s;
+      }));
+      // distinct bytes each time: V8 caches compiled modules by their bytes
+      const variants = Array.from({ length: 15 }, (_, i) => encodeModule({ memory: { pages: 1, exportAs: `memory${i}` }, functions: fns }));
+      const sync = times((i) => new WebAssembly.Module(variants[i]!));
+      const mod = new WebAssembly.Module(bytes);
+      const inst = times(() => new WebAssembly.Instance(mod));
+      const b64 = Buffer.from(bytes).toString("base64");
+      const decode = times(() => Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0)));
+      console.log(`  ${dtype} ${model}: ${fns.length} kernels, ${bytes.length} bytes (${b64.length} as base64); generate+encode ${generate.toFixed(1)} ms, ` +
+        `base64 decode ${decode.toFixed(2)} ms, new WebAssembly.Module ${sync.toFixed(2)} ms, new WebAssembly.Instance ${inst.toFixed(2)} ms`);
+    }
+  }
+}
+
 function main(): void {
   const cpus = os.cpus();
   console.log(`Machine: ${cpus[0]?.model ?? "unknown CPU"} (${cpus.length} logical CPUs), Node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
@@ -151,6 +183,8 @@ function main(): void {
   for (const [k, v] of Object.entries(speedups)) {
     console.log(`  ${k}: speedup ${Math.min(...v).toFixed(2)}x - ${Math.max(...v).toFixed(2)}x (median ${median(v).toFixed(2)}x)`);
   }
+  console.log("");
+  reportModules();
   console.log(`Load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
   if (failures > 0) {
     console.log(`${failures} kernel(s) disagree with the TypeScript kernels.`);
