@@ -24,9 +24,13 @@
 // A float32 kernel computes in f32 throughout, where the TypeScript float32 kernels compute
 // in double and round when they store: results agree to float32 precision, not bit for bit.
 //
-// Block sizes (measured with bench/wasmKernels.ts on the 2-core AMD EPYC VM, Node 20.20, as
-// GFLOP/s of the kernel alone; TypeScript kernels on the same shapes in brackets):
-//   see the table in docs/simd.md; the defaults below are the best of the sizes tried.
+// Block sizes, measured with bench/wasmKernels.ts (2-core AMD EPYC VM, Node 20.20, all
+// sizes interleaved in one run; GFLOP/s on LeNet's 400 -> 120 layer at batch 128, float64 /
+// float32): blocks of 8 accumulators, 4x2 and 2x4, 24 / 47; 2x3: 23 / 45; 3x3 (9): 10-18 /
+// 21-35; 3x4 and 4x3 (12): 12-13 / 24-27 (V8 has 16 xmm registers for Wasm SIMD, and
+// spills); 4x2 or 2x4 with k unrolled by 2: 14-15 / 28-30. One row (batch 1), float64: 1x6
+// 17-18, 1x4 16, 1x8 and 1x12 9-10; float32: 1x4 29-33, 1x6 27-31. The TypeScript kernels
+// run at 3-6 on the same shapes. Whole tables: docs/simd.md.
 
 import { type Expr, type FuncScope, type Local, type Stmt, forRange, func, get, i32, seq, set } from "../builder.js";
 import type { EncodedFunction } from "../encoder.js";
