@@ -360,15 +360,15 @@ function reportTorch(cases: readonly Case[], torchNote: string): void {
       const a = c.subjects.get(`adgen (${dtype})`)!;
       const t = c.subjects.get(`PyTorch (${dtype})`);
       if (t === undefined || !("cpuSamples" in t.step)) continue;
-      const [as, af, ts, tf] = [a.step, a.forward, t.step, t.forward].map((x) => median(x.samples)) as [number, number, number, number];
+      const [aStep, aFwd, tStep, tFwd] = [a.step, a.forward, t.step, t.forward].map((x) => median(x.samples)) as [number, number, number, number];
       const diff = c.agreement.get(`PyTorch (${dtype})`)!;
       // float64 gradients must agree to 1e-9 (as the reference tests' PyTorch gradients do)
       const bad = dtype === "float64" && !(diff <= 1e-9);
       disagree ||= bad;
       console.log(
-        `${c.model.name.padEnd(16)}${pad(String(c.model.batch), 6)}  ${dtype.padEnd(8)}${pad(fmt(as), 11)}${pad(fmt(ts), 11)}${pad(`${(as / ts).toFixed(2)}x`, 7)}` +
-        `${pad(fmt(af), 10)}${pad(fmt(tf), 10)}${pad(`${(af / tf).toFixed(2)}x`, 7)}${pad((c.model.stepFlops / ts / 1e6).toFixed(2), 14)}` +
-        `${pad((median(t.step.cpuSamples) / ts).toFixed(2), 9)}${pad(`${diff.toExponential(0)}${bad ? " (!)" : ""}`, 11)}`,
+        `${c.model.name.padEnd(16)}${pad(String(c.model.batch), 6)}  ${dtype.padEnd(8)}${pad(fmt(aStep), 11)}${pad(fmt(tStep), 11)}${pad(`${(aStep / tStep).toFixed(2)}x`, 7)}` +
+        `${pad(fmt(aFwd), 10)}${pad(fmt(tFwd), 10)}${pad(`${(aFwd / tFwd).toFixed(2)}x`, 7)}${pad((c.model.stepFlops / tStep / 1e6).toFixed(2), 14)}` +
+        `${pad((median(t.step.cpuSamples) / tStep).toFixed(2), 9)}${pad(`${diff.toExponential(0)}${bad ? " (!)" : ""}`, 11)}`,
       );
     }
   }
