@@ -7,9 +7,10 @@
 // order (a sample repeats the call for ~SAMPLE_MS), and the figures are medians. "wasm+copy"
 // also copies the inputs into the module's memory and the result out to a JS typed array.
 //
-//   npm run build && node dist/bench/wasmKernels.js [--rounds 15] [--sample-ms 10]
-//     [--batch 32] [--dtype float32] [--only conv] [--gemm-block mr,nr,ku[/mr,nr,ku...]]
-//     [--conv-block mo,nv,kw[/...]]   (several blocks: compared interleaved, one row each)
+//   npm run bench:wasm                   (builds, then node dist/bench/wasmKernels.js)
+//   node dist/bench/wasmKernels.js [--rounds 15] [--sample-ms 10] [--batch 32] [--dtype float32]
+//     [--only conv] [--gemm-block mr,nr,ku[/mr,nr,ku...]] [--conv-block mo,nv,kw[/...]]
+//     (several blocks are compared interleaved, one row each)
 
 import * as os from "node:os";
 import { encodeModule } from "../compiler/codegen/wasm/encoder.js";
