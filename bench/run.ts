@@ -1,13 +1,16 @@
 // The benchmark: one training step (forward, loss, every parameter gradient) and one forward
-// pass of LeNet-5 and of a 784-128-10 MLP, at batch 1 and 32, for
+// pass of LeNet-5 and of a 784-128-10 MLP, at batch 1, 32 and 128, for
 //   - adgen's generated code (the allocation-free lossGradInto, and loss), float64 and float32,
 //     compiled at start-up from bench/models.ts through the compiler API;
 //   - the hand-written TypeScript of bench/peers/handwritten.ts (im2col + blocked GEMM);
-//   - TensorFlow.js (bench/peers/tfjs.ts, cpu backend, float32).
-// Everything runs in one process and is measured interleaved: after a warm-up, each round
-// takes one sample of every subject, in a shuffled order (a sample times enough repetitions
-// to last ~15 ms), and the figures are medians over the rounds. Also the cold-start time of the
-// adgen CLI on LeNet-5.
+//   - TensorFlow.js (bench/peers/tfjs.ts, cpu backend, float32);
+//   - PyTorch eager on one thread, float64 and float32 (bench/peers/pytorch.ts: a Python
+//     worker process that times its samples on request; skipped with a note when
+//     `import torch` fails).
+// Everything but PyTorch runs in one process, and all is measured interleaved: after a
+// warm-up, each round takes one sample of every subject, in a shuffled order (a sample times
+// enough repetitions to last ~15 ms), and the figures are medians over the rounds. Also the
+// cold-start time of the adgen CLI on LeNet-5.
 //
 //   npm run bench                       (builds, then node --expose-gc dist/bench/run.js)
 //   node --expose-gc dist/bench/run.js --rounds 40 --keep   (more samples; keep the generated files)
@@ -37,6 +40,7 @@ import {
 import { type TfjsBatch, type TfjsPeer, createLeNetTfjs, createMlpTfjs, initTfjs } from "./peers/tfjs.js";
 import { type LoopSubject, loopSubjects } from "./loops.js";
 import { compileScale } from "./compileScale.js";
+import { type RemoteTimed, type TorchWorker, remoteTimed, startTorchWorker } from "./peers/pytorch.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -55,7 +59,7 @@ const CLI_RUNS = option("--cli-runs", 5);
 const KEEP = argv.includes("--keep");
 /** `--only mlp` / `--only lenet`: one model only; `--batch 1`: one batch size only. */
 const ONLY = argv.includes("--only") ? argv[argv.indexOf("--only") + 1]! : "";
-const BATCHES = argv.includes("--batch") ? [option("--batch", 1)] : [1, 32];
+const BATCHES = argv.includes("--batch") ? [option("--batch", 1)] : [1, 32, 128];
 /** `--no-scale`: skip the compile-time-against-size table (it compiles a 60,000-statement program). */
 const SCALE = !argv.includes("--no-scale") && !ONLY;
 
@@ -178,12 +182,15 @@ function median(xs: readonly number[]): number {
 // ---------------------------------------------------------------------------------------
 // Subjects
 
-const PEERS = ["adgen (float64)", "adgen (float32)", "hand-written", "TensorFlow.js"] as const;
+const PEERS = ["adgen (float64)", "adgen (float32)", "hand-written", "TensorFlow.js", "PyTorch (float64)", "PyTorch (float32)"] as const;
 type Peer = (typeof PEERS)[number];
+
+/** A subject timed in this process, or in the PyTorch worker. */
+type Subject = Timed | RemoteTimed;
 
 interface Case {
   readonly model: BenchModel;
-  readonly subjects: Map<Peer, { step: Timed; forward: Timed }>;
+  readonly subjects: Map<Peer, { step: Subject; forward: Subject }>;
   /** Largest |difference| of the gradients, relative to max(1, |reference|), vs adgen float64. */
   readonly agreement: Map<Peer, number>;
 }
@@ -204,10 +211,11 @@ async function makeCase(
   handwritten: (batch: number) => PeerModel<Record<string, Float64Array>>,
   tfjsPeer: (batch: number) => TfjsPeer<Record<string, Float64Array>>,
   tfjsLoss: (v: TfjsPeer<Record<string, Float64Array>>["variables"], b: TfjsBatch) => tf.Scalar,
+  torch: TorchWorker | null,
 ): Promise<Case> {
   const params = initParams(shapes, 1) as Record<string, Float64Array>;
   const { x, labels } = randomBatch(model.batch, sizeOf(sampleShape), 7 + model.batch);
-  const subjects = new Map<Peer, { step: Timed; forward: Timed }>();
+  const subjects = new Map<Peer, { step: Subject; forward: Subject }>();
   const agreement = new Map<Peer, number>();
 
   const g64 = adgenSubject(await generate(model, "float64", dir), params, x, labels, false);
@@ -241,7 +249,26 @@ async function makeCase(
       return l;
     }),
   });
+  if (torch !== null) await addTorchSubjects(torch, model, shapes, params, x, labels, g64.grads, subjects, agreement);
   return { model, subjects, agreement };
+}
+
+/** PyTorch float64 and float32 in the worker, on the same parameters and batch. */
+async function addTorchSubjects(
+  torch: TorchWorker, model: BenchModel, shapes: Record<string, readonly number[]>,
+  params: Record<string, Float64Array>, x: Float64Array, labels: Labels,
+  reference: Record<string, Float64Array | Float32Array>,
+  subjects: Map<Peer, { step: Subject; forward: Subject }>, agreement: Map<Peer, number>,
+): Promise<void> {
+  for (const dtype of ["float64", "float32"] as const) {
+    const key = `${model.name.split(" ")[0]!.toLowerCase().replace(/[^a-z0-9]/g, "")}_b${model.batch}_${dtype}`;
+    const peer: Peer = dtype === "float64" ? "PyTorch (float64)" : "PyTorch (float32)";
+    const { grads } = await torch.setup({
+      key, model: model.name.startsWith("LeNet") ? "lenet" : "mlp", batch: model.batch, dtype, params, shapes, x, labels,
+    });
+    agreement.set(peer, maxRelDiff(reference, grads));
+    subjects.set(peer, { step: remoteTimed(torch, key, "step"), forward: remoteTimed(torch, key, "forward") });
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -267,7 +294,7 @@ function cliCompileTimes(dir: string): number[] {
 const fmt = (ms: number): string => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3));
 const pad = (s: string, n: number): string => s.padStart(n);
 
-function report(cases: readonly Case[], cliTimes: readonly number[], seconds: number): void {
+function report(cases: readonly Case[], cliTimes: readonly number[], seconds: number, torchNote: string): void {
   const cpus = os.cpus();
   console.log(`Machine: ${cpus[0]?.model ?? "unknown CPU"} (${cpus.length} logical CPUs), ${os.platform()} ${os.arch()}, Node ${process.version}`);
   console.log(`Load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
@@ -284,7 +311,7 @@ function report(cases: readonly Case[], cliTimes: readonly number[], seconds: nu
     };
     const hand = med("hand-written");
     const tfjs = med("TensorFlow.js");
-    for (const p of PEERS) {
+    for (const p of PEERS.filter((q) => c.subjects.has(q))) {
       const m = med(p);
       const diff = c.agreement.get(p);
       console.log(
@@ -316,29 +343,68 @@ function report(cases: readonly Case[], cliTimes: readonly number[], seconds: nu
     );
   }
   console.log("");
+  reportTorch(cases, torchNote);
+  console.log("");
   console.log(`adgen CLI on LeNet-5 from a cold start (node dist/compiler/cli.js, ${cliTimes.length} runs): median ${fmt(median(cliTimes))} ms ` +
     `(min ${fmt(Math.min(...cliTimes))}, max ${fmt(Math.max(...cliTimes))})`);
+}
+
+/** adgen against PyTorch of the same dtype, and PyTorch's CPU time (one thread: ~ its wall time). */
+function reportTorch(cases: readonly Case[], torchNote: string): void {
+  console.log(`adgen vs PyTorch eager, same dtype (${torchNote}):`);
+  if (!cases.some((c) => c.subjects.has("PyTorch (float64)"))) return;
+  console.log("adgen's time over PyTorch's (below 1: adgen is faster); PyTorch's own CPU time over its wall time.");
+  const header = `${"model".padEnd(16)}${pad("batch", 6)}  ${"dtype".padEnd(8)}${pad("adgen step", 11)}${pad("torch step", 11)}${pad("ratio", 7)}` +
+    `${pad("adgen fwd", 10)}${pad("torch fwd", 10)}${pad("ratio", 7)}${pad("torch GFLOP/s", 14)}${pad("cpu/wall", 9)}${pad("grad diff", 11)}`;
+  console.log(header);
+  console.log("-".repeat(header.length));
+  let disagree = false;
+  for (const c of cases) {
+    for (const dtype of ["float64", "float32"] as const) {
+      const a = c.subjects.get(`adgen (${dtype})`)!;
+      const t = c.subjects.get(`PyTorch (${dtype})`);
+      if (t === undefined || !("cpuSamples" in t.step)) continue;
+      const [aStep, aFwd, tStep, tFwd] = [a.step, a.forward, t.step, t.forward].map((x) => median(x.samples)) as [number, number, number, number];
+      const diff = c.agreement.get(`PyTorch (${dtype})`)!;
+      // float64 gradients must agree to 1e-9 (as the reference tests' PyTorch gradients do)
+      const bad = dtype === "float64" && !(diff <= 1e-9);
+      disagree ||= bad;
+      console.log(
+        `${c.model.name.padEnd(16)}${pad(String(c.model.batch), 6)}  ${dtype.padEnd(8)}${pad(fmt(aStep), 11)}${pad(fmt(tStep), 11)}${pad(`${(aStep / tStep).toFixed(2)}x`, 7)}` +
+        `${pad(fmt(aFwd), 10)}${pad(fmt(tFwd), 10)}${pad(`${(aFwd / tFwd).toFixed(2)}x`, 7)}${pad((c.model.stepFlops / tStep / 1e6).toFixed(2), 14)}` +
+        `${pad((median(t.step.cpuSamples) / tStep).toFixed(2), 9)}${pad(`${diff.toExponential(0)}${bad ? " (!)" : ""}`, 11)}`,
+      );
+    }
+  }
+  if (disagree) console.log("(!) PyTorch's float64 gradients differ from adgen's by more than 1e-9.");
 }
 
 // ---------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const start = performance.now();
+  let torch: TorchWorker | null = null;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "adgen-bench-"));
   try {
     await initTfjs();
+    const started = await startTorchWorker();
+    torch = "unavailable" in started ? null : started;
+    const torchNote = "unavailable" in started
+      ? `PyTorch skipped: ${started.unavailable}`
+      : `PyTorch ${started.torch}, ${started.threads} thread, /usr/bin/python3, timed in its worker process`;
+    if (torch === null) process.stderr.write(`${torchNote}\n`);
     const cases: Case[] = [];
     for (const batch of ONLY === "mlp" ? [] : BATCHES) {
       cases.push(await makeCase(lenet(batch), dir, LENET_SHAPES, [1, 28, 28],
         createLeNetHandwritten as (b: number) => PeerModel<Record<string, Float64Array>>,
         createLeNetTfjs as (b: number) => TfjsPeer<Record<string, Float64Array>>,
-        (v, b) => lenetTfjsLoss(v as never, b, batch)));
+        (v, b) => lenetTfjsLoss(v as never, b, batch), torch));
     }
     for (const batch of ONLY === "lenet" ? [] : BATCHES) {
       cases.push(await makeCase(mlp(batch), dir, MLP_SHAPES, [784],
         createMlpHandwritten as (b: number) => PeerModel<Record<string, Float64Array>>,
         createMlpTfjs as (b: number) => TfjsPeer<Record<string, Float64Array>>,
-        (v, b) => mlpTfjsLoss(v as never, b)));
+        (v, b) => mlpTfjsLoss(v as never, b), torch));
     }
     const loops: { subject: LoopSubject; grad: Timed; into: Timed }[] = ONLY ? [] :
       (await loopSubjects(dir)).map((subject) => ({ subject, grad: timed(subject.grad), into: timed(subject.gradInto) }));
@@ -347,7 +413,10 @@ async function main(): Promise<void> {
       ...loops.flatMap((l) => [l.grad, l.into]),
     ];
     process.stderr.write(`warming up ${all.length} subjects... `);
-    for (const t of all) warmUp(t);
+    for (const t of all) {
+      if ("cpuSamples" in t) await t.warmUp(WARMUP_MS, SAMPLE_MS);
+      else warmUp(t);
+    }
     process.stderr.write(`sampling ${ROUNDS} rounds`);
     // each round visits the subjects in a new order, so none always runs after the same one
     const random = mulberry32(12345);
@@ -357,13 +426,16 @@ async function main(): Promise<void> {
         const k = Math.floor(random() * (i + 1));
         [order[i], order[k]] = [order[k]!, order[i]!];
       }
-      for (const t of order) sample(t);
+      for (const t of order) {
+        if ("cpuSamples" in t) await t.sample();
+        else sample(t);
+      }
       process.stderr.write(".");
     }
     process.stderr.write("\ncompiling LeNet-5 with the CLI...\n");
     const cliTimes = cliCompileTimes(dir);
     if (!Number.isFinite(sink)) throw new Error("a loss was not finite");
-    report(cases, cliTimes, (performance.now() - start) / 1000);
+    report(cases, cliTimes, (performance.now() - start) / 1000, torchNote);
     if (loops.length) {
       console.log("\nLoops written out in the DSL: the allocation-free fGradInto against fGrad (medians, target ratio <= 1.0)\n");
       console.log("| program | fGrad | fGradInto | GradInto / Grad |\n| --- | ---: | ---: | ---: |");
@@ -381,6 +453,7 @@ async function main(): Promise<void> {
     }
     if (KEEP) console.log(`\nGenerated modules kept in ${dir}`);
   } finally {
+    await torch?.close();
     if (!KEEP) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
