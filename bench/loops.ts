@@ -3,6 +3,7 @@
 // loops): a hand-written convolution, a loop with a conditional write, an LSTM over 1,024
 // steps. Prints GradInto / Grad per case (target: at most 1.0), interleaved medians.
 
+import { literalSize } from "../compiler/ir/types.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -95,7 +96,7 @@ export async function loopSubjects(dir: string): Promise<LoopSubject[]> {
     const m = (await importModule(r.code, dir, `loop${out.length}`)) as Record<string, (...a: unknown[]) => { value: number } & number>;
     const e = r.entries[0]!;
     const args = e.entry.params.map((p) =>
-      p.type.kind === "tensor" ? Float64Array.from({ length: p.type.shape.reduce((a, d) => a * d, 1) }, () => random() - 0.4) : 1);
+      p.type.kind === "tensor" ? Float64Array.from({ length: literalSize(p.type.shape) }, () => random() - 0.4) : 1);
     const grads = Object.fromEntries(e.grad.wrt.map((w) => [w, new Float64Array((args[e.entry.params.findIndex((p) => p.name === w)] as Float64Array).length)]));
     out.push({ name: c.name, grad: () => m.fGrad!(...args).value, gradInto: () => m.fGradInto!(...args, grads) });
   }

@@ -9,6 +9,7 @@ import { CompileError, Diagnostic } from "./frontend/diagnostics.js";
 import { LoweredEntry, checkImports, lowerModule } from "./frontend/lowerModule.js";
 import { createCheckedProgram } from "./frontend/program.js";
 import { checkIndexRanges } from "./frontend/indexRanges.js";
+import { integerParams } from "./frontend/integerParams.js";
 import { printFunc } from "./ir/printer.js";
 import { Func, GradFunc } from "./ir/types.js";
 import { verifyFunc } from "./ir/verifier.js";
@@ -122,9 +123,19 @@ export async function compileHere(sourceText: string, options: CompileOptions = 
     try {
       verifyFunc(entry.func, "lowerModule");
       log(entry.name)("lowerModule", entry.func);
-      const ranged = checkIndexRanges(entry.func, entry.sites, lowered.src);
+      let ranged = checkIndexRanges(entry.func, entry.sites, lowered.src);
       verifyFunc(ranged, "checkIndexRanges");
       log(entry.name)("checkIndexRanges", ranged);
+      const integers = integerParams(ranged);
+      if (integers.length) ranged = { ...ranged, integers };
+      const noGrad = entry.wrt?.find((w) => integers.includes(w));
+      if (noGrad) {
+        return FAILED([{
+          code: "ADG1019", message: `@wrt names '${noGrad}', an integer parameter (a loop bound, a size or an index): it has no gradient.`,
+          hint: "Differentiate with respect to the other parameters.",
+          file: displayName, line: entry.loc.line, col: entry.loc.col, length: "export function".length,
+        }]);
+      }
       const primal = simplify(ranged, enabled, log(entry.name));
       let grad = reverseMode(primal, entry.wrt);
       verifyFunc(grad, "reverseMode");

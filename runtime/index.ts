@@ -23,15 +23,24 @@
 export type NDArray = number[] | NDArray[];
 
 /**
- * A tensor of static shape `S`, as nested arrays of depth `S["length"]`:
- * `Tensor<[]>` is `number`, `Tensor<[3]>` is `number[]`, `Tensor<[2, 3]>` is
- * `number[][]`, and so on. Only the rank is kept at the type level.
+ * A tensor of shape `S`, as nested arrays of depth `S["length"]`: `Tensor<[]>` is
+ * `number`, `Tensor<[3]>` is `number[]`, `Tensor<[2, 3]>` is `number[][]`, and so on.
+ * Only the rank is kept at the type level, so a dimension may be a type parameter
+ * (`Tensor<[N, 784]>` is `number[][]` inside `f<N extends number>`).
  */
-export type Tensor<S extends readonly number[]> = S extends readonly []
-  ? number
-  : S extends readonly [number, ...infer R extends readonly number[]]
-    ? Tensor<R>[]
-    : number | NDArray;
+export type Tensor<S extends readonly number[]> = Nested<S["length"]>;
+
+/** Nested arrays of depth L (ranks up to 8; deeper tensors are NDArray). */
+export type Nested<L extends number> = L extends 0 ? number
+  : L extends 1 ? number[]
+  : L extends 2 ? number[][]
+  : L extends 3 ? number[][][]
+  : L extends 4 ? number[][][][]
+  : L extends 5 ? number[][][][][]
+  : L extends 6 ? number[][][][][][]
+  : L extends 7 ? number[][][][][][][]
+  : L extends 8 ? number[][][][][][][][]
+  : NDArray;
 
 /** A size for a 2-D window: one number for both axes, or `[height, width]`. */
 export type Size2 = number | readonly [number, number];

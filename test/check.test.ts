@@ -40,7 +40,7 @@ export function loss(x: Tensor<[4]>, w: Tensor<[3, 4]>, y: Tensor<[3]>): number 
 /** The plan inputPlans makes for each parameter of the first entry. */
 function plansOf(result: CompileResult) {
   const { entry, primal, grad } = result.entries[0]!;
-  const plans = inputPlans(primal, new Set(grad.wrt), entry.params.map((p) => p.name));
+  const plans = inputPlans(primal, new Set(grad.wrt), entry.params.map((p) => p.name), () => 3);
   return Object.fromEntries(entry.params.map((p, k) => [p.name, plans[k]]));
 }
 

@@ -26,7 +26,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
 import { formatDiagnostic } from "../compiler/frontend/diagnostics.js";
-import { sizeOf } from "../compiler/ir/types.js";
+import { evalDim } from "../compiler/ir/dims.js";
 import { compile } from "../compiler/pipeline.js";
 import { checkGradients } from "../compiler/tools/check.js";
 import { maxRelErr, rng, unflatten } from "./helpers.js";
@@ -156,14 +156,17 @@ describe.each(DOCS)("docs/%s", (doc) => {
         for (const { entry, grad } of r.entries) {
           const wrt = new Set(grad.wrt);
           // differentiated parameters random, the others (labels, indices) 0: always valid
+          // sizes known at run time are 3; integer parameters (bounds, labels, indices) 0
+          const shapeOf = (t: (typeof entry.params)[number]["type"]): number[] =>
+            t.kind === "tensor" ? t.shape.map((d) => evalDim(d, () => 3)!) : [];
           const flat = entry.params.map((p) => {
-            const n = p.type.kind === "tensor" ? sizeOf(p.type.shape) : 1;
+            const n = shapeOf(p.type).reduce((a, b) => a * b, 1);
             const v = Float64Array.from({ length: n }, () => (wrt.has(p.name) ? 0.5 + random() : 0));
             return p.type.kind === "tensor" ? v : v[0]!;
           });
           const nested = flat.map((a, i) => {
             const t = entry.params[i]!.type;
-            return typeof a === "number" || t.kind !== "tensor" ? a : unflatten(a, t.shape);
+            return typeof a === "number" || t.kind !== "tensor" ? a : unflatten(a, shapeOf(t));
           });
           const want = generated[entry.name]!(...flat) as number | Float64Array;
           const got = asIs[entry.name]!(...nested) as number | unknown[];

@@ -2,6 +2,7 @@
 // the generated module, compared with file snapshots (accept changes with `vitest -u`).
 // The generated code is then executed: simplifier on and off must agree.
 
+import { literalSize } from "../compiler/ir/types.js";
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { compile } from "../compiler/pipeline.js";
@@ -30,10 +31,10 @@ describe.each(names)("fixture %s", (name) => {
     const random = rng(7);
     for (const entry of on.entries.map((e) => e.entry)) {
       const args = entry.params.map((p) =>
-        p.type.kind === "tensor" ? Float64Array.from({ length: p.type.shape.reduce((x, y) => x * y, 1) }, () => random() * 2 - 0.5)
+        p.type.kind === "tensor" ? Float64Array.from({ length: literalSize(p.type.shape) }, () => random() * 2 - 0.5)
           : p.name === "label" ? 1 : random() + 1.5, // (a class label is a class index)
       );
-      const cot = entry.result.kind === "tensor" ? [Float64Array.from({ length: entry.result.shape.reduce((x, y) => x * y, 1) }, () => random() - 0.5)] : [];
+      const cot = entry.result.kind === "tensor" ? [Float64Array.from({ length: literalSize(entry.result.shape) }, () => random() - 0.5)] : [];
       const call = (m: Record<string, any>) => (cot.length ? m[`${entry.name}Vjp`](...args, ...cot) : m[`${entry.name}Grad`](...args));
       const ra = call(a);
       const rb = call(b);

@@ -1,6 +1,7 @@
 // What the backward pass reads from the forward pass: the values a tape must keep.
 
 import { GradFunc, Value, ValueId, sizeOf } from "../ir/types.js";
+import { Dim, dimAdd, dimScale } from "../ir/dims.js";
 import { forEachUse } from "../ir/walk.js";
 
 /**
@@ -27,10 +28,10 @@ export function savedValues(grad: GradFunc, primalParams: number): Value[] {
   return saved;
 }
 
-/** Bytes a tape holds for the saved values that are not parameters (8 per float64). */
-export function savedBytes(grad: GradFunc, primalParams: number, bytesPerElement = 8): number {
+/** Bytes a tape holds for the saved values that are not parameters (8 per float64): a formula of the sizes. */
+export function savedBytes(grad: GradFunc, primalParams: number, bytesPerElement = 8): Dim {
   const params = new Set(grad.body.params.map((p) => p.id));
   return savedValues(grad, primalParams)
-    .filter((v) => !params.has(v.id))
-    .reduce((n, v) => n + (v.type.kind === "tensor" ? sizeOf(v.type.shape) : 1) * bytesPerElement, 0);
+    .filter((v) => !params.has(v.id) && v.type.kind !== "tape")
+    .reduce<Dim>((n, v) => dimAdd(n, dimScale(v.type.kind === "tensor" ? sizeOf(v.type.shape) : 1, bytesPerElement)), 0);
 }

@@ -8,10 +8,12 @@ import { LoweredEntry } from "../frontend/lowerModule.js";
 import { OPS } from "../ops/index.js";
 import { commentText } from "./body/printer.js";
 import { FormContext, shapeOf } from "./forms/common.js";
+import { shownDim } from "./forms/sizes.js";
 import { emitForward, emitForwardInto } from "./forms/forward.js";
 import { emitGradInto } from "./forms/into.js";
 import { emitSplit } from "./forms/split.js";
 import { createKernelRegistry } from "./kernels/registry.js";
+import { ModuleHelpers } from "./helpers.js";
 import { createNameScope, propertyKey } from "./names.js";
 import { regionsOf } from "../ir/walk.js";
 
@@ -112,21 +114,22 @@ export function emitModuleChunks(entries: readonly EntryCode[], settings: Module
     Object.values(want).forEach((n) => moduleNames.reserve(n));
     exportsOf.set(entry.name, want);
   }
-  const checkSize = { name: moduleNames.fresh("checkSize"), used: false };
+  const helpers = new ModuleHelpers(moduleNames);
   const kernels = createKernelRegistry(moduleNames, arrayType);
 
   for (const { entry, primal, grad } of entries) {
     const ex = exportsOf.get(entry.name)!;
     const layers = layerNames(primal);
     const cx: FormContext = {
-      entry, primal, grad, ex, moduleNames, kernels, arrayType, sourceLines, file, checkSize,
+      entry, primal, grad, ex, moduleNames, kernels, arrayType, sourceLines, file, helpers,
       layerOf: (instr) => (OPS[instr.op].family === "layer" ? layers.get(instr.origin ?? instr.result.id) : undefined),
     };
     out.push(`// --- ${entry.name} (${file}:${entry.loc.line}) ---`, "");
-    out.push(`/** Shapes of the parameters of ${entry.name}, row-major ([] for a number). */`);
-    out.push(`export const ${ex.shapes} = { ${entry.params.map((p) => `${propertyKey(p.name)}: [${shapeOf(p.type).join(", ")}]`).join(", ")} } as const;`);
+    const symbolic = [...(primal.sizes ?? []), ...(primal.integers ?? [])];
+    out.push(`/** Shapes of the parameters of ${entry.name}, row-major ([] for a number${symbolic.length ? `; a size known at run time by its name` : ""}). */`);
+    out.push(`export const ${ex.shapes} = { ${entry.params.map((p) => `${propertyKey(p.name)}: [${shapeOf(p.type).map(shownDim).join(", ")}]`).join(", ")} } as const;`);
     out.push(`/** Shape of the value ${entry.name} returns ([] for a number). */`);
-    out.push(`export const ${ex.outputShape} = [${shapeOf(entry.result).join(", ")}] as const;`, "");
+    out.push(`export const ${ex.outputShape} = [${shapeOf(entry.result).map(shownDim).join(", ")}] as const;`, "");
     // (the allocation-free forward form only where the forward pass has buffers to allocate)
     const tensors = entry.result.kind === "tensor" || hasTensorValues(primal);
     for (const form of [emitForward(cx), ...(tensors ? [emitForwardInto(cx)] : []), emitSplit(cx), emitGradInto(cx)]) {
@@ -135,15 +138,7 @@ export function emitModuleChunks(entries: readonly EntryCode[], settings: Module
       out.push(...form);
     }
   }
-  if (checkSize.used) out.push(
-    "// --- helpers ---",
-    "",
-    "/** Throws a RangeError unless a buffer has the number of elements of its shape. */",
-    `function ${checkSize.name}(buffer: ArrayLike<number>, size: number, what: string, shape: string): void {`,
-    "if (buffer.length !== size) throw new RangeError(`${what} must have ${size} elements (shape ${shape}), got ${buffer.length}`);",
-    "}",
-    "",
-  );
+  if (helpers.any) out.push("// --- helpers ---", "", ...helpers.emit());
   const kernelLines = kernels.emit();
   if (kernelLines.length) out.push("// --- kernels: the layers' loops, one function per shape ---", "", ...kernelLines);
   chunks.push(out.join("\n") + "\n");

@@ -2,11 +2,12 @@
 // the runtime's exports (runtime/index.ts), so a function added to the runtime without a
 // lowering here, or one lowered here that the runtime does not export, fails type-checking.
 
+import { dimProduct, showDim } from "../ir/dims.js";
 import ts, { type TS } from "./ts.js";
 import type * as Runtime from "../../runtime/index.js";
 import { SimpleOp, Value } from "../ir/types.js";
 import { Env, Lowering } from "./context.js";
-import { lowerExpr, requireInt } from "./expressions.js";
+import { lowerExpr, requireInt, requireSize } from "./expressions.js";
 import { skipParens } from "./source.js";
 
 export type BuiltinName = keyof typeof Runtime;
@@ -68,9 +69,9 @@ const BUILTINS: { readonly [K in BuiltinName]: Lower } = {
     let start = argNodes[1] ? requireInt(c.cx, argNodes[1], c.env, "flatten's startDim") : 0;
     if (start < 0) start += shape.length;
     if (start < 0 || start >= shape.length) {
-      return c.cx.fail(argNodes[1]!, "ADG1009", `startDim is out of range for a tensor of shape [${shape.join(", ")}].`, `Use 0 to ${shape.length - 1}.`);
+      return c.cx.fail(argNodes[1]!, "ADG1009", `startDim is out of range for a tensor of shape [${shape.map(showDim).join(", ")}].`, `Use 0 to ${shape.length - 1}.`);
     }
-    const merged = shape.slice(start).reduce((p, d) => p * d, 1);
+    const merged = dimProduct(shape.slice(start));
     return c.cx.emit("reshape", [x], { shape: [...shape.slice(0, start), merged] }, c.e, c.vname);
   },
   sum: op("sum", 1), mean: op("mean", 1), dot: op("dot", 2),
@@ -79,13 +80,9 @@ const BUILTINS: { readonly [K in BuiltinName]: Lower } = {
     c.count(1);
     const shapeNode = skipParens(c.e.arguments[0]!);
     if (!ts.isArrayLiteralExpression(shapeNode) || shapeNode.elements.length === 0) {
-      return c.cx.fail(c.e.arguments[0]!, "ADG1025", "zeros takes a literal shape.", "Write zeros([2, 3]).");
+      return c.cx.fail(c.e.arguments[0]!, "ADG1025", "zeros takes a shape: an array of sizes.", "Write zeros([2, 3]) or zeros([n, x.length]).");
     }
-    const shape = shapeNode.elements.map((el) => {
-      const d = requireInt(c.cx, el, c.env, "A dimension");
-      if (d < 1) c.cx.fail(el, "ADG1025", `A dimension must be positive, got ${d}.`, "Dimensions are positive integers.");
-      return d;
-    });
+    const shape = shapeNode.elements.map((el) => requireSize(c.cx, el, c.env, "A dimension"));
     return c.cx.emit("zeros", [], { shape }, c.e, c.vname);
   },
 };

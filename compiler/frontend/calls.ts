@@ -7,9 +7,11 @@ import { OPS } from "../ops/index.js";
 import { lowerBuiltin } from "./builtins.js";
 import { Env, Lowering } from "./context.js";
 import { lowerExpr } from "./expressions.js";
-import { typeFromNode } from "./signatures.js";
+import { DimBindings, dimNodes, dimParam, sizeParams, tensorNode, typeFromNode } from "./signatures.js";
+import { Dim, dimEquals, showDim } from "../ir/dims.js";
 import { skipParens } from "./source.js";
 import { lowerStatements } from "./statements.js";
+import { functionFrame } from "./loops.js";
 import { BUILTIN_NAMES } from "./builtins.js";
 
 /** Math.<name> -> the op computing it. */
@@ -77,6 +79,47 @@ function lowerMath(cx: Lowering, e: TS.CallExpression, member: string, env: Env,
   return cx.emit(op, args, {} as never, e, vname);
 }
 
+/**
+ * A generic helper's sizes, from its arguments: `M` of `h<M extends number>(x: Tensor<[M]>)`
+ * is the first dimension of the argument x (a literal or the caller's size), the same in
+ * every parameter that names it.
+ */
+function helperSizes(cx: Lowering, fnDecl: TS.FunctionDeclaration, call: TS.CallExpression, args: readonly Value[]): DimBindings {
+  const own = new Set(sizeParams(cx.src, fnDecl).map((tp) => cx.symbolOf(tp.name)!));
+  const dims = new Map<TS.Symbol, Dim>();
+  if (own.size === 0) return dims;
+  const where = new Map<TS.Symbol, string>();
+  fnDecl.parameters.forEach((p, i) => {
+    const v = args[i];
+    if (!v || v.type.kind !== "tensor" || !p.type || !ts.isIdentifier(p.name)) return;
+    const t = tensorNode(cx.src, cx.scope.tensorTypes, p.type, `Parameter '${p.name.text}'`, p);
+    if (t === "number") return;
+    const els = dimNodes(cx.src, t, `Parameter '${p.name.text}'`);
+    if (els.length !== v.type.shape.length) return; // (the parameter's type check names both shapes)
+    els.forEach((el, d) => {
+      const s = dimParam(cx.src, el);
+      if (!s || !own.has(s)) return;
+      const got = (v.type as { shape: readonly Dim[] }).shape[d]!;
+      const have = dims.get(s);
+      if (have === undefined) {
+        dims.set(s, got);
+        where.set(s, (p.name as TS.Identifier).text);
+      } else if (!dimEquals(have, got)) {
+        cx.fail(call.arguments[i] ?? call, "ADG1008",
+          `'${s.name}' of '${fnDecl.name!.text}' is ${showDim(have)} (from '${where.get(s)}') but ${showDim(got)} in '${(p.name as TS.Identifier).text}'.`,
+          "Every parameter that names a size must agree on it.");
+      }
+    });
+  });
+  for (const tp of sizeParams(cx.src, fnDecl)) {
+    if (!dims.has(cx.symbolOf(tp.name)!)) {
+      cx.fail(tp, "ADG1010", `The size '${tp.name.text}' of '${fnDecl.name!.text}' is not the dimension of any parameter.`,
+        `Name it in a parameter's shape, e.g. x: Tensor<[${tp.name.text}]>.`);
+    }
+  }
+  return dims;
+}
+
 /** A helper's body, lowered in place with its parameters bound to the arguments. */
 function inlineHelper(cx: Lowering, fnDecl: TS.FunctionDeclaration, call: TS.CallExpression, env: Env): Value {
   const name = fnDecl.name!.text;
@@ -87,16 +130,17 @@ function inlineHelper(cx: Lowering, fnDecl: TS.FunctionDeclaration, call: TS.Cal
     return cx.fail(call, "ADG1005", cycle.length === 2
       ? `'${name}' calls itself (recursion).`
       : `'${caller}' calls '${name}', which leads back to '${caller}' (recursion: ${cycle.join(" → ")}).`,
-      "Write the recursion as a for loop with a static count.");
+      "Write the recursion as a loop (for, while), carrying what each step needs.");
   }
   const args = call.arguments.map((a) => lowerExpr(cx, a, env));
+  const dims = helperSizes(cx, fnDecl, call, args);
   const calleeEnv: Env = new Map();
   const bound = new Map<TS.Symbol, Value>();
   const savedLoc = cx.b.loc;
   fnDecl.parameters.forEach((p, i) => {
     if (!ts.isIdentifier(p.name) || p.dotDotDotToken) cx.fail(p, "ADG1010", "Helper parameters must be plain names.", "Take each input as its own parameter.");
     const pname = (p.name as TS.Identifier).text;
-    const want = typeFromNode(cx.src, cx.scope.tensorTypes, p.type, `Parameter '${pname}' of '${name}'`, p);
+    const want = typeFromNode(cx.src, cx.scope.tensorTypes, p.type, `Parameter '${pname}' of '${name}'`, p, "ADG1010", dims);
     let v = args[i];
     if (!v) {
       if (!p.initializer) return cx.fail(call, "ADG1025", `Missing argument '${pname}'.`, "Pass every argument.");
@@ -110,17 +154,20 @@ function inlineHelper(cx: Lowering, fnDecl: TS.FunctionDeclaration, call: TS.Cal
     bound.set(cx.symbolOf(p.name)!, v);
     calleeEnv.set(cx.symbolOf(p.name)!, v);
   });
+  const declared = fnDecl.type ? typeFromNode(cx.src, cx.scope.tensorTypes, fnDecl.type, `The return type of '${name}'`, fnDecl.type, "ADG1011", dims) : null;
   cx.callStack.push(fnDecl);
   cx.aliases.enterHelper(bound);
+  cx.frames.push(functionFrame(cx, fnDecl, declared));
   const ret = lowerStatements(cx, fnDecl.body!.statements, calleeEnv);
+  cx.frames.pop();
   cx.aliases.leaveHelper();
   cx.callStack.pop();
   cx.b.loc = savedLoc;
   if (!ret) return cx.fail(fnDecl.name!, "ADG1012", `'${name}' does not return a value on every path.`, "End the function with a return statement.");
-  if (fnDecl.type) {
-    const want = typeFromNode(cx.src, cx.scope.tensorTypes, fnDecl.type, `The return type of '${name}'`, fnDecl.type, "ADG1011");
+  if (declared) {
+    const want = declared;
     if (!typeEquals(want, ret.type)) {
-      cx.fail(fnDecl.type, "ADG1008", `'${name}' returns ${showType(ret.type)}, but its return type says ${showType(want)}.`, "Fix the declared shape.");
+      cx.fail(fnDecl.type!, "ADG1008", `'${name}' returns ${showType(ret.type)}, but its return type says ${showType(want)}.`, "Fix the declared shape.");
     }
   }
   return ret;

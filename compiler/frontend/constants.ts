@@ -10,6 +10,13 @@ export const MATH_CONSTANTS: Readonly<Record<string, number>> = {
   SQRT2: Math.SQRT2, SQRT1_2: Math.SQRT1_2,
 };
 
+/** Number's numeric constants (Number.EPSILON ...). */
+export const NUMBER_CONSTANTS: Readonly<Record<string, number>> = {
+  EPSILON: Number.EPSILON, MAX_VALUE: Number.MAX_VALUE, MIN_VALUE: Number.MIN_VALUE,
+  MAX_SAFE_INTEGER: Number.MAX_SAFE_INTEGER, MIN_SAFE_INTEGER: Number.MIN_SAFE_INTEGER,
+  POSITIVE_INFINITY: Number.POSITIVE_INFINITY, NEGATIVE_INFINITY: Number.NEGATIVE_INFINITY, NaN: Number.NaN,
+};
+
 const ARITHMETIC: Partial<Record<TS.SyntaxKind, (a: number, b: number) => number>> = {
   [ts.SyntaxKind.PlusToken]: (a, b) => a + b,
   [ts.SyntaxKind.MinusToken]: (a, b) => a - b,
@@ -59,6 +66,9 @@ export function evalConst(e: TS.Expression, src: Source, constants: ReadonlyMap<
       continue;
     } else if (ts.isPropertyAccessExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === "Math" && n.name.text in MATH_CONSTANTS) {
       give(MATH_CONSTANTS[n.name.text]!);
+      continue;
+    } else if (ts.isPropertyAccessExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === "Number" && n.name.text in NUMBER_CONSTANTS) {
+      give(NUMBER_CONSTANTS[n.name.text]!);
       continue;
     } else if (ts.isBinaryExpression(n) && ARITHMETIC[n.operatorToken.kind]) {
       const op = ARITHMETIC[n.operatorToken.kind]!;

@@ -7,8 +7,9 @@
 // value, and statement lowering forks and merges environments (statements.ts, loops.ts).
 
 import { type TS } from "./ts.js";
-import { Builder, IRError, createBuilder } from "../ir/builder.js";
-import { AttrsOf, Loc, SimpleOp, Value, ValueId } from "../ir/types.js";
+import { Builder, IRError, createBuilder, dimValue } from "../ir/builder.js";
+import { Dim, dimAdd, dimMul, dimSub } from "../ir/dims.js";
+import { AttrsOf, Loc, SimpleOp, Type, Value, ValueId } from "../ir/types.js";
 import { evaluate, familyOf, inferType } from "../ops/index.js";
 import { Aliases, Env } from "./aliases.js";
 import { ModuleScope } from "./moduleScope.js";
@@ -24,6 +25,27 @@ export interface IndexSite {
   readonly indices: readonly TS.Expression[];
 }
 
+/** A loop being lowered: its label, and the flags a break or a continue inside it sets. */
+export interface LoopFrame {
+  readonly node: TS.ForStatement | TS.WhileStatement | TS.DoStatement;
+  readonly label?: string;
+  /** 1 once a break left the loop. */
+  readonly broke: TS.Symbol;
+  /** 1 once a continue (or a break) skips the rest of this iteration. */
+  readonly skip: TS.Symbol;
+}
+
+/** A function being lowered (the entry or an inlined helper): where a return inside a loop goes. */
+export interface FunctionFrame {
+  /** 1 once a return inside a loop ran; `value` is what it returned. */
+  readonly returned: TS.Symbol;
+  readonly value: TS.Symbol;
+  /** The declared return type, if any. */
+  readonly type: Type | null;
+  /** How many loops enclose the function's body (a helper inlined in a loop body). */
+  readonly loopDepth: number;
+}
+
 export class Lowering {
   readonly b: Builder;
   readonly src: Source;
@@ -32,10 +54,23 @@ export class Lowering {
   private readonly consts = new Map<ValueId, number>();
   /** Conditions known at compile time. */
   private readonly conds = new Map<ValueId, boolean>();
+  /** Values that are sizes: polynomials in the size symbols (x.length, n - 1, a type parameter). */
+  private readonly dims = new Map<ValueId, Dim>();
   /** The functions being lowered, outermost first: the entry, then inlined helpers. */
   readonly callStack: TS.FunctionDeclaration[];
   /** The source of every index operand, by the result of the instruction that takes it. */
   readonly sites = new Map<ValueId, IndexSite>();
+  /** The loops being lowered, innermost last. */
+  readonly loops: LoopFrame[] = [];
+  /** The functions being lowered, innermost last. */
+  readonly frames: FunctionFrame[] = [];
+  /** The module's constant arrays as tensors, built at the top of the entry. */
+  readonly arrays = new Map<TS.Symbol, Value>();
+
+  /** Is the statement being lowered inside a loop of the current function? */
+  inLoop(): boolean {
+    return this.loops.length > this.frames[this.frames.length - 1]!.loopDepth;
+  }
 
   constructor(readonly scope: ModuleScope, entry: TS.FunctionDeclaration, loc: Loc) {
     this.src = scope.src;
@@ -62,6 +97,24 @@ export class Lowering {
     return this.consts.get(v.id);
   }
 
+  /** The size a value holds, if it is one: a constant, a size symbol, or arithmetic on them. */
+  dimOf(v: Value): Dim | undefined {
+    return this.consts.get(v.id) ?? this.dims.get(v.id);
+  }
+
+  /** Declares that v holds the size d (an integer parameter n holds the size n). */
+  setDim(v: Value, d: Dim): void {
+    this.dims.set(v.id, d);
+  }
+
+  /** The value of a size: a constant, or the size symbol's value at run time. */
+  sizeValue(d: Dim): Value {
+    if (typeof d === "number") return this.constant(d);
+    const v = dimValue(this.b, d);
+    this.dims.set(v.id, d);
+    return v;
+  }
+
   staticBool(v: Value): boolean | undefined {
     return this.conds.get(v.id);
   }
@@ -84,6 +137,10 @@ export class Lowering {
     } catch (e) {
       if (e instanceof IRError) return this.fail(at, "ADG1008", e.message, shapeHint(op));
       throw e;
+    }
+    if (op === "add" || op === "sub" || op === "mul") {
+      const [x, y] = args.map((a) => this.dimOf(a));
+      if (x !== undefined && y !== undefined) this.dims.set(r.id, op === "add" ? dimAdd(x, y) : op === "sub" ? dimSub(x, y) : dimMul(x, y));
     }
     if (t.kind === "bool") {
       const family = familyOf(op);

@@ -14,8 +14,8 @@ export const DIAGNOSTICS = {
   ADG1003: "unsupported expression",
   ADG1004: "unknown function",
   ADG1005: "recursive call",
-  ADG1006: "loop bounds are not static",
-  ADG1007: "return inside a loop",
+  ADG1006: "value not known at compile time",
+  ADG1007: "return inside a loop without a return type",
   ADG1008: "shape mismatch",
   ADG1009: "index out of range",
   ADG1010: "unsupported parameter type",
@@ -34,6 +34,7 @@ export const DIAGNOSTICS = {
   ADG1023: "not a compile-time constant",
   ADG1024: "unknown variable",
   ADG1025: "wrong number or kind of arguments",
+  ADG1026: "loop that never ends",
   ADG9001: "internal compiler error",
 } as const;
 

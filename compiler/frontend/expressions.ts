@@ -5,16 +5,18 @@ import ts, { type TS } from "./ts.js";
 import { makeBlock, makeIf } from "../ir/builder.js";
 import { BinaryOp, CompareOp, Value, showType, typeEquals } from "../ir/types.js";
 import { lowerCall, isGlobalMath } from "./calls.js";
-import { MATH_CONSTANTS } from "./constants.js";
+import { MATH_CONSTANTS, NUMBER_CONSTANTS } from "./constants.js";
 import { Env, Lowering } from "./context.js";
 import { kindName, skipParens } from "./source.js";
+import { Dim } from "../ir/dims.js";
 
-const ARITHMETIC: Partial<Record<TS.SyntaxKind, BinaryOp | "pow">> = {
+const ARITHMETIC: Partial<Record<TS.SyntaxKind, BinaryOp | "pow" | "mod">> = {
   [ts.SyntaxKind.PlusToken]: "add",
   [ts.SyntaxKind.MinusToken]: "sub",
   [ts.SyntaxKind.AsteriskToken]: "mul",
   [ts.SyntaxKind.SlashToken]: "div",
   [ts.SyntaxKind.AsteriskAsteriskToken]: "pow",
+  [ts.SyntaxKind.PercentToken]: "mod",
 };
 
 const COMPARISON: Partial<Record<TS.SyntaxKind, CompareOp>> = {
@@ -63,13 +65,19 @@ export function lowerExpr(cx: Lowering, e: TS.Expression, env: Env, vname?: stri
     return r;
   }
   if (ts.isPropertyAccessExpression(e)) {
+    if (ts.isIdentifier(e.expression) && e.expression.text === "Number" && isGlobalMath(cx, e.expression)) {
+      const c = NUMBER_CONSTANTS[e.name.text];
+      if (c !== undefined) return cx.constant(c);
+      return cx.fail(e, "ADG1004", `Number.${e.name.text} is not supported here.`,
+        `The DSL reads Number's constants: ${Object.keys(NUMBER_CONSTANTS).map((k) => `Number.${k}`).join(", ")}.`);
+    }
     if (ts.isIdentifier(e.expression) && e.expression.text === "Math" && isGlobalMath(cx, e.expression)) {
       const c = MATH_CONSTANTS[e.name.text];
       if (c !== undefined) return cx.constant(c);
       return cx.fail(e, "ADG1004", `Math.${e.name.text} is not supported here.`, "Call Math functions, e.g. Math.exp(x).");
     }
     const obj = lowerExpr(cx, e.expression, env);
-    if (obj.type.kind === "tensor" && e.name.text === "length") return cx.constant(obj.type.shape[0]!);
+    if (obj.type.kind === "tensor" && e.name.text === "length") return cx.sizeValue(obj.type.shape[0]!);
     return cx.fail(e.name, "ADG1015", `The property '${e.name.text}' is not supported.`,
       obj.type.kind === "tensor" ? "Tensors support indexing and .length only." : "Numbers have no properties in the DSL.");
   }
@@ -171,9 +179,6 @@ function lowerBinary(cx: Lowering, e: TS.BinaryExpression, env: Env, vname?: str
   if (k >= ts.SyntaxKind.FirstAssignment && k <= ts.SyntaxKind.LastAssignment) {
     return cx.fail(e, "ADG1003", "An assignment cannot be used as a value.", "Assign in a statement of its own.");
   }
-  if (k === ts.SyntaxKind.PercentToken) {
-    return cx.fail(e.operatorToken, "ADG1003", "The remainder operator % is not supported.", "Restructure the loop so that indices need no remainder.");
-  }
   return cx.fail(e.operatorToken, "ADG1003", `The operator '${ts.tokenToString(k)}' is not supported.`,
     "The DSL supports + - * / ** on numbers, comparisons and && || !.");
 }
@@ -217,6 +222,7 @@ export function read(cx: Lowering, id: TS.Identifier, env: Env): Value {
   }
   const { constants, builtins, functions } = cx.scope;
   if (sym && constants.has(sym)) return cx.constant(constants.get(sym)!);
+  if (sym && cx.arrays.has(sym)) return cx.arrays.get(sym)!;
   if (id.text === "Infinity") return cx.constant(Infinity);
   if (id.text === "NaN") return cx.constant(NaN);
   if (id.text === "undefined") return cx.fail(id, "ADG1003", "undefined is not a number.", "Use a number.");
@@ -235,6 +241,23 @@ export function requireStatic(cx: Lowering, e: TS.Expression, env: Env, what: st
       "Use literals, module-level constants or tensor dimensions (x.length).");
   }
   return k;
+}
+
+/**
+ * A size: a positive integer known at compile time, or one known at run time that is a
+ * sum of products of sizes (x.length, an integer parameter n, n - 1, 2 * n).
+ */
+export function requireSize(cx: Lowering, e: TS.Expression, env: Env, what: string): Dim {
+  const v = lowerExpr(cx, e, env);
+  const d = cx.dimOf(v);
+  if (d === undefined) {
+    return cx.fail(e, "ADG1006", `${what} must be a size: a constant, a tensor's length or an integer parameter.`,
+      "Write zeros([n, 3]) or zeros([x.length]); sizes are sums and products of those.");
+  }
+  if (typeof d === "number" && (!Number.isInteger(d) || d < 1)) {
+    cx.fail(e, "ADG1025", `A dimension must be a positive integer, got ${d}.`, "Dimensions are positive integers.");
+  }
+  return d;
 }
 
 export function requireInt(cx: Lowering, e: TS.Expression, env: Env, what: string): number {

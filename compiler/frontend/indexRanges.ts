@@ -1,7 +1,7 @@
 // The index range analysis, a pass over an entry's lowered IR. Every index into a tensor
 // (and every class label) gets an interval of the values it can take:
 //
-// - loop counters range over their loop's bounds; constants are points; + - * / neg floor
+// - loop counters range over their loop's bounds; constants are points; + - * / % neg floor
 //   ceil round trunc min max abs follow by interval arithmetic, and an if's result is the
 //   hull of its branches;
 // - a branch narrows the values its condition constrains, on both sides: the then-branch
@@ -19,7 +19,8 @@
 // count: the access runs at least once), so it runs once per value of the index.
 
 import { type TS } from "./ts.js";
-import { Block, Func, Instr, SimpleInstr, Value, ValueId, isSimple, tripCount } from "../ir/types.js";
+import { Block, Func, Instr, SimpleInstr, Value, ValueId, isSimple } from "../ir/types.js";
+import { Dim, showDim } from "../ir/dims.js";
 import { maxValueId } from "../ir/walk.js";
 import { IndexSite } from "./context.js";
 import { Scope, ValueFacts, factsOf, narrowed } from "./ranges/conditions.js";
@@ -47,6 +48,30 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
   let nextId = maxValueId(fn.body) + 1;
 
   const keyOf = (v: Value): string => keys.get(v.id) ?? `%${v.id}`;
+  const constOf = (v: Value): number | undefined => {
+    const d = defs.get(v.id);
+    return d?.op === "const" ? (d.attrs as { value: number }).value : undefined;
+  };
+  /** Values that equal a size symbol minus a constant (N, n - 1: a size op, perhaps minus a literal). */
+  const sizeOf = new Map<ValueId, { size: string; minus: number }>();
+  /** Loop counters below a size minus a constant: i < N - minus + 1, so i <= N - minus. */
+  const upper = new Map<ValueId, { size: string; minus: number }>();
+  const trackSize = (instr: SimpleInstr): void => {
+    if (instr.op === "size") sizeOf.set(instr.result.id, { size: (instr.attrs as { name: string }).name, minus: 0 });
+    const [a, b] = instr.args;
+    if (instr.op === "sub" && a && b && sizeOf.has(a.id) && constOf(b) !== undefined) {
+      const s0 = sizeOf.get(a.id)!;
+      sizeOf.set(instr.result.id, { size: s0.size, minus: s0.minus + constOf(b)! });
+    }
+    if (instr.op === "sub" && a && b && upper.has(a.id) && constOf(b) !== undefined && constOf(b)! >= 0) {
+      const u = upper.get(a.id)!;
+      upper.set(instr.result.id, { size: u.size, minus: u.minus + constOf(b)! });
+    }
+    if (instr.op === "add" && a && b && upper.has(a.id) && constOf(b) !== undefined) {
+      const u = upper.get(a.id)!;
+      upper.set(instr.result.id, { size: u.size, minus: u.minus - constOf(b)! });
+    }
+  };
   const vf: ValueFacts = { rangeIn: (v, scope) => rangeIn(v, scope), rangeOf: (v) => range.get(v.id), keyOf, defs };
   const rangeIn = (v: Value, scope: Scope): Interval => {
     const r = range.get(v.id) ?? TOP;
@@ -74,38 +99,57 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
     const t = instr.args[0]!;
     if (t.type.kind !== "tensor" || scope.dead) return;
     const shape = t.type.shape;
+    const shown = `[${shape.map(showDim).join(", ")}]`;
     const label = instr.op === "crossEntropy";
     const operands = label ? [1] : instr.args.slice(1, instr.op === "index" ? undefined : -1).map((_, d) => d + 1);
     operands.forEach((k, d) => {
       const v = instr.args[k]!;
       if (v.type.kind !== "f64") return; // a tensor of labels: the kernel checks them
       const dim = label ? shape.length - 1 : d;
-      const n = shape[dim]!;
+      const size: Dim = shape[dim]!;
       const node = site.indices[d]!;
       const r = rangeIn(v, scope);
       if (isEmpty(r)) return;
       const isConst = defs.get(v.id)?.op === "const";
       if (isConst && !r.int) {
-        fail(node, label ? `Label ${r.lo} is not an integer.` : `Index ${r.lo} is not an integer.`, `Valid ${label ? "labels" : "indices"} are the integers 0 to ${n - 1}.`);
+        fail(node, label ? `Label ${r.lo} is not an integer.` : `Index ${r.lo} is not an integer.`,
+          typeof size === "number" ? `Valid ${label ? "labels" : "indices"} are the integers 0 to ${size - 1}.` : `Valid ${label ? "labels" : "indices"} are the integers 0 to ${showDim(size)} - 1.`);
       }
+      if (typeof size !== "number") {
+        // a symbolic dimension: the index is checked at run time unless it is provably
+        // a non-negative integer below it (a loop counter up to the size)
+        if (isConst && r.lo < 0) fail(node, `Index ${r.lo} is negative.`, "Indices start at 0.");
+        if (!label && !(r.int && r.lo >= 0 && belowSize(v, size, scope))) {
+          placeCheck(instr, k, v, size, `${src.text(site.tensor)}[${src.text(node)}]`, dim, shown, frames);
+        }
+        return;
+      }
+      const n = size;
       if (isConst && (r.lo < 0 || r.lo >= n)) {
         fail(node, label
-          ? `Label ${r.lo} is out of range for logits of shape [${shape.join(", ")}] (${n} classes).`
-          : `Index ${r.lo} is out of range for dimension ${dim} of size ${n} (shape [${shape.join(", ")}]).`,
+          ? `Label ${r.lo} is out of range for logits of shape ${shown} (${n} classes).`
+          : `Index ${r.lo} is out of range for dimension ${dim} of size ${n} (shape ${shown}).`,
         `Valid ${label ? "labels" : "indices"} are 0 to ${n - 1}.`);
       }
       if (Number.isFinite(r.lo) && Number.isFinite(r.hi) && (r.lo < 0 || r.hi >= n)) {
         fail(node,
-          `Index out of range: '${src.text(node)}' takes values from ${r.lo} to ${r.hi}, but dimension ${dim} has size ${n} (shape [${shape.join(", ")}]).`,
+          `Index out of range: '${src.text(node)}' takes values from ${r.lo} to ${r.hi}, but dimension ${dim} has size ${n} (shape ${shown}).`,
           `Valid indices are 0 to ${n - 1}; guard the access with an if (for example i >= 0 && i < ${n}) or change the loop bounds.`);
       }
       if (label || (r.int && r.lo >= 0 && r.hi < n)) return; // provably inside (labels: the kernel checks)
-      placeCheck(instr, k, v, n, `${src.text(site.tensor)}[${src.text(node)}]`, dim, shape, frames);
+      placeCheck(instr, k, v, n, `${src.text(site.tensor)}[${src.text(node)}]`, dim, shown, frames);
     });
   };
 
+  /** Is v provably below a symbolic size (v a counter of a loop up to that size, or that minus a constant)? */
+  const belowSize = (v: Value, size: Dim, scope: Scope): boolean => {
+    const bound = upper.get(v.id);
+    void scope;
+    return bound !== undefined && bound.size === showDim(size) && bound.minus >= 1;
+  };
+
   const placeCheck = (
-    access: SimpleInstr, k: number, v: Value, n: number, what: string, dim: number, shape: readonly number[], frames: readonly Frame[],
+    access: SimpleInstr, k: number, v: Value, n: Dim, what: string, dim: number, shape: string, frames: readonly Frame[],
   ): void => {
     // move out of enclosing loops that run at least once and do not define v
     let at = frames.length - 1;
@@ -114,8 +158,8 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
     const target = frames[at]!;
     const line = access.loc.line;
     const file = src.displayName.replace(/\\/g, "/").split("/").pop()!;
-    const message = `${file}:${line}: ${what}: dimension ${dim} of shape [${shape.join(", ")}] takes the integers 0 to ${n - 1}, not `;
-    const key = `${v.id}:${n}:${message}:${at}:${target.index}`;
+    const message = `${file}:${line}: ${what}: dimension ${dim} of shape ${shape} takes the integers 0 to ${typeof n === "number" ? n - 1 : `${showDim(n)} - 1`}, not `;
+    const key = `${v.id}:${showDim(n)}:${message}:${at}:${target.index}`;
     let checked = placed.get(key);
     if (!checked) {
       checked = { id: nextId++ as ValueId, type: v.type, ...(v.name ? { name: v.name } : {}) };
@@ -145,6 +189,7 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
         const key = keyFor(instr);
         if (key) keys.set(instr.result.id, key);
         range.set(instr.result.id, scope.dead ? EMPTY : compute(instr, scope));
+        trackSize(instr);
         const site = sites.get(instr.result.id);
         if (site && (instr.op === "index" || instr.op === "store" || instr.op === "accum" || instr.op === "crossEntropy")) {
           check(instr, site, scope, here);
@@ -165,12 +210,29 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
         });
         return;
       }
-      const trip = tripCount(instr);
+      if (instr.op === "while") {
+        // carried values change from round to round: nothing is known about them
+        const inner: Frame[] = [...here, { block: instr.body, index: 0, hoistable: false, depth: depth + 1 }];
+        walk(instr.cond, scope, [...here, { block: instr.cond, index: 0, hoistable: false, depth: depth + 1 }], depth + 1);
+        walk(instr.body, scope, inner, depth + 1);
+        return;
+      }
+      const start = rangeIn(instr.start, scope);
+      const end = rangeIn(instr.end, scope);
+      const s0 = constOf(instr.start);
+      const e0 = constOf(instr.end);
+      const trip = s0 !== undefined && e0 !== undefined ? Math.max(0, Math.ceil((e0 - s0) / instr.step)) : undefined;
       const [iv] = instr.body.params;
-      const last = instr.start + (trip - 1) * instr.step;
-      range.set(iv!.id, trip === 0 ? EMPTY : { lo: Math.min(instr.start, last), hi: Math.max(instr.start, last), int: true });
+      // the counter runs from start towards end, stopping before it
+      const ivRange: Interval = instr.step > 0
+        ? { lo: start.lo, hi: end.hi - 1, int: start.int }
+        : { lo: end.lo + 1, hi: start.hi, int: start.int };
+      range.set(iv!.id, trip === 0 ? EMPTY : ivRange);
+      // a counter up to a symbolic size (i < N, i < n - 1)
+      const endSize = sizeOf.get(instr.end.id);
+      if (instr.step > 0 && endSize) upper.set(iv!.id, { size: endSize.size, minus: endSize.minus + 1 });
       walk(instr.body, trip === 0 ? { ...scope, dead: true } : scope,
-        [...here, { block: instr.body, index: 0, hoistable: trip > 0, depth: depth + 1 }], depth + 1);
+        [...here, { block: instr.body, index: 0, hoistable: trip !== undefined && trip > 0, depth: depth + 1 }], depth + 1);
     });
   };
 
@@ -193,6 +255,7 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
       return map ? { ...instr, args: instr.args.map((a, k) => map.get(k) ?? a) } : instr;
     }
     if (instr.op === "if") return { ...instr, then: rebuild(instr.then), else: rebuild(instr.else) };
+    if (instr.op === "while") return { ...instr, cond: rebuild(instr.cond), body: rebuild(instr.body) };
     return { ...instr, body: rebuild(instr.body) };
   };
   return { ...fn, body: rebuild(fn.body) };

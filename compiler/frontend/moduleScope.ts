@@ -6,11 +6,22 @@ import { CompileError, Diagnostic } from "./diagnostics.js";
 import { BUILTIN_NAMES, BuiltinName } from "./builtins.js";
 import { evalConst } from "./constants.js";
 import { Source, isExported, kindName } from "./source.js";
+import { sizeParams } from "./signatures.js";
+
+/** A module-level array of numbers: its shape (rectangular nesting) and its row-major values. */
+export interface ConstArray {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly values: readonly number[];
+  readonly node: TS.Node;
+}
 
 export interface ModuleScope {
   readonly src: Source;
   /** Module-level numeric constants. */
   readonly constants: ReadonlyMap<TS.Symbol, number>;
+  /** Module-level constant arrays of numbers (`const C = [0.5, -1, 2]`), as tensors. */
+  readonly arrays: ReadonlyMap<TS.Symbol, ConstArray>;
   /** The local symbols of the functions imported from "adgen". */
   readonly builtins: ReadonlyMap<TS.Symbol, BuiltinName>;
   /** Every function declared in the file (entries are helpers too: one entry may call another). */
@@ -41,6 +52,7 @@ export function checkImports(sourceFile: TS.SourceFile, displayName: string): Di
 
 export function scanModule(src: Source): ModuleScope {
   const constants = new Map<TS.Symbol, number>();
+  const arrays = new Map<TS.Symbol, ConstArray>();
   const builtins = new Map<TS.Symbol, BuiltinName>();
   const functions = new Map<TS.Symbol, TS.FunctionDeclaration>();
   const entries: TS.FunctionDeclaration[] = [];
@@ -73,9 +85,7 @@ export function scanModule(src: Source): ModuleScope {
       if (stmt.asteriskToken || (ts.getModifiers(stmt) ?? []).some((m) => m.kind === ts.SyntaxKind.AsyncKeyword)) {
         src.fail(stmt, "ADG1022", `Function '${name}' is async or a generator.`, "DSL functions are plain, synchronous functions.");
       }
-      if (stmt.typeParameters?.length) {
-        src.fail(stmt.typeParameters[0]!, "ADG1022", `Function '${name}' is generic.`, "DSL functions take numbers and tensors of fixed shapes.");
-      }
+      sizeParams(src, stmt); // (type parameters are sizes: <N extends number>)
       if ((ts.getModifiers(stmt) ?? []).some((m) => m.kind === ts.SyntaxKind.DefaultKeyword)) {
         src.fail(stmt, "ADG1022", "Default exports are not supported.", "Export the function by name: export function loss(...).");
       }
@@ -83,7 +93,7 @@ export function scanModule(src: Source): ModuleScope {
       if (isExported(stmt)) entries.push(stmt);
       if (sym) functions.set(sym, stmt);
     } else if (ts.isVariableStatement(stmt)) {
-      scanConstants(src, stmt, constants);
+      scanConstants(src, stmt, constants, arrays);
     } else if (ts.isTypeAliasDeclaration(stmt) || ts.isInterfaceDeclaration(stmt) || ts.isEmptyStatement(stmt)) {
       // types only: nothing to lower
     } else {
@@ -97,10 +107,10 @@ export function scanModule(src: Source): ModuleScope {
       hint: "Export the functions to differentiate: export function loss(...): number { ... }",
     }]);
   }
-  return { src, constants, builtins, functions, entries, tensorTypes };
+  return { src, constants, arrays, builtins, functions, entries, tensorTypes };
 }
 
-function scanConstants(src: Source, stmt: TS.VariableStatement, constants: Map<TS.Symbol, number>): void {
+function scanConstants(src: Source, stmt: TS.VariableStatement, constants: Map<TS.Symbol, number>, arrays: Map<TS.Symbol, ConstArray>): void {
   const exported = isExported(stmt);
   for (const decl of stmt.declarationList.declarations) {
     const init = decl.initializer;
@@ -117,8 +127,50 @@ function scanConstants(src: Source, stmt: TS.VariableStatement, constants: Map<T
     if (!ts.isIdentifier(decl.name) || !decl.initializer) {
       src.fail(decl, "ADG1013", "A module-level constant needs a name and a value.", "Write `const N = 4;`.");
     }
-    const value = evalConst(decl.initializer!, src, constants);
     const sym = src.symbolOf(decl.name);
+    const init = unwrap(decl.initializer!);
+    if (ts.isArrayLiteralExpression(init)) {
+      const { shape, values } = constArray(src, init, constants);
+      if (sym) arrays.set(sym, { name: (decl.name as TS.Identifier).text, shape, values, node: decl });
+      continue;
+    }
+    const value = evalConst(decl.initializer!, src, constants);
     if (sym) constants.set(sym, value);
+  }
+}
+
+/** An initializer without `as const`, `satisfies` or parentheses around it. */
+function unwrap(e: TS.Expression): TS.Expression {
+  while (ts.isAsExpression(e) || ts.isSatisfiesExpression(e) || ts.isParenthesizedExpression(e)) e = e.expression;
+  return e;
+}
+
+/**
+ * The shape and row-major values of a constant array literal: numbers, or equally long
+ * arrays of them (`[[1, 0], [0, 1]]`). Walked level by level, without recursion.
+ */
+function constArray(src: Source, literal: TS.ArrayLiteralExpression, constants: ReadonlyMap<TS.Symbol, number>): { shape: number[]; values: number[] } {
+  const shape: number[] = [];
+  let level: TS.Expression[] = [literal];
+  for (;;) {
+    const arraysHere = level.map(unwrap);
+    if (!arraysHere.every(ts.isArrayLiteralExpression)) {
+      if (arraysHere.some(ts.isArrayLiteralExpression)) {
+        src.fail(literal, "ADG1023", "A constant array must be rectangular: numbers, or arrays of one length.", "Write const C = [1, 2, 3] or [[1, 0], [0, 1]].");
+      }
+      return { shape, values: level.map((e) => evalConst(e, src, constants)) };
+    }
+    const lists = arraysHere as TS.ArrayLiteralExpression[];
+    const n = lists[0]!.elements.length;
+    if (n === 0) src.fail(literal, "ADG1023", "A constant array must not be empty.", "Give it at least one number.");
+    const ragged = lists.find((l) => l.elements.length !== n);
+    if (ragged) {
+      src.fail(ragged, "ADG1023", `A constant array must be rectangular: this row has ${ragged.elements.length} elements, the first ${n}.`,
+        "Give every row the same length.");
+    }
+    const spread = lists.flatMap((l) => l.elements).find(ts.isSpreadElement);
+    if (spread) src.fail(spread, "ADG1023", "A constant array lists its numbers (no spread).", "Write the numbers out.");
+    shape.push(n);
+    level = lists.flatMap((l) => [...l.elements]);
   }
 }

@@ -7,15 +7,16 @@ import { makeBlock, makeIf } from "../ir/builder.js";
 import { BinaryOp, Value, showType, typeEquals } from "../ir/types.js";
 import { Env, Lowering } from "./context.js";
 import { indexChain, indexValues, lowerCondition, lowerExpr, read } from "./expressions.js";
-import { lowerFor } from "./loops.js";
+import { isLoop, jumpsOut, lowerLoop } from "./loops.js";
 import { isAssignmentOperator, kindName, skipParens } from "./source.js";
 
-const COMPOUND: Partial<Record<TS.SyntaxKind, BinaryOp | "pow">> = {
+const COMPOUND: Partial<Record<TS.SyntaxKind, BinaryOp | "pow" | "mod">> = {
   [ts.SyntaxKind.PlusEqualsToken]: "add",
   [ts.SyntaxKind.MinusEqualsToken]: "sub",
   [ts.SyntaxKind.AsteriskEqualsToken]: "mul",
   [ts.SyntaxKind.SlashEqualsToken]: "div",
   [ts.SyntaxKind.AsteriskAsteriskEqualsToken]: "pow",
+  [ts.SyntaxKind.PercentEqualsToken]: "mod",
 };
 
 export const stmtsOf = (s: TS.Statement | undefined): readonly TS.Statement[] =>
@@ -33,20 +34,130 @@ export function containsReturn(node: TS.Node): boolean {
   return false;
 }
 
-/** Lowers statements; returns the returned value, or null if control falls off the end. */
+/**
+ * Lowers statements; returns the returned value, or null if control falls off the end.
+ *
+ * Inside a loop, break, continue and return set flags (loops.ts): after a statement that
+ * may have jumped, the rest of the block runs only if no flag it may have set is set. At
+ * the function's own level, a loop a return left continues as `returned ? value : rest`.
+ */
 export function lowerStatements(cx: Lowering, stmts: readonly TS.Statement[], env: Env): Value | null {
   for (let k = 0; k < stmts.length; k++) {
     const s = stmts[k]!;
     cx.b.loc = cx.src.locOf(s);
+    const rest = stmts.slice(k + 1);
     if (ts.isReturnStatement(s)) {
       if (!s.expression) return cx.fail(s, "ADG1011", "A DSL function must return a number or a tensor.", "Write return <expression>.");
+      if (cx.inLoop()) {
+        lowerReturnInLoop(cx, s, env);
+        return null;
+      }
       return lowerExpr(cx, s.expression, env);
     }
-    if (ts.isBlock(s) && containsReturn(s)) return lowerStatements(cx, [...s.statements, ...stmts.slice(k + 1)], env);
-    if (ts.isIfStatement(s) && containsReturn(s)) return lowerReturningIf(cx, s, stmts.slice(k + 1), env);
-    lowerStatement(cx, s, env);
+    if (ts.isBreakStatement(s) || ts.isContinueStatement(s)) {
+      lowerJump(cx, s, env);
+      return null; // the rest of the block is unreachable
+    }
+    if (!cx.inLoop()) {
+      if (ts.isBlock(s) && containsReturn(s)) return lowerStatements(cx, [...s.statements, ...rest], env);
+      if (ts.isIfStatement(s) && containsReturn(s)) return lowerReturningIf(cx, s, rest, env);
+    }
+    const loop = loopOf(s);
+    if (loop) {
+      lowerLoop(cx, loop, env);
+      if (!cx.inLoop() && containsReturn(loop)) return afterReturningLoop(cx, loop, rest, env);
+    } else {
+      lowerStatement(cx, s, env);
+    }
+    if (cx.inLoop() && rest.length > 0) {
+      const flags = jumpFlags(cx, s);
+      if (flags.length > 0) {
+        lowerUnlessJumped(cx, s, flags, rest, env);
+        return null;
+      }
+    }
   }
   return null;
+}
+
+/** The loop a statement is (through labels), if it is one. */
+function loopOf(s: TS.Statement): ReturnType<typeof asLoop> {
+  while (ts.isLabeledStatement(s)) s = s.statement;
+  return asLoop(s);
+}
+
+function asLoop(s: TS.Statement): TS.ForStatement | TS.WhileStatement | TS.DoStatement | undefined {
+  return isLoop(s) ? s : undefined;
+}
+
+/** The flags that a jump inside `s` may set (its breaks, continues and returns that leave it). */
+function jumpFlags(cx: Lowering, s: TS.Node): TS.Symbol[] {
+  const jumps = jumpsOut(cx, s, cx.loops);
+  const flags: TS.Symbol[] = [];
+  for (const f of cx.loops) {
+    if (jumps.breaks.has(f.node)) flags.push(f.broke);
+    if (jumps.continues.has(f.node)) flags.push(f.skip);
+  }
+  if (jumps.returns) flags.push(cx.frames[cx.frames.length - 1]!.returned);
+  return flags;
+}
+
+/** break and continue: set the target loop's flag (and skip the rest of this iteration). */
+function lowerJump(cx: Lowering, s: TS.BreakStatement | TS.ContinueStatement, env: Env): void {
+  const label = s.label?.text;
+  const target = label ? [...cx.loops].reverse().find((l) => l.label === label) : cx.loops[cx.loops.length - 1];
+  if (!target || !cx.inLoop()) {
+    cx.fail(s, "ADG1002", `This ${ts.isBreakStatement(s) ? "break" : "continue"} is not inside a loop of this function.`,
+      "break and continue leave loops; use if/else elsewhere.");
+  }
+  const one = cx.constant(1);
+  if (ts.isBreakStatement(s)) env.set(target!.broke, one);
+  else env.set(target!.skip, one);
+}
+
+/** return inside a loop: the function's flag and value, then the loops stop. */
+function lowerReturnInLoop(cx: Lowering, s: TS.ReturnStatement, env: Env): void {
+  const fn = cx.frames[cx.frames.length - 1]!;
+  const v = lowerExpr(cx, s.expression!, env);
+  const want = env.get(fn.value)!;
+  if (!typeEquals(v.type, want.type)) {
+    cx.fail(s, "ADG1011", `This return gives ${showType(v.type)}, but the function returns ${showType(want.type)}.`,
+      "Every return of a function gives a value of one type and shape.");
+  }
+  env.set(fn.value, v);
+  env.set(fn.returned, cx.constant(1));
+}
+
+/** The rest of a block after a statement that may have jumped: it runs unless a flag is set. */
+function lowerUnlessJumped(cx: Lowering, s: TS.Statement, flags: readonly TS.Symbol[], rest: readonly TS.Statement[], env: Env): void {
+  const jumped = flags.map((f) => cx.emit("ne", [env.get(f)!, cx.constant(0)], {}, s))
+    .reduce((a, c) => cx.emit("or", [a, c], {}, s));
+  lowerBranches(cx, s, jumped, env, () => {}, (elseEnv) => void lowerStatements(cx, rest, elseEnv));
+}
+
+/** After a loop at the function's level that a return may have left: `returned ? value : rest`. */
+function afterReturningLoop(cx: Lowering, loop: TS.Statement, rest: readonly TS.Statement[], env: Env): Value | null {
+  const fn = cx.frames[cx.frames.length - 1]!;
+  const returned = env.get(fn.returned)!;
+  const value = env.get(fn.value)!;
+  env.delete(fn.returned);
+  env.delete(fn.value);
+  const cond = cx.emit("ne", [returned, cx.constant(0)], {}, loop);
+  let ev: Value | null = null;
+  const elseInstrs = cx.b.block(() => void (ev = lowerStatements(cx, rest, new Map(env))));
+  if (!ev) {
+    return cx.fail(loop, "ADG1012", "Not every path after this loop returns a value.", "End the function with a return statement after the loop.");
+  }
+  const e = ev as Value;
+  if (!typeEquals(value.type, e.type)) {
+    return cx.fail(loop, "ADG1011", `The function returns ${showType(value.type)} inside this loop and ${showType(e.type)} after it.`,
+      "Every return of a function gives a value of one type and shape.");
+  }
+  const result = cx.b.value(e.type);
+  cx.aliases.merge(result, [value, e]);
+  cx.b.loc = cx.src.locOf(loop);
+  cx.b.push(makeIf([result], cond, makeBlock([], [], [value]), makeBlock([], elseInstrs, [e]), cx.src.locOf(loop)));
+  return result;
 }
 
 /** An if with a return inside: both branches continue with the rest of the block. */
@@ -74,15 +185,11 @@ function lowerReturningIf(cx: Lowering, s: TS.IfStatement, rest: readonly TS.Sta
 }
 
 const UNSUPPORTED_HINTS: Partial<Record<TS.SyntaxKind, string>> = {
-  [ts.SyntaxKind.WhileStatement]: "Use a for loop with static bounds: for (let i = 0; i < N; i++).",
-  [ts.SyntaxKind.DoStatement]: "Use a for loop with static bounds: for (let i = 0; i < N; i++).",
-  [ts.SyntaxKind.ForOfStatement]: "Use an indexed for loop with static bounds: for (let i = 0; i < N; i++).",
-  [ts.SyntaxKind.ForInStatement]: "Use an indexed for loop with static bounds: for (let i = 0; i < N; i++).",
+  [ts.SyntaxKind.ForOfStatement]: "Use an indexed for loop: for (let i = 0; i < x.length; i++).",
+  [ts.SyntaxKind.ForInStatement]: "Use an indexed for loop: for (let i = 0; i < x.length; i++).",
   [ts.SyntaxKind.TryStatement]: "DSL code cannot throw; remove try/catch.",
   [ts.SyntaxKind.ThrowStatement]: "DSL code cannot throw.",
   [ts.SyntaxKind.SwitchStatement]: "Use if/else.",
-  [ts.SyntaxKind.BreakStatement]: "Loops run their full static count; use an if inside the loop instead.",
-  [ts.SyntaxKind.ContinueStatement]: "Use an if around the rest of the loop body instead.",
   [ts.SyntaxKind.FunctionDeclaration]: "Declare helper functions at the top level of the file, not inside another function.",
   [ts.SyntaxKind.ClassDeclaration]: "Classes are not part of the DSL; use functions.",
 };
@@ -91,14 +198,15 @@ export function lowerStatement(cx: Lowering, s: TS.Statement, env: Env): void {
   if (ts.isVariableStatement(s)) return lowerDeclarations(cx, s, env);
   if (ts.isExpressionStatement(s)) return lowerExpressionStatement(cx, s, env);
   if (ts.isIfStatement(s)) return lowerIf(cx, s, env);
-  if (ts.isForStatement(s)) return lowerFor(cx, s, env);
+  const loop = loopOf(s);
+  if (loop) return lowerLoop(cx, loop, env);
   if (ts.isBlock(s)) {
     lowerStatements(cx, s.statements, env);
     return;
   }
   if (ts.isEmptyStatement(s)) return;
   cx.fail(s, "ADG1002", `Unsupported statement: ${kindName(s)}.`,
-    UNSUPPORTED_HINTS[s.kind] ?? "The DSL supports let/const, assignments, if/else, for loops with static bounds and return.");
+    UNSUPPORTED_HINTS[s.kind] ?? "The DSL supports let/const, assignments, if/else, for, while and do-while loops, break, continue and return.");
 }
 
 function lowerDeclarations(cx: Lowering, s: TS.VariableStatement, env: Env): void {
@@ -138,10 +246,17 @@ function lowerIf(cx: Lowering, s: TS.IfStatement, env: Env): void {
     lowerStatements(cx, stmtsOf(fixed ? s.thenStatement : s.elseStatement), env);
     return;
   }
+  lowerBranches(cx, s, cond, env,
+    (thenEnv) => void lowerStatements(cx, stmtsOf(s.thenStatement), thenEnv),
+    (elseEnv) => void lowerStatements(cx, stmtsOf(s.elseStatement), elseEnv));
+}
+
+/** An if over `cond`: each branch lowered in its own environment, the variables that differ merged. */
+export function lowerBranches(cx: Lowering, s: TS.Node, cond: Value, env: Env, lowerThen: (e: Env) => void, lowerElse: (e: Env) => void): void {
   const thenEnv: Env = new Map(env);
   const elseEnv: Env = new Map(env);
-  const thenInstrs = cx.b.block(() => void lowerStatements(cx, stmtsOf(s.thenStatement), thenEnv));
-  const elseInstrs = cx.b.block(() => void lowerStatements(cx, stmtsOf(s.elseStatement), elseEnv));
+  const thenInstrs = cx.b.block(() => lowerThen(thenEnv));
+  const elseInstrs = cx.b.block(() => lowerElse(elseEnv));
   const merged: TS.Symbol[] = [];
   for (const sym of env.keys()) {
     const tv = thenEnv.get(sym);

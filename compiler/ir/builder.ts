@@ -3,8 +3,9 @@
 // front end checks user-facing shapes itself, before it calls the builder).
 
 import { inferType } from "../ops/index.js";
+import { Dim } from "./dims.js";
 import {
-  AttrsOf, Block, F64, ForInstr, IfInstr, Instr, Loc, SimpleInstr, SimpleOp, Type, Value, ValueId,
+  AttrsOf, Block, F64, ForInstr, IfInstr, Instr, Loc, SimpleInstr, SimpleOp, Type, Value, ValueId, WhileInstr,
 } from "./types.js";
 
 export class IRError extends Error {}
@@ -89,10 +90,29 @@ export function makeIf(results: readonly Value[], cond: Value, thenB: Block, els
 }
 
 export function makeFor(
-  results: readonly Value[], start: number, end: number, step: number,
+  results: readonly Value[], start: Value, end: Value, step: number,
   init: readonly Value[], body: Block, loc: Loc,
 ): ForInstr {
   return { op: "for", results: [...results], start, end, step, init: [...init], body, loc };
 }
 
+export function makeWhile(results: readonly Value[], init: readonly Value[], cond: Block, body: Block, loc: Loc): WhileInstr {
+  return { op: "while", results: [...results], init: [...init], cond, body, loc };
+}
+
 export { F64 };
+
+/** The value of a dimension at run time: a constant, or arithmetic on `size` symbols. */
+export function dimValue(b: Builder, d: Dim): Value {
+  if (typeof d === "number") return b.const(d);
+  let total: Value | undefined;
+  for (const t of d.terms) {
+    let term: Value | undefined = t.coef === 1 && t.syms.length ? undefined : b.const(t.coef);
+    for (const s of t.syms) {
+      const v = b.emit("size", [], { name: s }, s);
+      term = term ? b.emit("mul", [term, v], {}) : v;
+    }
+    total = total ? b.emit("add", [total, term!], {}) : term!;
+  }
+  return total!;
+}

@@ -6,6 +6,9 @@
 import {
   Block, Func, GradFunc, Instr, SimpleInstr, Value, ValueId, showType,
 } from "./types.js";
+import { regionsOf } from "./walk.js";
+import { SymDim, showDim } from "./dims.js";
+import type { Type } from "./types.js";
 
 function fmtNumber(n: number): string {
   if (Object.is(n, -0)) return "-0";
@@ -15,6 +18,8 @@ function fmtNumber(n: number): string {
 function fmtAttr(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(fmtAttr).join(",")}]`;
   if (typeof v === "number") return fmtNumber(v);
+  if (v && typeof v === "object" && "terms" in v) return showDim(v as SymDim); // a symbolic dimension
+  if (v && typeof v === "object" && "kind" in v) return showType(v as Type); // a type (a stack's element)
   return String(v);
 }
 
@@ -30,6 +35,16 @@ export function printFunc(fn: Func | GradFunc): string {
     return v.name ? `%${v.name}.${num}` : `%${num}`;
   };
   const typed = (v: Value): string => `${ref(v)}: ${showType(v.type)}`;
+  // loop bounds that are constants print as numbers
+  const constants = new Map<ValueId, number>();
+  const collect = (block: Block): void => {
+    for (const instr of block.instrs) {
+      if (instr.op === "const") constants.set(instr.result.id, (instr.attrs as { value: number }).value);
+      regionsOf(instr).forEach(collect);
+    }
+  };
+  collect(fn.body);
+  const bound = (v: Value): string => (constants.has(v.id) ? fmtNumber(constants.get(v.id)!) : ref(v));
   const lines: string[] = [];
 
   const printBlock = (block: Block, indent: string): void => {
@@ -68,9 +83,24 @@ export function printFunc(fn: Func | GradFunc): string {
         const res = instr.results.length ? instr.results.map(typed).join(", ") + " = " : "";
         const carry = carried.map((p, k) => `${typed(p)} = ${ref(instr.init[k]!)}`).join(", ");
         lines.push(
-          `${indent}${res}for ${ref(iv!)} = ${instr.start} to ${instr.end} step ${instr.step}` +
+          `${indent}${res}for ${ref(iv!)} = ${bound(instr.start)} to ${bound(instr.end)} step ${instr.step}` +
             `${carry ? ` carry(${carry})` : ""} {${where}`,
         );
+        printBlock(instr.body, indent + "  ");
+        lines.push(`${indent}  yield ${instr.body.yields.map(ref).join(", ")}`.trimEnd());
+        lines.push(`${indent}}`);
+        return;
+      }
+      case "while": {
+        instr.results.forEach(number);
+        instr.cond.params.forEach(number);
+        const res = instr.results.length ? instr.results.map(typed).join(", ") + " = " : "";
+        const carry = instr.cond.params.map((p, k) => `${typed(p)} = ${ref(instr.init[k]!)}`).join(", ");
+        lines.push(`${indent}${res}while${carry ? ` carry(${carry})` : ""} {${where}`);
+        printBlock(instr.cond, indent + "  ");
+        lines.push(`${indent}  test ${instr.cond.yields.map(ref).join(", ")}`);
+        instr.body.params.forEach(number);
+        lines.push(`${indent}} do (${instr.body.params.map(ref).join(", ")}) {`);
         printBlock(instr.body, indent + "  ");
         lines.push(`${indent}  yield ${instr.body.yields.map(ref).join(", ")}`.trimEnd());
         lines.push(`${indent}}`);
@@ -85,10 +115,12 @@ export function printFunc(fn: Func | GradFunc): string {
   };
 
   fn.body.params.forEach(number);
+  const sizes = fn.sizes?.length ? `<${fn.sizes.join(", ")}>` : "";
+  const integers = fn.integers?.length ? ` integers(${fn.integers.join(", ")})` : "";
   const header =
     "splitAt" in fn
-      ? `grad ${fn.name}(${fn.body.params.map(typed).join(", ")}) wrt(${fn.wrt.join(", ")}) {`
-      : `func ${fn.name}(${fn.body.params.map(typed).join(", ")}) {`;
+      ? `grad ${fn.name}${sizes}(${fn.body.params.map(typed).join(", ")}) wrt(${fn.wrt.join(", ")})${integers} {`
+      : `func ${fn.name}${sizes}(${fn.body.params.map(typed).join(", ")})${integers} {`;
   lines.push(header);
   fn.body.instrs.forEach((instr, i) => {
     if ("splitAt" in fn && i === fn.splitAt) lines.push("  ; --- backward ---");

@@ -11,6 +11,10 @@
 // - Types are exact: every tensor has a static shape; indices are f64 values that hold
 //   integers (loop induction variables, integer arithmetic on them, or constants).
 
+import { Dim, dimEquals, dimProduct, showDim } from "./dims.js";
+
+export type { Dim } from "./dims.js";
+
 declare const opaque: unique symbol;
 /** An SSA value number, unique within one function. */
 export type ValueId = number & { readonly [opaque]: "ValueId" };
@@ -18,11 +22,14 @@ export type ValueId = number & { readonly [opaque]: "ValueId" };
 export type Type =
   | { readonly kind: "f64" }
   | { readonly kind: "bool" }
-  | { readonly kind: "tensor"; readonly shape: readonly number[] };
+  | { readonly kind: "tensor"; readonly shape: readonly Dim[] }
+  /** A stack the forward pass pushes onto and the backward pass pops (a loop's tape). */
+  | { readonly kind: "tape" };
 
 export const F64: Type = { kind: "f64" };
 export const BOOL: Type = { kind: "bool" };
-export function tensorType(shape: readonly number[]): Type {
+export const TAPE: Type = { kind: "tape" };
+export function tensorType(shape: readonly Dim[]): Type {
   return { kind: "tensor", shape: [...shape] };
 }
 
@@ -52,7 +59,7 @@ export type UnaryOp =
 export type BinaryOp = "add" | "sub" | "mul" | "div";
 
 /** Scalar-only binary ops (`**` and Math.*). */
-export type ScalarBinaryOp = "pow" | "atan2" | "hypot" | "max" | "min";
+export type ScalarBinaryOp = "pow" | "atan2" | "hypot" | "max" | "min" | "mod";
 
 export type CompareOp = "lt" | "le" | "gt" | "ge" | "eq" | "ne";
 
@@ -83,23 +90,35 @@ export interface SimpleOpAttrs {
   select: {};
 
   // tensors
+  /** () -> f64: the value of a size symbol (a type parameter of the entry), bound on entry */
+  size: { readonly name: string };
   /** () -> tensor[shape], all zeros */
-  zeros: { readonly shape: readonly number[] };
+  zeros: { readonly shape: readonly Dim[] };
   /** (s: f64) -> tensor[shape], every element s */
-  broadcast: { readonly shape: readonly number[] };
+  broadcast: { readonly shape: readonly Dim[] };
   /** (x: tensor, ...idx: f64) -> f64 when idx covers every dimension, else the sub-tensor */
   index: {};
   /** (x: tensor, ...idx: f64, v) -> tensor: x with x[idx] = v (v an f64 or a sub-tensor) */
   store: {};
   /** (x: tensor, ...idx: f64, v) -> tensor: x with x[idx] += v */
   accum: {};
+
+  // tapes (stacks): the forward pass pushes, the backward pass pops in reverse order
+  /** () -> tape, empty */
+  tape: {};
+  /** (t: tape, v: f64 | bool | tensor) -> tape with v on top */
+  push: {};
+  /** (t: tape) -> the value of type `of` on top (t unchanged) */
+  peek: { readonly of: Type };
+  /** (t: tape) -> tape without the value of type `of` on top */
+  drop: { readonly of: Type };
   /**
    * (i: f64) -> i, after checking that i is an integer in [0, size): else a RangeError whose
    * message is `message` followed by the value (an index read from data, E[ids[t]]).
    */
-  checkIndex: { readonly size: number; readonly message: string };
+  checkIndex: { readonly size: Dim; readonly message: string };
   /** (x: tensor) -> tensor[shape], same elements in row-major order (flatten) */
-  reshape: { readonly shape: readonly number[] };
+  reshape: { readonly shape: readonly Dim[] };
   /** (x: tensor) -> f64 */
   sum: {};
   mean: {};
@@ -117,9 +136,9 @@ export interface SimpleOpAttrs {
   /** (x [C,H,W]|[N,C,H,W], w [O,C,KH,KW], b? [O]) -> [O,OH,OW]|[N,O,OH,OW] */
   conv2d: Conv2dAttrs;
   /** (dy, w) -> dx, a transposed convolution; inputShape is x's shape */
-  conv2dGradInput: Conv2dAttrs & { readonly inputShape: readonly number[] };
+  conv2dGradInput: Conv2dAttrs & { readonly inputShape: readonly Dim[] };
   /** (dy, x) -> dw, the correlation of x with dy */
-  conv2dGradWeight: Conv2dAttrs & { readonly weightShape: readonly number[] };
+  conv2dGradWeight: Conv2dAttrs & { readonly weightShape: readonly Dim[] };
   /** (dy) -> db [O], summed over batch and space */
   conv2dGradBias: {};
   /** (x [C,H,W]|[N,C,H,W]) -> pooled */
@@ -128,7 +147,7 @@ export interface SimpleOpAttrs {
   maxpool2dGrad: PoolAttrs;
   avgpool2d: PoolAttrs;
   /** (dy) -> dx; inputShape is x's shape */
-  avgpool2dGrad: PoolAttrs & { readonly inputShape: readonly number[] };
+  avgpool2dGrad: PoolAttrs & { readonly inputShape: readonly Dim[] };
   /** (x) -> same shape, along the last axis */
   softmax: {};
   logSoftmax: {};
@@ -154,7 +173,7 @@ export type SimpleOp =
 export type AttrsOf<K extends SimpleOp> = K extends keyof SimpleOpAttrs ? SimpleOpAttrs[K] : {};
 
 /** Every op kind that a derivative rule must cover: simple ops plus the region ops. */
-export type OpKind = SimpleOp | "if" | "for";
+export type OpKind = SimpleOp | "if" | "for" | "while";
 
 // ---------------------------------------------------------------------------------------
 // Instructions
@@ -185,23 +204,41 @@ export interface IfInstr {
 
 /**
  * `results = for iv in start..end by step carry(params) = init { body }`.
- * Bounds are static integers; the trip count is max(0, ceil((end - start) / step)) with
- * step != 0 (a negative step counts down while iv > end).
+ * start and end are integer values (constants, sizes, counters of enclosing loops...); the
+ * step is a non-zero integer constant, and the trip count max(0, ceil((end - start) / step))
+ * (a negative step counts down while iv > end). Bounds are read once, before the loop.
  * body.params = [iv, ...carried]; body.yields = the carried values for the next iteration.
  * results[k] is the last yielded carried value k (init[k] when the loop runs 0 times).
  */
 export interface ForInstr {
   readonly op: "for";
   readonly results: readonly Value[];
-  readonly start: number;
-  readonly end: number;
+  readonly start: Value;
+  readonly end: Value;
   readonly step: number;
   readonly init: readonly Value[];
   readonly body: Block;
   readonly loc: Loc;
 }
 
-export type Instr = SimpleInstr | IfInstr | ForInstr;
+/**
+ * `results = while carry(params) = init { cond } do { body }`: a loop whose trip count is
+ * known only at run time. Each round, `cond` (params = the carried values, yields one
+ * boolean) decides whether `body` (params = the carried values, yields the next ones) runs
+ * again; results are the carried values when cond is false. break, continue and return
+ * inside loops lower to carried flags of a while.
+ */
+export interface WhileInstr {
+  readonly op: "while";
+  readonly results: readonly Value[];
+  readonly init: readonly Value[];
+  readonly cond: Block;
+  readonly body: Block;
+  readonly loc: Loc;
+}
+
+export type RegionInstr = IfInstr | ForInstr | WhileInstr;
+export type Instr = SimpleInstr | RegionInstr;
 
 export interface Block {
   readonly params: readonly Value[];
@@ -211,6 +248,13 @@ export interface Block {
 
 export interface Func {
   readonly name: string;
+  /** The entry's type parameters: size symbols bound when the function is called (N in f64[N,784]). */
+  readonly sizes?: readonly string[];
+  /**
+   * The number parameters used as loop bounds, sizes or indices: integers, with no
+   * gradient. A size symbol that is not in `sizes` names one of them (zeros([n, 3])).
+   */
+  readonly integers?: readonly string[];
   /** body.params are the function's parameters, in order; body.yields its results. */
   readonly body: Block;
   readonly loc: Loc;
@@ -219,6 +263,8 @@ export interface Func {
 /** The reverse-mode function of an entry point (see compiler/ad/reverseMode.ts). */
 export interface GradFunc {
   readonly name: string;
+  readonly sizes?: readonly string[];
+  readonly integers?: readonly string[];
   /**
    * body.params = the primal parameters, then the cotangent (for a tensor-valued entry).
    * body.yields = [value, ...gradients of `wrt`, in order].
@@ -235,7 +281,7 @@ export interface GradFunc {
 }
 
 export function isSimple(instr: Instr): instr is SimpleInstr {
-  return instr.op !== "if" && instr.op !== "for";
+  return instr.op !== "if" && instr.op !== "for" && instr.op !== "while";
 }
 
 /** The values an instruction defines. */
@@ -249,33 +295,48 @@ export function operandsOf(instr: Instr): readonly Value[] {
     case "if":
       return [instr.cond];
     case "for":
+      return [instr.start, instr.end, ...instr.init];
+    case "while":
       return instr.init;
     default:
       return instr.args;
   }
 }
 
-export function tripCount(f: Pick<ForInstr, "start" | "end" | "step">): number {
-  const n = Math.ceil((f.end - f.start) / f.step);
+/**
+ * The trip count of a loop whose bounds are constants (defined by `const` instructions,
+ * looked up with `constOf`), else undefined.
+ */
+export function staticTrip(f: Pick<ForInstr, "start" | "end" | "step">, constOf: (v: Value) => number | undefined): number | undefined {
+  const start = constOf(f.start);
+  const end = constOf(f.end);
+  if (start === undefined || end === undefined) return undefined;
+  const n = Math.ceil((end - start) / f.step);
   return n > 0 ? n : 0;
 }
 
-export function sizeOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
+/** The number of elements of a shape (a polynomial in its size symbols, or a number). */
+export function sizeOf(shape: readonly Dim[]): Dim {
+  return dimProduct(shape);
+}
+
+/** The shape's number of elements, which must be literal (a kernel or a caller that needs a number). */
+export function literalSize(shape: readonly Dim[]): number {
+  const n = dimProduct(shape);
+  if (typeof n !== "number") throw new Error(`internal: a literal size was expected, got ${showDim(n)}`);
   return n;
 }
 
 export function typeEquals(a: Type, b: Type): boolean {
   if (a.kind !== b.kind) return false;
   if (a.kind === "tensor" && b.kind === "tensor") {
-    return a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+    return a.shape.length === b.shape.length && a.shape.every((d, i) => dimEquals(d, b.shape[i]!));
   }
   return true;
 }
 
 export function showType(t: Type): string {
-  return t.kind === "tensor" ? `f64[${t.shape.join(",")}]` : t.kind;
+  return t.kind === "tensor" ? `f64[${t.shape.map(showDim).join(",")}]` : t.kind;
 }
 
 export function assertExhaustive(x: never, message: string): never {

@@ -59,11 +59,22 @@ export function verifyFunc(fn: Func | GradFunc, afterPass: string): void {
         if (instr.then.params.length || instr.else.params.length) problems.push(`${where(instr)}: branches take no parameters`);
         sameTypes(instr.then.yields, want, `${where(instr)} then-yield`);
         sameTypes(instr.else.yields, want, `${where(instr)} else-yield`);
+      } else if (instr.op === "while") {
+        instr.init.forEach((a) => use(a, where(instr)));
+        const want = instr.results.map((r) => r.type);
+        sameTypes(instr.init, want, `${where(instr)} init`);
+        sameTypes(instr.cond.params, want, `${where(instr)} cond parameters`);
+        sameTypes(instr.body.params, want, `${where(instr)} body parameters`);
+        checkBlock(instr.cond);
+        checkBlock(instr.body);
+        if (instr.cond.yields.length !== 1 || instr.cond.yields[0]!.type.kind !== "bool") problems.push(`${where(instr)}: cond must yield one boolean`);
+        sameTypes(instr.body.yields, want, `${where(instr)} yield`);
       } else {
         instr.init.forEach((a) => use(a, where(instr)));
-        if (instr.step === 0 || !Number.isInteger(instr.start) || !Number.isInteger(instr.end) || !Number.isInteger(instr.step)) {
-          problems.push(`${where(instr)}: bounds must be integers and the step non-zero`);
-        }
+        use(instr.start, where(instr));
+        use(instr.end, where(instr));
+        if (instr.start.type.kind !== "f64" || instr.end.type.kind !== "f64") problems.push(`${where(instr)}: bounds must be numbers`);
+        if (instr.step === 0 || !Number.isInteger(instr.step)) problems.push(`${where(instr)}: the step must be a non-zero integer`);
         const [iv, ...carried] = instr.body.params;
         if (!iv || iv.type.kind !== "f64") problems.push(`${where(instr)}: the induction variable must be f64`);
         const want = instr.results.map((r) => r.type);

@@ -4,7 +4,7 @@ import { Block, Instr, Value, operandsOf, resultsOf } from "./types.js";
 
 /** The regions an instruction owns. */
 export function regionsOf(instr: Instr): readonly Block[] {
-  return instr.op === "if" ? [instr.then, instr.else] : instr.op === "for" ? [instr.body] : [];
+  return instr.op === "if" ? [instr.then, instr.else] : instr.op === "for" ? [instr.body] : instr.op === "while" ? [instr.cond, instr.body] : [];
 }
 
 /** Every value a block defines, recursively: block parameters and instruction results. */

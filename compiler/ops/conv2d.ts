@@ -5,14 +5,16 @@
 import { AttrsOf, Conv2dAttrs, Type, tensorType } from "../ir/types.js";
 import * as kernels from "../codegen/kernels/conv2d.js";
 import { OpDef } from "./op.js";
-import { arity, fmt, needTensor, shapeOf, windowOut } from "./shapes.js";
+import { Dim, dimEquals } from "../ir/dims.js";
+import { arity, fmt, literalDims, needTensor, shapeOf, windowOut } from "./shapes.js";
 
 /** The output shape of conv2d on shapes xs and ws, or an error naming them. */
-export function convOutput(op: string, xs: readonly number[], ws: readonly number[], attrs: Conv2dAttrs): readonly number[] | string {
-  const bad = convOperands(op, xs, ws);
+export function convOutput(op: string, xs: readonly Dim[], wsDims: readonly Dim[], attrs: Conv2dAttrs): readonly Dim[] | string {
+  const bad = convOperands(op, xs, wsDims);
   if (bad) return bad;
+  const ws = wsDims as readonly number[];
   const batched = xs.length === 4;
-  const [h, w] = xs.slice(-2);
+  const [h, w] = xs.slice(-2) as number[];
   const { stride, padding } = attrs;
   if (stride[0] < 1 || stride[1] < 1 || !Number.isInteger(stride[0]) || !Number.isInteger(stride[1])) {
     return `${op}: stride must be a positive integer`;
@@ -29,21 +31,25 @@ export function convOutput(op: string, xs: readonly number[], ws: readonly numbe
 }
 
 /** The ranks of x and w, and their channels, or an error. */
-function convOperands(op: string, xs: readonly number[], ws: readonly number[]): string | null {
+function convOperands(op: string, xs: readonly Dim[], ws: readonly Dim[]): string | null {
   if (xs.length !== 3 && xs.length !== 4) return `${op}: x must be [C, H, W] or [N, C, H, W], got ${fmt(xs)}`;
   if (ws.length !== 4) return `${op}: w must be [O, C, KH, KW], got ${fmt(ws)}`;
-  const c = xs[xs.length - 3];
+  const lit = literalDims(op, ws, "w");
+  if (typeof lit === "string") return lit;
+  const image = literalDims(op, xs.slice(-3), "x");
+  if (typeof image === "string") return image.replace(fmt(xs.slice(-3)), fmt(xs));
+  const c = image[0];
   if (ws[1] !== c) return `${op}: x has ${c} channels (shape ${fmt(xs)}) but w ${fmt(ws)} expects ${ws[1]}`;
   return null;
 }
 
 /** Checks that dy has the shape conv2d gives for xs and ws. */
-function fitsOutput(op: string, dy: Type | undefined, xs: readonly number[], ws: readonly number[], attrs: Conv2dAttrs): string | null {
+function fitsOutput(op: string, dy: Type | undefined, xs: readonly Dim[], ws: readonly Dim[], attrs: Conv2dAttrs): string | null {
   const ys = convOutput(op, xs, ws, attrs);
   if (typeof ys === "string") return ys;
   const dys = needTensor(op, dy, "dy");
   if (typeof dys === "string") return dys;
-  return dys.join() === ys.join() ? null : `${op}: dy has shape ${fmt(dys)}, but conv2d gives ${fmt(ys)}`;
+  return fmt(dys) === fmt(ys) ? null : `${op}: dy has shape ${fmt(dys)}, but conv2d gives ${fmt(ys)}`;
 }
 
 export const CONV2D: {
@@ -66,7 +72,7 @@ export const CONV2D: {
       if (bad) return bad;
       if (args[2]) {
         const bs = shapeOf(args[2]);
-        if (!bs || bs.length !== 1 || bs[0] !== ws[0]) {
+        if (!bs || bs.length !== 1 || !dimEquals(bs[0]!, ws[0]!)) {
           return `conv2d: b must have shape [${ws[0]}] for w ${fmt(ws)}, got ${bs ? fmt(bs) : "a number"}`;
         }
       }
@@ -75,7 +81,7 @@ export const CONV2D: {
     },
     vjp: (i, dy, ctx) => {
       const [x, w] = i.args as [typeof dy, typeof dy];
-      const shapeOfValue = (v: typeof dy): readonly number[] => (v.type.kind === "tensor" ? v.type.shape : []);
+      const shapeOfValue = (v: typeof dy): readonly Dim[] => (v.type.kind === "tensor" ? v.type.shape : []);
       const { stride, padding } = i.attrs;
       ctx.add(0, ctx.b.emit("conv2dGradInput", [dy, w], { stride, padding, inputShape: shapeOfValue(x) }));
       ctx.add(1, ctx.b.emit("conv2dGradWeight", [dy, x], { stride, padding, weightShape: shapeOfValue(w) }));

@@ -16,6 +16,7 @@ import { OpDef, OpFamily, OpTable } from "./op.js";
 import { POOL } from "./pool.js";
 import { BINARY, COMPARE, LOGIC, RELU_GRAD, UNARY } from "./scalar.js";
 import { SOFTMAX } from "./softmax.js";
+import { TAPES } from "./tape.js";
 import { TENSOR } from "./tensor.js";
 
 export const OPS: OpTable = {
@@ -27,12 +28,14 @@ export const OPS: OpTable = {
   sign: UNARY.sign, floor: UNARY.floor, ceil: UNARY.ceil, round: UNARY.round, trunc: UNARY.trunc,
   sigmoid: UNARY.sigmoid, relu: UNARY.relu, reluGrad: RELU_GRAD,
   add: BINARY.add, sub: BINARY.sub, mul: BINARY.mul, div: BINARY.div, pow: BINARY.pow,
-  atan2: BINARY.atan2, hypot: BINARY.hypot, max: BINARY.max, min: BINARY.min,
+  atan2: BINARY.atan2, hypot: BINARY.hypot, max: BINARY.max, min: BINARY.min, mod: BINARY.mod,
   lt: COMPARE.lt, le: COMPARE.le, gt: COMPARE.gt, ge: COMPARE.ge, eq: COMPARE.eq, ne: COMPARE.ne,
   and: LOGIC.and, or: LOGIC.or, not: LOGIC.not, const: LOGIC.const, select: LOGIC.select,
   // tensors
   zeros: TENSOR.zeros, broadcast: TENSOR.broadcast, index: TENSOR.index, store: TENSOR.store,
   accum: TENSOR.accum, checkIndex: TENSOR.checkIndex, reshape: TENSOR.reshape, sum: TENSOR.sum, mean: TENSOR.mean, dot: TENSOR.dot,
+  // sizes and tapes
+  size: TAPES.size, tape: TAPES.tape, push: TAPES.push, peek: TAPES.peek, drop: TAPES.drop,
   // layers and their adjoints
   linear: LINEAR.linear, linearGradInput: LINEAR.linearGradInput, linearGradWeight: LINEAR.linearGradWeight,
   linearGradBias: LINEAR.linearGradBias,

@@ -1,16 +1,17 @@
 // linear(x, w, b?) = W x + b, on x [in] or a batch [N, in], with w [out, in] and b [out];
 // its derivative needs three adjoint ops (as JAX's dot_general transposes).
 
+import { Dim, dimEquals } from "../ir/dims.js";
 import { Type, tensorType } from "../ir/types.js";
 import * as kernels from "../codegen/kernels/linear.js";
 import { OpDef } from "./op.js";
 import { arity, fmt, needTensor, shapeOf } from "./shapes.js";
 
 /** The batch size of a [N, n] tensor, null for [n]. */
-const batchOf = (s: readonly number[]): number | null => (s.length === 2 ? s[0]! : null);
-const last = (s: readonly number[]): number => s[s.length - 1]!;
+const batchOf = (s: readonly Dim[]): Dim | null => (s.length === 2 ? s[0]! : null);
+const last = (s: readonly Dim[]): Dim => s[s.length - 1]!;
 
-function vector(op: string, t: Type | undefined, what: string): readonly number[] | string {
+function vector(op: string, t: Type | undefined, what: string): readonly Dim[] | string {
   const s = needTensor(op, t, what);
   if (typeof s === "string") return s;
   return s.length === 1 || s.length === 2 ? s : `${op}: ${what} must be [n] or [N, n], got ${fmt(s)}`;
@@ -34,10 +35,10 @@ export const LINEAR: {
       if (!xs || !ws) return "linear takes tensors x, w and an optional b";
       if (ws.length !== 2) return `linear: w must be [out, in], got ${fmt(ws)}`;
       if (xs.length !== 1 && xs.length !== 2) return `linear: x must be [in] or [N, in], got ${fmt(xs)}`;
-      if (last(xs) !== ws[1]) return `linear: x has shape ${fmt(xs)} but w ${fmt(ws)} expects ${ws[1]} inputs`;
+      if (!dimEquals(last(xs), ws[1]!)) return `linear: x has shape ${fmt(xs)} but w ${fmt(ws)} expects ${ws[1]} inputs`;
       if (args[2]) {
         const bs = shapeOf(args[2]);
-        if (!bs || bs.length !== 1 || bs[0] !== ws[0]) {
+        if (!bs || bs.length !== 1 || !dimEquals(bs[0]!, ws[0]!)) {
           return `linear: b must have shape [${ws[0]}] for w ${fmt(ws)}, got ${bs ? fmt(bs) : "a number"}`;
         }
       }
@@ -59,7 +60,7 @@ export const LINEAR: {
       const ws = needTensor("linearGradInput", args[1], "w");
       if (typeof dys === "string") return dys;
       if (typeof ws === "string") return ws;
-      if (ws.length !== 2 || ws[0] !== last(dys)) return `linearGradInput: dy ${fmt(dys)} does not fit w ${fmt(ws)}`;
+      if (ws.length !== 2 || !dimEquals(ws[0]!, last(dys))) return `linearGradInput: dy ${fmt(dys)} does not fit w ${fmt(ws)}`;
       const n = batchOf(dys);
       return tensorType(n === null ? [ws[1]!] : [n, ws[1]!]);
     },
@@ -74,7 +75,8 @@ export const LINEAR: {
       const xs = vector("linearGradWeight", args[1], "x");
       if (typeof dys === "string") return dys;
       if (typeof xs === "string") return xs;
-      if (batchOf(dys) !== batchOf(xs)) return `linearGradWeight: dy ${fmt(dys)} and x ${fmt(xs)} have different batches`;
+      const [nd, nx] = [batchOf(dys), batchOf(xs)];
+      if ((nd === null) !== (nx === null) || (nd !== null && !dimEquals(nd, nx!))) return `linearGradWeight: dy ${fmt(dys)} and x ${fmt(xs)} have different batches`;
       return tensorType([last(dys), last(xs)]);
     },
   },

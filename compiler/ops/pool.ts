@@ -5,28 +5,31 @@
 import { PoolAttrs, Type, tensorType } from "../ir/types.js";
 import * as kernels from "../codegen/kernels/pool.js";
 import { OpDef } from "./op.js";
-import { arity, fmt, needTensor, shapeOf, windowOut } from "./shapes.js";
+import { Dim } from "../ir/dims.js";
+import { arity, fmt, literalDims, needTensor, shapeOf, windowOut } from "./shapes.js";
 
 /** The pooled shape of xs, or an error. */
-export function poolOutput(op: string, xs: readonly number[] | null, attrs: PoolAttrs): readonly number[] | string {
+export function poolOutput(op: string, xs: readonly Dim[] | null, attrs: PoolAttrs): readonly Dim[] | string {
   if (!xs || xs.length < 2 || xs.length > 4) {
     return `${op}: x must be [H, W], [C, H, W] or [N, C, H, W], got ${xs ? fmt(xs) : "a number"}`;
   }
   const { size, stride } = attrs;
   if (size[0] < 1 || size[1] < 1 || stride[0] < 1 || stride[1] < 1) return `${op}: size and stride must be positive`;
-  const oh = windowOut(xs[xs.length - 2]!, size[0], stride[0], 0);
-  const ow = windowOut(xs[xs.length - 1]!, size[1], stride[1], 0);
+  const hw = literalDims(op, xs.slice(-2), "x's image");
+  if (typeof hw === "string") return hw.replace(fmt(xs.slice(-2)), fmt(xs));
+  const oh = windowOut(hw[0]!, size[0], stride[0], 0);
+  const ow = windowOut(hw[1]!, size[1], stride[1], 0);
   if (oh < 1 || ow < 1) return `${op}: a ${size[0]}x${size[1]} window does not fit an input of shape ${fmt(xs)}`;
   return [...xs.slice(0, -2), oh, ow];
 }
 
 /** dy must have the pooled shape of xs. */
-function fitsPooled(op: string, xs: readonly number[], dy: Type | undefined, attrs: PoolAttrs): string | null {
+function fitsPooled(op: string, xs: readonly Dim[], dy: Type | undefined, attrs: PoolAttrs): string | null {
   const ys = poolOutput(op, xs, attrs);
   if (typeof ys === "string") return ys;
   const dys = needTensor(op, dy, "dy");
   if (typeof dys === "string") return dys;
-  return dys.join() === ys.join() ? null : `${op}: dy has shape ${fmt(dys)}, but pooling gives ${fmt(ys)}`;
+  return fmt(dys) === fmt(ys) ? null : `${op}: dy has shape ${fmt(dys)}, but pooling gives ${fmt(ys)}`;
 }
 
 function pool(op: "maxpool2d" | "avgpool2d") {

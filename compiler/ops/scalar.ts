@@ -105,7 +105,7 @@ export const UNARY: { readonly [K in Unary]: OpDef<K> } = {
   },
 };
 
-type Binary = "add" | "sub" | "mul" | "div" | "pow" | "atan2" | "hypot" | "max" | "min";
+type Binary = "add" | "sub" | "mul" | "div" | "pow" | "atan2" | "hypot" | "max" | "min" | "mod";
 
 function arith<K extends "add" | "sub" | "mul" | "div">(k: K, sym: string, eval_: (a: number, b: number) => number, vjp: VjpRule<K>): OpDef<K> {
   return {
@@ -140,6 +140,13 @@ export const BINARY: { readonly [K in Binary]: OpDef<K> } = {
   // with a NaN argument (the result is NaN) both get it, as PyTorch
   max: scalar2("max", "max(a, b)", (a, b) => `Math.max(${a}, ${b})`, Math.max,
     dab("select(a < b, 0, dy)", "select(a >= b, 0, dy)")),
+  // a % b = a - b trunc(a / b) (JavaScript's remainder: the sign of a), so d(a % b) =
+  // (1, -trunc(a / b)) between the jumps at multiples of b, as PyTorch's fmod; at b = 0
+  // the result is NaN and so is the second derivative (trunc(±Infinity) times dy)
+  mod: {
+    doc: "a % b", family: "scalarBinary", type: scalarBinaryType("mod"), eval: (a, b) => a % b,
+    emit: { js: ([a, b]) => `${a} % ${b}` }, vjp: dab("dy", "-(dy * trunc(a / b))"),
+  },
   // d min(a, b) goes to the smaller argument; a tie goes to the first; NaN: both
   min: scalar2("min", "min(a, b)", (a, b) => `Math.min(${a}, ${b})`, Math.min,
     dab("select(a > b, 0, dy)", "select(a <= b, 0, dy)")),

@@ -1,14 +1,24 @@
 // Helpers for the ops' shape rules.
 
+import { Dim, showDim } from "../ir/dims.js";
 import { F64, Type, showType, tensorType, typeEquals } from "../ir/types.js";
 
-export function shapeOf(t: Type | undefined): readonly number[] | null {
+export function shapeOf(t: Type | undefined): readonly Dim[] | null {
   return t && t.kind === "tensor" ? t.shape : null;
 }
 
-/** A shape as users write it: [2, 3]. */
-export function fmt(shape: readonly number[]): string {
-  return `[${shape.join(", ")}]`;
+/** A shape as users write it: [2, 3], [N, 784]. */
+export function fmt(shape: readonly Dim[]): string {
+  return `[${shape.map(showDim).join(", ")}]`;
+}
+
+/**
+ * The dimensions `dims` of a shape as numbers, for ops whose loops need them literal (a
+ * convolution's channels, image and kernel sizes), or an error naming the shape.
+ */
+export function literalDims(op: string, shape: readonly Dim[], what: string): number[] | string {
+  if (shape.every((d) => typeof d === "number")) return shape as number[];
+  return `${op}: ${what} must have literal sizes, got ${fmt(shape)} (only a batch dimension may be symbolic)`;
 }
 
 /** Output size of a convolution or pooling window along one axis. */
@@ -56,7 +66,7 @@ export function scalarBinaryType(op: string) {
 }
 
 /** A tensor argument's shape, or an error. */
-export function needTensor(op: string, t: Type | undefined, what: string): readonly number[] | string {
+export function needTensor(op: string, t: Type | undefined, what: string): readonly Dim[] | string {
   return t && t.kind === "tensor" ? t.shape : `${op}: ${what} must be a tensor, got ${t ? showType(t) : "nothing"}`;
 }
 

@@ -2,7 +2,8 @@
 // Tensors have value semantics in the IR (`store` returns a new tensor); the function
 // emitter updates buffers in place where the old version is dead.
 
-import { Builder } from "../ir/builder.js";
+import { Builder, dimValue } from "../ir/builder.js";
+import { dimEquals } from "../ir/dims.js";
 import { F64, Type, Value, sizeOf, tensorType, typeEquals, showType } from "../ir/types.js";
 import * as reduce from "../codegen/kernels/reduce.js";
 import { OpDef } from "./op.js";
@@ -95,7 +96,7 @@ export const TENSOR: {
       if (e) return e;
       const s = shapeOf(args[0]);
       if (!s) return "reshape takes a tensor";
-      if (sizeOf(s) !== sizeOf(shape)) return `cannot reshape ${fmt(s)} to ${fmt(shape)}`;
+      if (!dimEquals(sizeOf(s), sizeOf(shape))) return `cannot reshape ${fmt(s)} to ${fmt(shape)}`;
       return tensorType(shape);
     },
     vjp: (i, dy, ctx) => {
@@ -119,7 +120,7 @@ export const TENSOR: {
     vjp: (i, dy, ctx) => {
       const t = i.args[0]!.type;
       const shape = t.kind === "tensor" ? t.shape : [];
-      ctx.add(0, ctx.b.emit("broadcast", [ctx.b.emit("div", [dy, ctx.b.const(sizeOf(shape))], {})], { shape }));
+      ctx.add(0, ctx.b.emit("broadcast", [ctx.b.emit("div", [dy, dimValue(ctx.b, sizeOf(shape))], {})], { shape }));
     },
   },
   // d dot(a, b) = (dy b, dy a)

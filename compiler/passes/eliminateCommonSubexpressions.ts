@@ -7,7 +7,7 @@
 import { Block, Func, GradFunc, Instr, SimpleInstr, Value, isSimple } from "../ir/types.js";
 import { Subst, resolve, rewriteFunction } from "./rewrite.js";
 
-const FRESH = new Set(["zeros", "broadcast", "store", "accum"]);
+const FRESH = new Set(["zeros", "broadcast", "store", "accum", "tape", "push", "drop"]);
 
 function keyOf(instr: SimpleInstr): string {
   if (instr.op === "const") {
@@ -48,8 +48,10 @@ export function eliminateCommonSubexpressions<F extends Func | GradFunc>(fn: F):
       out.push(next);
     } else if (instr.op === "if") {
       out.push({ ...instr, cond: s(instr.cond), then: rewriteBlock(instr.then, scope), else: rewriteBlock(instr.else, scope) });
+    } else if (instr.op === "while") {
+      out.push({ ...instr, init: instr.init.map(s), cond: rewriteBlock(instr.cond, scope), body: rewriteBlock(instr.body, scope) });
     } else {
-      out.push({ ...instr, init: instr.init.map(s), body: rewriteBlock(instr.body, scope) });
+      out.push({ ...instr, start: s(instr.start), end: s(instr.end), init: instr.init.map(s), body: rewriteBlock(instr.body, scope) });
     }
   };
 

@@ -4,12 +4,12 @@
 // compute another live slot (a fixed point per loop). Dead slots are removed from loops
 // (this is what drops the tapes the backward pass never reads), dead results from ifs.
 
-import { Block, ForInstr, Func, GradFunc, IfInstr, Instr, ValueId, isSimple } from "../ir/types.js";
+import { Block, ForInstr, Func, GradFunc, IfInstr, Instr, ValueId, WhileInstr, isSimple } from "../ir/types.js";
 import { rewriteFunction } from "./rewrite.js";
 
 export function eliminateDeadCode<F extends Func | GradFunc>(fn: F): F {
   const live = new Set<ValueId>();
-  const liveSlots = new Map<ForInstr, Set<number>>();
+  const liveSlots = new Map<ForInstr | WhileInstr, Set<number>>();
 
   const markBlock = (block: Block): void => {
     for (let n = block.instrs.length - 1; n >= 0; n--) markInstr(block.instrs[n]!);
@@ -31,6 +31,23 @@ export function eliminateDeadCode<F extends Func | GradFunc>(fn: F): F {
         markBlock(instr.then);
         markBlock(instr.else);
       }
+    } else if (instr.op === "while") {
+      // the condition decides every live slot's final value: it is live with the loop
+      const slots = liveSlots.get(instr) ?? new Set<number>();
+      liveSlots.set(instr, slots);
+      instr.results.forEach((r, k) => live.has(r.id) && slots.add(k));
+      if (slots.size === 0) return;
+      for (;;) {
+        const before = slots.size;
+        live.add(instr.cond.yields[0]!.id);
+        markBlock(instr.cond);
+        slots.forEach((k) => live.add(instr.body.yields[k]!.id));
+        markBlock(instr.body);
+        instr.cond.params.forEach((p, k) => live.has(p.id) && slots.add(k));
+        instr.body.params.forEach((p, k) => live.has(p.id) && slots.add(k));
+        if (slots.size === before) break;
+      }
+      slots.forEach((k) => live.add(instr.init[k]!.id));
     } else {
       const slots = liveSlots.get(instr) ?? new Set<number>();
       liveSlots.set(instr, slots);
@@ -42,6 +59,10 @@ export function eliminateDeadCode<F extends Func | GradFunc>(fn: F): F {
         if (slots.size) markBlock(instr.body);
         carried.forEach((p, k) => live.has(p.id) && slots.add(k));
         if (slots.size === before) break;
+      }
+      if (slots.size) {
+        live.add(instr.start.id);
+        live.add(instr.end.id);
       }
       slots.forEach((k) => live.add(instr.init[k]!.id));
     }
@@ -74,6 +95,21 @@ export function eliminateDeadCode<F extends Func | GradFunc>(fn: F): F {
         results: pick(instr.results),
         then: { ...thenB, yields: pick(instr.then.yields) },
         else: { ...elseB, yields: pick(instr.else.yields) },
+      };
+      out.push(rebuilt);
+    } else if (instr.op === "while") {
+      const slots = liveSlots.get(instr) ?? new Set<number>();
+      if (slots.size < instr.results.length) changed = true;
+      if (slots.size === 0) return;
+      const pick = <T>(xs: readonly T[]): T[] => xs.filter((_, k) => slots.has(k));
+      const cond = sweepBlock(instr.cond);
+      const body = sweepBlock(instr.body);
+      const rebuilt: WhileInstr = {
+        ...instr,
+        results: pick(instr.results),
+        init: pick(instr.init),
+        cond: { params: pick(instr.cond.params), instrs: cond.instrs, yields: instr.cond.yields },
+        body: { params: pick(instr.body.params), instrs: body.instrs, yields: pick(instr.body.yields) },
       };
       out.push(rebuilt);
     } else {

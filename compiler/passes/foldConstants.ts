@@ -15,7 +15,7 @@
 
 import { evaluate, familyOf } from "../ops/index.js";
 import {
-  Block, ForInstr, Func, GradFunc, Instr, SimpleInstr, Value, ValueId, isSimple, tripCount, typeEquals,
+  Block, ForInstr, Func, GradFunc, Instr, SimpleInstr, Value, ValueId, WhileInstr, isSimple, staticTrip, typeEquals,
 } from "../ir/types.js";
 import { maxValueId } from "../ir/walk.js";
 import { Subst, resolve, rewriteFunction } from "./rewrite.js";
@@ -161,11 +161,33 @@ export function foldConstants<F extends Func | GradFunc>(fn: F): F {
       });
       return;
     }
+    if (instr.op === "while") return foldWhile(instr, out);
     foldFor(instr, out);
   };
 
-  const foldFor = (L: ForInstr, out: Instr[]): void => {
-    const trip = tripCount(L);
+  const foldWhile = (W: WhileInstr, out: Instr[]): void => {
+    const init = W.init.map(s);
+    // pass-through carried values are loop invariant
+    const invariant = W.body.params.map((p, k) => W.body.yields[k]!.id === p.id);
+    W.body.params.forEach((p, k) => invariant[k] && replace(p, init[k]!));
+    W.cond.params.forEach((p, k) => invariant[k] && replace(p, init[k]!));
+    W.results.forEach((r, k) => invariant[k] && replace(r, init[k]!));
+    const cond = foldBlock(W.cond);
+    const body = foldBlock(W.body);
+    const keep = W.body.params.map((_, k) => k).filter((k) => !invariant[k]);
+    const pick = <T>(xs: readonly T[]): T[] => keep.map((k) => xs[k]!);
+    out.push({
+      ...W,
+      init: pick(init),
+      results: pick(W.results),
+      cond: { params: pick(W.cond.params), instrs: cond.instrs, yields: cond.yields },
+      body: { params: pick(W.body.params), instrs: body.instrs, yields: pick(body.yields) },
+    });
+  };
+
+  const foldFor = (L0: ForInstr, out: Instr[]): void => {
+    const L: ForInstr = { ...L0, start: s(L0.start), end: s(L0.end) };
+    const trip = staticTrip(L, num);
     const init = L.init.map(s);
     const [iv, ...carried] = L.body.params as [Value, ...Value[]];
     if (trip === 0) {
@@ -176,9 +198,7 @@ export function foldConstants<F extends Func | GradFunc>(fn: F): F {
     if (trip === 1) {
       changed = true;
       // inline the single iteration
-      const start: SimpleInstr = { op: "const", result: iv, args: [], attrs: { value: L.start }, loc: L.loc };
-      out.push(start);
-      record(start);
+      replace(iv, L.start);
       carried.forEach((p, k) => replace(p, init[k]!));
       const body = foldBlock(L.body);
       out.push(...body.instrs);

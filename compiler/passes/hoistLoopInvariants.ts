@@ -6,7 +6,7 @@
 // out of a loop that runs at least once, so that it never throws for an access the program
 // does not make; every other op here is pure and cannot throw.
 
-import { Block, ForInstr, Func, GradFunc, Instr, SimpleInstr, ValueId, isSimple, tripCount } from "../ir/types.js";
+import { Block, ForInstr, Func, GradFunc, Instr, SimpleInstr, ValueId, isSimple, staticTrip } from "../ir/types.js";
 import { familyOf } from "../ops/index.js";
 import { rewriteFunction } from "./rewrite.js";
 
@@ -27,6 +27,7 @@ export function hoistLoopInvariants<F extends Func | GradFunc>(fn: F): F {
     for (const instr of instrs) {
       if (isSimple(instr)) out.push(instr);
       else if (instr.op === "if") out.push({ ...instr, then: processBlock(instr.then), else: processBlock(instr.else) });
+      else if (instr.op === "while") out.push({ ...instr, cond: processBlock(instr.cond), body: processBlock(instr.body) });
       else out.push(...hoistFrom(instr));
     }
     return out;
@@ -39,7 +40,7 @@ export function hoistLoopInvariants<F extends Func | GradFunc>(fn: F): F {
     const inside = new Set<ValueId>(body.params.map((p) => p.id));
     const hoisted: Instr[] = [];
     const kept: Instr[] = [];
-    const runsOnce = tripCount(L) > 0;
+    const runsOnce = (staticTrip(L, (v) => constants.get(v.id)) ?? 0) > 0;
     for (const instr of body.instrs) {
       if (isSimple(instr) && movable(instr, runsOnce) && instr.args.every((a) => !inside.has(a.id))) {
         hoisted.push(instr);
@@ -54,6 +55,16 @@ export function hoistLoopInvariants<F extends Func | GradFunc>(fn: F): F {
   };
 
   let changed = false;
+  const constants = new Map<ValueId, number>();
+  const collect = (b: Block): void => {
+    for (const instr of b.instrs) {
+      if (instr.op === "const") constants.set(instr.result.id, (instr.attrs as { value: number }).value);
+      if (instr.op === "if") (collect(instr.then), collect(instr.else));
+      else if (instr.op === "for") collect(instr.body);
+      else if (instr.op === "while") (collect(instr.cond), collect(instr.body));
+    }
+  };
+  collect(fn.body);
   const next = rewriteFunction(fn, (instr, out) => out.push(...processList([instr])), (ys) => ys);
   return changed ? next : fn;
 }

@@ -14,7 +14,8 @@
 
 import ts from "../frontend/ts.js";
 import { CompileResult } from "../pipeline.js";
-import { Type, sizeOf } from "../ir/types.js";
+import { Dim, Type, sizeOf } from "../ir/types.js";
+import { evalDim } from "../ir/dims.js";
 import { InputPlan, inputPlans } from "./inputRanges.js";
 
 export interface CheckOptions {
@@ -71,6 +72,18 @@ export interface CheckReport {
 
 type Arg = number | Float64Array;
 
+/** The sizes --check gives symbolic dimensions (a type parameter N of the entry). */
+const SIZE = 3;
+
+/** A shape with its symbolic dimensions given the sizes --check uses. */
+function concrete(shape: readonly Dim[]): number[] {
+  return shape.map((d) => evalDim(d, () => SIZE)!);
+}
+
+function numel(shape: readonly Dim[]): number {
+  return concrete([sizeOf(shape)])[0]!;
+}
+
 function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
@@ -109,11 +122,11 @@ export async function checkGradients(result: CompileResult, options: CheckOption
     const vjp = grad.hasCotangent;
     const gradFn = mod[vjp ? `${entry.name}Vjp` : `${entry.name}Grad`] as (...a: Arg[]) => { value: unknown; grads: Record<string, Arg> };
     const wrt = new Set(grad.wrt);
-    const outSize = entry.result.kind === "tensor" ? sizeOf(entry.result.shape) : 1;
+    const outSize = entry.result.kind === "tensor" ? numel(entry.result.shape) : 1;
     const stats = new Map<string, { worst: number; kinks: number; checks: number; notExercised: number }>();
     for (const w of grad.wrt) stats.set(w, { worst: 0, kinks: 0, checks: 0, notExercised: 0 });
 
-    const plans = inputPlans(primal, wrt, entry.params.map((p) => p.name));
+    const plans = inputPlans(primal, wrt, entry.params.map((p) => p.name), () => SIZE);
     const impossible = entry.params.find((p, k) => plans[k]?.kind === "integer" && plans[k].values.length === 0);
     // tensors and data are signed until a value is not finite; then positive (log, sqrt)
     let positive = false;
@@ -171,7 +184,7 @@ export async function checkGradients(result: CompileResult, options: CheckOption
         if (!wrt.has(p.name)) return;
         const st = stats.get(p.name)!;
         const gk = g[p.name]!;
-        const n = p.type.kind === "tensor" ? sizeOf(p.type.shape) : 1;
+        const n = p.type.kind === "tensor" ? numel(p.type.shape) : 1;
         const scale = Math.max(1e-12, magnitude(gk), entryScale);
         const probe = (dir: (i: number) => number): void => {
           let analytic = 0;
@@ -234,13 +247,13 @@ export async function checkGradients(result: CompileResult, options: CheckOption
     for (const p of entry.params) {
       if (!wrt.has(p.name)) continue;
       const st = stats.get(p.name)!;
-      const n = p.type.kind === "tensor" ? sizeOf(p.type.shape) : 1;
+      const n = p.type.kind === "tensor" ? numel(p.type.shape) : 1;
       const status: ParamStatus =
         st.worst > tolerance ? "mismatch" : st.checks === 0 ? "not checked" : st.notExercised === st.checks ? "not exercised" : "ok";
       params.push({
         entry: entry.name,
         param: p.name,
-        shape: p.type.kind === "tensor" ? p.type.shape : [],
+        shape: p.type.kind === "tensor" ? concrete(p.type.shape) : [],
         method: n <= perElementLimit ? "per element" : "directions",
         checks: st.checks,
         worst: st.worst,
@@ -266,11 +279,11 @@ export async function checkGradients(result: CompileResult, options: CheckOption
  * or, once a value was not finite, in [0.5, 1.5].
  */
 function sample(t: Type, plan: InputPlan | undefined, random: () => number, how: { positive: boolean; narrow: number }): Arg {
-  const n = t.kind === "tensor" ? sizeOf(t.shape) : 1;
+  const n = t.kind === "tensor" ? numel(t.shape) : 1;
   let draw: () => number;
   if (!plan) {
     if (t.kind !== "tensor") return 0.5 + random();
-    const fanIn = t.shape.length > 1 ? n / t.shape[0]! : 1;
+    const fanIn = t.shape.length > 1 ? n / concrete(t.shape)[0]! : 1;
     const scale = 1 / Math.sqrt(fanIn);
     draw = () => (how.positive || random() < 0.5 ? 1 : -1) * (0.5 + random()) * scale;
   } else if (plan.kind === "data") {

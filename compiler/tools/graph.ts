@@ -37,15 +37,24 @@ export function graphOf(grad: GradFunc, primalParams: number): string {
       return;
     }
     const id = cluster++;
-    const title = instr.op === "for" ? `for ${instr.body.params[0]!.name ?? "i"} in ${instr.start}..${instr.end} step ${instr.step}` : "if";
+    const title = instr.op === "for" ? `for ${instr.body.params[0]!.name ?? "i"} step ${instr.step}` : instr.op;
     lines.push(`${indent}subgraph cluster_${id} {`, `${indent}  label="${esc(title)} (line ${instr.loc.line})"; style=dashed; color="${color(backward)}";`);
-    if (instr.op === "for") {
-      const [iv, ...carried] = instr.body.params;
-      lines.push(`${indent}  ${node(iv!)} [label="${esc(iv!.name ?? "i")}", shape=diamond];`);
+    if (instr.op === "for" || instr.op === "while") {
+      const carried = instr.op === "for" ? instr.body.params.slice(1) : instr.body.params;
+      if (instr.op === "for") {
+        const iv = instr.body.params[0]!;
+        lines.push(`${indent}  ${node(iv)} [label="${esc(iv.name ?? "i")}", shape=diamond];`);
+        lines.push(`${indent}  ${node(instr.start)} -> ${node(iv)} [label="from"];`, `${indent}  ${node(instr.end)} -> ${node(iv)} [label="to"];`);
+      }
       carried.forEach((p, k) => {
         lines.push(`${indent}  ${node(p)} [label="${label(p, "carried")}", color="${color(backward)}", style=dotted];`);
         lines.push(`${indent}  ${node(instr.init[k]!)} -> ${node(p)} [style=dotted];`);
       });
+      if (instr.op === "while") {
+        instr.cond.params.forEach((p, k) => lines.push(`${indent}  ${node(carried[k]!)} -> ${node(p)} [style=dotted];`));
+        emitBlock(instr.cond, backward, indent + "  ");
+        lines.push(`${indent}  ${node(instr.cond.yields[0]!)} [shape=hexagon];`);
+      }
       emitBlock(instr.body, backward, indent + "  ");
       instr.body.yields.forEach((y, k) => lines.push(`${indent}  ${node(y)} -> ${node(carried[k]!)} [style=dashed, constraint=false];`));
     } else {
@@ -55,12 +64,12 @@ export function graphOf(grad: GradFunc, primalParams: number): string {
     }
     lines.push(`${indent}}`);
     instr.results.forEach((r, k) => {
-      lines.push(`${indent}${node(r)} [label="${label(r, instr.op === "for" ? "after loop" : "if result")}", color="${color(backward)}"];`);
-      if (instr.op === "for") lines.push(`${indent}${node(instr.body.yields[k]!)} -> ${node(r)};`);
-      else {
+      const loop = instr.op === "for" || instr.op === "while";
+      lines.push(`${indent}${node(r)} [label="${label(r, loop ? "after loop" : "if result")}", color="${color(backward)}"];`);
+      if (instr.op === "if") {
         lines.push(`${indent}${node(instr.then.yields[k]!)} -> ${node(r)} [label="then"];`);
         lines.push(`${indent}${node(instr.else.yields[k]!)} -> ${node(r)} [label="else"];`);
-      }
+      } else lines.push(`${indent}${node(instr.body.yields[k]!)} -> ${node(r)};`);
     });
   };
 

@@ -13,7 +13,8 @@
 // the caller samples small non-negative integers and retries on a RangeError.
 
 import { evaluate as evalOp } from "../ops/index.js";
-import { Block, Func, SimpleOp, Value, ValueId, isSimple, tripCount } from "../ir/types.js";
+import { Block, Func, SimpleOp, Value, ValueId, isSimple } from "../ir/types.js";
+import { Dim, evalDim } from "../ir/dims.js";
 
 /** How --check samples one input that gets no gradient. */
 export type InputPlan =
@@ -68,7 +69,11 @@ const MAX_COMBINATIONS = 256;
  * The plan for every parameter: undefined for the differentiated ones (`wrt`), else how
  * to sample it.
  */
-export function inputPlans(primal: Func, wrt: ReadonlySet<string>, names: readonly string[]): (InputPlan | undefined)[] {
+export function inputPlans(
+  primal: Func, wrt: ReadonlySet<string>, names: readonly string[], sizeOfSymbol: (sym: string) => number,
+): (InputPlan | undefined)[] {
+  const dimOf = (d: Dim): number => evalDim(d, sizeOfSymbol)!;
+  const constOf = new Map<ValueId, number>();
   const params = primal.body.params;
   const tracked = (i: number): boolean => !wrt.has(names[i]!);
   const derivations = new Map<ValueId, Derivation>();
@@ -124,15 +129,31 @@ export function inputPlans(primal: Func, wrt: ReadonlySet<string>, names: readon
       }
       if (instr.op === "for") {
         const [counter, ...carried] = instr.body.params;
-        const values = Array.from({ length: tripCount(instr) }, (_, n) => instr.start + n * instr.step);
-        derivations.set(counter!.id, { expr: { k: "counter", id: counter!.id, values } });
+        const [start, end] = [constOf.get(instr.start.id), constOf.get(instr.end.id)];
+        if (start !== undefined && end !== undefined) {
+          const trip = Math.max(0, Math.ceil((end - start) / instr.step));
+          const values = Array.from({ length: trip }, (_, n) => start + n * instr.step);
+          derivations.set(counter!.id, { expr: { k: "counter", id: counter!.id, values } });
+        } else setTaint(counter!, union([instr.start, instr.end]));
         carried.forEach((c, k) => setTaint(c, union([instr.init[k]!, instr.body.yields[k]!])));
         visit(instr.body, record);
         instr.results.forEach((r, k) => setTaint(r, union([instr.init[k]!, instr.body.yields[k]!])));
         continue;
       }
+      if (instr.op === "while") {
+        // carried values depend on everything the loop reads: taint them all
+        visit(instr.cond, record);
+        visit(instr.body, record);
+        instr.body.params.forEach((c, k) => {
+          setTaint(c, union([instr.init[k]!, instr.body.yields[k]!]));
+          setTaint(instr.cond.params[k]!, taintOf(c));
+        });
+        instr.results.forEach((r, k) => setTaint(r, union([instr.init[k]!, instr.body.yields[k]!])));
+        continue;
+      }
       if (!isSimple(instr)) continue;
       const { op, args, result } = instr;
+      if (op === "const") constOf.set(result.id, (instr.attrs as { value: number }).value);
       setTaint(result, union(args));
       const t0 = args[0]?.type;
       switch (op) {
@@ -141,12 +162,12 @@ export function inputPlans(primal: Func, wrt: ReadonlySet<string>, names: readon
         case "accum": {
           const shape = t0?.kind === "tensor" ? t0.shape : [];
           const last = op === "index" ? args.length : args.length - 1;
-          for (let k = 1; k < last; k++) use(args[k]!, shape[k - 1] ?? 1, record);
+          for (let k = 1; k < last; k++) use(args[k]!, dimOf(shape[k - 1] ?? 1), record);
           break;
         }
         case "crossEntropy": {
           const shape = t0?.kind === "tensor" ? t0.shape : [];
-          use(args[1]!, shape[shape.length - 1] ?? 1, record);
+          use(args[1]!, dimOf(shape[shape.length - 1] ?? 1), record);
           break;
         }
       }
@@ -164,16 +185,20 @@ export function inputPlans(primal: Func, wrt: ReadonlySet<string>, names: readon
   visit(primal.body, true);
 
   const window = Math.min(4096, Math.max(64, 4 * maxDim));
+  const integers = new Set(primal.integers ?? []);
   return params.map((_, i) => {
     if (!tracked(i)) return undefined;
     const cs = constraints[i]!;
     const ls = loose[i]!;
+    // an integer parameter (a loop bound, a size): small positive integers, as many
+    // iterations as make the loop do something without making the check slow
+    if (integers.has(names[i]!) && cs.length === 0 && ls.length === 0) return { kind: "integer", values: [1, 2, 3, 4], exact: false, bound: 5 };
     if (cs.length === 0 && ls.length === 0) return { kind: "data" };
     const bound = ls.length ? Math.min(...ls) : 1;
     if (cs.length === 0) return { kind: "integer", values: range(bound), exact: false, bound };
     const values: number[] = [];
     for (let x = -window; x <= window; x++) if (cs.every((c) => holds(c, x))) values.push(x);
-    return { kind: "integer", values, exact: ls.length === 0, bound };
+    return { kind: "integer", values: integers.has(names[i]!) ? values.filter((x) => x >= 0) : values, exact: ls.length === 0, bound };
   });
 }
 

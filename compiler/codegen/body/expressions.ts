@@ -3,6 +3,7 @@
 // a long program must not become a deep expression), flat indices into row-major buffers,
 // and the element expression of an elementwise loop with the ops fused into it.
 
+import { Dim, dimMul } from "../../ir/dims.js";
 import { Block, Instr, SimpleInstr, Value, ValueId, isSimple } from "../../ir/types.js";
 import { OPS } from "../../ops/index.js";
 import { BodyNames } from "./naming.js";
@@ -44,23 +45,27 @@ export class Expressions {
     private readonly uses: Uses,
     private readonly keep: ReadonlySet<ValueId>,
     private readonly returned: ReadonlySet<ValueId>,
+    /** A dimension as JavaScript (a size known at run time by its variable). */
+    private readonly dim: (d: Dim) => string,
   ) {}
 
-  /** The flat offset of t[idx...] in its row-major buffer. */
+  /** The flat offset of t[idx...] in its row-major buffer (strides of sizes known at run time as their products). */
   flatIndex(t: Value, idx: readonly Value[]): string {
-    const shape = (t.type as { shape: readonly number[] }).shape;
-    const st = new Array<number>(shape.length).fill(1);
-    for (let d = shape.length - 2; d >= 0; d--) st[d] = st[d + 1]! * shape[d + 1]!;
+    const shape = (t.type as { shape: readonly Dim[] }).shape;
+    const st = new Array<Dim>(shape.length).fill(1);
+    for (let d = shape.length - 2; d >= 0; d--) st[d] = dimMul(st[d + 1]!, shape[d + 1]!);
     let constant = 0;
     const terms: string[] = [];
     idx.forEach((v, d) => {
       const def = this.uses.defOf.get(v.id);
-      if (def?.op === "const") {
-        constant += (def.attrs as { value: number }).value * st[d]!;
+      const stride = st[d]!;
+      if (def?.op === "const" && typeof stride === "number") {
+        constant += (def.attrs as { value: number }).value * stride;
         return;
       }
-      const e = this.n.nameOf(v);
-      terms.push(st[d] === 1 ? e : `${paren(e)} * ${st[d]}`);
+      const e = def?.op === "const" ? formatNumber((def.attrs as { value: number }).value) : this.n.nameOf(v);
+      if (e === "0") return;
+      terms.push(stride === 1 ? e : `${paren(e)} * ${paren(this.dim(stride))}`);
     });
     if (constant !== 0 || terms.length === 0) terms.push(String(constant));
     return terms.join(" + ");

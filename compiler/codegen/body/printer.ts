@@ -11,7 +11,8 @@
 //   in place, swap buffers or copy, as storage.ts decided;
 // - a comment before each group of statements names the source line it comes from.
 
-import { Block, ForInstr, IfInstr, Instr, SimpleInstr, Type, Value, ValueId, resultsOf } from "../../ir/types.js";
+import { Block, ForInstr, IfInstr, Instr, SimpleInstr, Type, Value, ValueId, WhileInstr, resultsOf, sizeOf } from "../../ir/types.js";
+import { Dim, jsDim } from "../../ir/dims.js";
 import { NameScope } from "../names.js";
 import { Expressions, formatNumber, paren } from "./expressions.js";
 import { BodyNames } from "./naming.js";
@@ -68,7 +69,7 @@ class Printer implements BodyPrinter {
     private readonly settings: BodySettings,
   ) {
     this.n = new BodyNames(body, uses, plan, names, settings);
-    this.x = new Expressions(this.n, uses, settings.keep ?? new Set(), new Set(body.yields.map((y) => y.id)));
+    this.x = new Expressions(this.n, uses, settings.keep ?? new Set(), new Set(body.yields.map((y) => y.id)), (d) => this.dim(d));
     this.arrayType = settings.arrayType;
     for (const cls of plan.classes) {
       if (cls.targets) continue;
@@ -114,11 +115,18 @@ class Printer implements BodyPrinter {
   }
 
   // ----------------------------------------------------------------- buffers
-  private size(t: Type): number {
-    return t.kind === "tensor" ? t.shape.reduce((a, d) => a * d, 1) : 1;
+  /** A dimension as a JavaScript expression of this function's sizes. */
+  private dim(d: Dim): string {
+    return jsDim(d, this.settings.dimName);
+  }
+
+  /** The number of elements of a value, as JavaScript. */
+  private size(t: Type): string {
+    return t.kind === "tensor" ? this.dim(sizeOf(t.shape)) : "1";
   }
 
   private tsType(t: Type): string {
+    if (t.kind === "tape") return this.settings.helpers.nameOf("Stack");
     return t.kind === "tensor" ? this.arrayType : t.kind === "bool" ? "boolean" : "number";
   }
 
@@ -126,7 +134,8 @@ class Printer implements BodyPrinter {
   private declaration(cls: BufferClass): string {
     this.declared.add(cls);
     const ws = this.settings.workspace;
-    const alloc = cls.output ?? (ws ? ws.slot(cls.size, this.n.varOf(cls)) : `new ${this.arrayType}(${cls.size})`);
+    const size = this.dim(cls.size);
+    const alloc = cls.output ?? (ws ? ws.slot(size, this.n.varOf(cls)) : `new ${this.arrayType}(${size})`);
     return `${cls.swapped ? "let" : "const"} ${this.n.varOf(cls)}: ${this.arrayType} = ${alloc};`;
   }
 
@@ -158,8 +167,9 @@ class Printer implements BodyPrinter {
 
   private instr(instr: Instr, block: Block, index: number, out: string[], comment: Comment, line: number): void {
     if (instr.op === "if") return this.ifInstr(instr, block, index, out, comment, line);
-    if (instr.op === "for") return this.forInstr(instr, block, index, out, comment, line);
+    if (instr.op === "for" || instr.op === "while") return this.loopInstr(instr, block, index, out, comment, line);
     if (instr.result.type.kind === "tensor") return this.tensor(instr, block, out);
+    if (instr.result.type.kind === "tape" || instr.op === "peek") return this.stackOp(instr, out);
     this.scalar(instr, block, index, out);
   }
 
@@ -167,16 +177,26 @@ class Printer implements BodyPrinter {
     const { n, x } = this;
     const r = instr.result;
     if (instr.op === "checkIndex") {
-      const i = n.nameOf(instr.args[0]!); // (a variable: see Expressions.canInline)
-      const { size, message } = instr.attrs as { size: number; message: string };
-      out.push(`if (!(${i} >= 0 && ${i} < ${size} && (${i} | 0) === ${i})) throw new RangeError(${JSON.stringify(message)} + ${i});`);
+      const i = n.nameOf(instr.args[0]!); // (a variable, see Expressions.canInline, or a literal)
+      const { size, message } = instr.attrs as { size: Dim; message: string };
+      if (/^\d+$/.test(i)) {
+        // a literal index into a symbolic dimension: the size must exceed it
+        out.push(`if (!(${i} < ${this.dim(size)})) throw new RangeError(${JSON.stringify(message + i)});`);
+        n.bind(r, i);
+        return;
+      }
+      out.push(`if (!(${i} >= 0 && ${i} < ${this.dim(size)} && (${i} | 0) === ${i})) throw new RangeError(${JSON.stringify(message)} + ${i});`);
       n.bind(r, i);
+      return;
+    }
+    if (instr.op === "size") {
+      n.inline.set(r.id, { expr: this.settings.dimName((instr.attrs as { name: string }).name), depth: 0 });
       return;
     }
     const expr = x.scalar(instr);
     if (expr === null) {
-      const fn = this.settings.kernels.kernelFor(instr, this.settings.layerOf?.(instr));
-      out.push(`const ${n.declare(r)} = ${fn}(${instr.args.map((a) => n.nameOf(a)).join(", ")});`);
+      const k = this.settings.kernels.kernelFor(instr, this.settings.layerOf?.(instr));
+      out.push(`const ${n.declare(r)} = ${k.name}(${[...instr.args.map((a) => n.nameOf(a)), ...k.sizes.map(this.settings.dimName)].join(", ")});`);
     } else if (x.canInline(instr, block, index)) {
       const depth = 1 + Math.max(0, ...instr.args.map((a) => x.depthOf(a)));
       n.inline.set(r.id, { expr: instr.op === "const" ? expr : `(${expr})`, depth });
@@ -202,6 +222,8 @@ class Printer implements BodyPrinter {
         return;
       case "index":
         return this.partialIndex(instr, block, out);
+      case "peek":
+        return this.stackOp(instr, out, block);
       case "select":
         this.declared.add(cls!);
         out.push(`const ${n.varOf(cls!)} = ${paren(arg(0))} ? ${arg(1)} : ${arg(2)};`);
@@ -212,8 +234,66 @@ class Printer implements BodyPrinter {
     }
     if (isElementwise(instr)) return this.elementwise(instr, block, out);
     this.ensureDeclared(cls!, out, block);
-    const fn = this.settings.kernels.kernelFor(instr, this.settings.layerOf?.(instr));
-    out.push(`${fn}(${[...instr.args.map((a) => n.nameOf(a)), n.varOf(cls!)].join(", ")});`);
+    const k = this.settings.kernels.kernelFor(instr, this.settings.layerOf?.(instr));
+    out.push(`${k.name}(${[...instr.args.map((a) => n.nameOf(a)), n.varOf(cls!), ...k.sizes.map(this.settings.dimName)].join(", ")});`);
+  }
+
+  /**
+   * Stacks: every tape value of one chain (tape, push, drop, the loops that carry it) is one
+   * stack object. A pushed tensor goes in element by element; a peeked one is a view of the
+   * top elements (or a copy into its buffer in the allocation-free form).
+   */
+  private stackOp(instr: SimpleInstr, out: string[], block?: Block): void {
+    const { n } = this;
+    const r = instr.result;
+    const h = this.settings.helpers;
+    switch (instr.op) {
+      case "tape": {
+        const name = n.declare(r);
+        const ws = this.settings.workspace;
+        if (ws) out.push(`const ${name} = ${ws.stack(name)};`, `${name}.top = 0;`);
+        else out.push(`const ${name} = ${h.use("newStack")}();`);
+        return;
+      }
+      case "push": {
+        const [t, v] = instr.args as [Value, Value];
+        const stack = n.nameOf(t);
+        n.bind(r, stack);
+        const x = n.nameOf(v);
+        if (v.type.kind === "tensor") out.push(`${h.use("pushAll")}(${stack}, ${x});`);
+        else out.push(`${h.use("push")}(${stack}, ${v.type.kind === "bool" ? `${paren(x)} ? 1 : 0` : x});`);
+        return;
+      }
+      case "drop": {
+        const stack = n.nameOf(instr.args[0]!);
+        n.bind(r, stack);
+        const of = (instr.attrs as { of: Type }).of;
+        out.push(of.kind === "tensor" ? `${stack}.top -= ${this.size(of)};` : `${stack}.top--;`);
+        return;
+      }
+      case "peek": {
+        const stack = n.nameOf(instr.args[0]!);
+        if (r.type.kind === "tensor") {
+          const len = this.size(r.type);
+          if (n.storageOf(r)!.kind === "view") {
+            out.push(`const ${n.declare(r)} = ${stack}.data.subarray(${stack}.top - ${paren(len)}, ${stack}.top);`);
+            return;
+          }
+          const cls = n.clsOf(r)!;
+          this.ensureDeclared(cls, out, block!);
+          const q = n.scope.fresh("q");
+          const at = n.scope.fresh("at");
+          out.push(`const ${at} = ${stack}.top - ${paren(len)};`);
+          out.push(`for (let ${q} = 0; ${q} < ${len}; ${q}++) ${n.varOf(cls)}[${q}] = ${stack}.data[${at} + ${q}];`);
+          return;
+        }
+        const top = `${stack}.data[${stack}.top - 1]!`;
+        out.push(`const ${n.declare(r)} = ${r.type.kind === "bool" ? `${top} !== 0` : top};`);
+        return;
+      }
+      default:
+        throw new Error(`internal: ${instr.op} is not a stack op`);
+    }
   }
 
   /** x[i...] of a sub-tensor: a subarray view, or a copy into a buffer (allocation-free form). */
@@ -302,13 +382,23 @@ class Printer implements BodyPrinter {
     out.push(`if (${cond}) {`, ...thenLines, ...(elseLines.length ? ["} else {", ...elseLines] : []), "}");
   }
 
-  private forInstr(L: ForInstr, block: Block, index: number, out: string[], comment: Comment, line: number): void {
+  private loopInstr(L: ForInstr | WhileInstr, block: Block, index: number, out: string[], comment: Comment, line: number): void {
     const { n } = this;
-    const [iv, ...carried] = L.body.params as [Value, ...Value[]];
+    const carried = L.op === "for" ? L.body.params.slice(1) : [...L.body.params];
     const shares = this.plan.sharesInit.get(L) ?? [];
     const claimed = new Set<ValueId>();
+    const bounds = L.op === "for" ? new Set([L.start.id, L.end.id]) : new Set<ValueId>();
     const vars = carried.map((p, k) => {
       const init = L.init[k]!;
+      const result = L.results[k]!;
+      if (p.type.kind === "tape") {
+        // a stack is one object through the loop
+        const name = n.nameOf(init);
+        n.bind(p, name);
+        n.bind(result, name);
+        if (L.op === "while") n.bind(L.cond.params[k]!, name);
+        return name;
+      }
       if (p.type.kind === "tensor") {
         const cls = n.clsOf(p)!;
         if (!shares[k]) {
@@ -318,9 +408,8 @@ class Printer implements BodyPrinter {
         return n.varOf(cls);
       }
       // a scalar: take over a let variable that is dead from here on, else a new let
-      const dead = !claimed.has(init.id) && !this.uses.liveAfter(init, block, index) && !this.uses.usedWithin(init, block, index);
+      const dead = !claimed.has(init.id) && !bounds.has(init.id) && !this.uses.liveAfter(init, block, index) && !this.uses.usedWithin(init, block, index);
       claimed.add(init.id);
-      const result = L.results[k]!;
       if (dead && this.letVars.has(init.id) && !(this.fromTape && this.forward.has(init.id))) {
         const name = n.jsName.get(init.id)!;
         n.bind(p, name);
@@ -334,28 +423,59 @@ class Printer implements BodyPrinter {
       out.push(`let ${name}: ${this.tsType(p.type)} = ${n.nameOf(init)};`);
       return name;
     });
-    n.inChild(() => this.loop(L, carried, vars, iv, out, comment, line));
+    if (L.op === "while") {
+      L.cond.params.forEach((p, k) => n.bind(p, vars[k]!));
+    }
+    if (L.op === "for") {
+      // (bounds are read once, before the loop, in the enclosing block's scope)
+      const start = this.bound(L.start, "start", out);
+      const end = this.bound(L.end, "end", out);
+      n.inChild(() => this.loop(L, start, end, carried, vars, out, comment, line));
+    } else n.inChild(() => this.whileLoop(L, carried, vars, out, comment, line));
   }
 
-  private loop(L: ForInstr, carried: Value[], vars: string[], iv: Value, out: string[], comment: Comment, line: number): void {
+  /** A bound as a loop header reads it: a literal or a variable, else bound to a constant first. */
+  private bound(v: Value, hint: string, out: string[]): string {
+    const e = this.n.nameOf(v);
+    if (/^\(?-?[\d.]+\)?$/.test(e) || /^[\p{ID_Start}$_][\p{ID_Continue}$]*$/u.test(e)) return e;
+    const name = this.n.scope.fresh(hint);
+    out.push(`const ${name} = ${e};`);
+    return name;
+  }
+
+  private loop(L: ForInstr, start: string, end: string, carried: Value[], vars: string[], out: string[], comment: Comment, line: number): void {
     const { n } = this;
+    const iv = L.body.params[0]!;
+    const { step } = L;
     const i = n.declare(iv);
-    const { start, end, step } = L;
     const inc = step === 1 ? `${i}++` : step === -1 ? `${i}--` : step > 0 ? `${i} += ${step}` : `${i} -= ${-step}`;
-    out.push(`for (let ${i} = ${formatNumber(start)}; ${i} ${step > 0 ? "<" : ">"} ${formatNumber(end)}; ${inc}) {`);
+    out.push(`for (let ${i} = ${start}; ${i} ${step > 0 ? "<" : ">"} ${end}; ${inc}) {`);
     const lines: string[] = [];
     this.range(L.body, 0, L.body.instrs.length, lines, comment, line);
     this.endOfIteration(L, carried, vars, lines);
     out.push(...lines, "}");
   }
 
+  /** `while (cond) { body }`, or with statements computing the condition, `for (;;) { ...; if (!cond) break; body }`. */
+  private whileLoop(L: WhileInstr, carried: Value[], vars: string[], out: string[], comment: Comment, line: number): void {
+    const { n } = this;
+    const condLines: string[] = [];
+    this.range(L.cond, 0, L.cond.instrs.length, condLines, comment, line);
+    const cond = n.nameOf(L.cond.yields[0]!);
+    const lines: string[] = [];
+    this.range(L.body, 0, L.body.instrs.length, lines, comment, line);
+    this.endOfIteration(L, carried, vars, lines);
+    if (condLines.length === 0) out.push(`while (${cond}) {`, ...lines, "}");
+    else out.push("for (;;) {", ...condLines, `if (!${paren(cond)}) break;`, ...lines, "}");
+  }
+
   /** The carried values for the next iteration: scalars assigned, tensors copied or swapped. */
-  private endOfIteration(L: ForInstr, carried: Value[], vars: string[], lines: string[]): void {
+  private endOfIteration(L: ForInstr | WhileInstr, carried: readonly Value[], vars: string[], lines: string[]): void {
     const { n } = this;
     const modes = this.plan.yieldMode.get(L) ?? [];
     // scalars first (their expressions may read buffers the swaps below exchange)
     const assigns = carried.map((p, k) => ({ p, k, rhs: n.nameOf(L.body.yields[k]!) }))
-      .filter(({ p, k, rhs }) => p.type.kind !== "tensor" && rhs !== vars[k]);
+      .filter(({ p, k, rhs }) => p.type.kind !== "tensor" && p.type.kind !== "tape" && rhs !== vars[k]);
     const readsCarried = assigns.length > 1 &&
       assigns.some(({ rhs }) => vars.some((v) => new RegExp(`(^|[^\\p{ID_Continue}$])${escapeRe(v)}($|[^\\p{ID_Continue}$])`, "u").test(rhs)));
     if (readsCarried) {

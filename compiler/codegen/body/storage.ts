@@ -16,13 +16,15 @@
 // slot. Elementwise ops whose one reader is another elementwise op in the same block are
 // fused into it (fusedInto) and get no buffer at all.
 
-import { Block, ForInstr, IfInstr, Instr, SimpleInstr, Value, ValueId, isSimple, sizeOf } from "../../ir/types.js";
+import { Block, Dim, ForInstr, IfInstr, Instr, SimpleInstr, Value, ValueId, WhileInstr, isSimple, sizeOf } from "../../ir/types.js";
+import { dimEquals } from "../../ir/dims.js";
 import { OPS } from "../../ops/index.js";
 import { Uses } from "./uses.js";
 
 export interface BufferClass {
   readonly id: number;
-  readonly size: number;
+  /** Its number of elements (a formula of the sizes when they are symbolic). */
+  readonly size: Dim;
   /** The value that first fills the buffer (its name names the buffer). */
   readonly home: Value;
   /** Every value held in this buffer. */
@@ -47,6 +49,8 @@ export type Storage =
   /** Fused into the elementwise loop of its one reader: no buffer. */
   | { readonly kind: "fused" };
 
+type Loop = ForInstr | WhileInstr;
+
 /** How a loop-carried tensor gets the yielded value into the carried buffer. */
 export type YieldMode = "same" | "swap" | "copy";
 
@@ -55,8 +59,8 @@ export interface StoragePlan {
   /** store/accum (and elementwise ops) that write into their operand's buffer. */
   readonly inPlace: ReadonlySet<SimpleInstr>;
   /** Per loop: does each carried tensor start in its initial value's buffer (else a copy)? */
-  readonly sharesInit: ReadonlyMap<ForInstr, readonly boolean[]>;
-  readonly yieldMode: ReadonlyMap<ForInstr, readonly YieldMode[]>;
+  readonly sharesInit: ReadonlyMap<ForInstr | WhileInstr, readonly boolean[]>;
+  readonly yieldMode: ReadonlyMap<ForInstr | WhileInstr, readonly YieldMode[]>;
   /** Per if: does each tensor result reference the yielded buffers (else, copies into its own)? */
   readonly ifRefs: ReadonlyMap<IfInstr, readonly boolean[]>;
   readonly classes: readonly BufferClass[];
@@ -85,8 +89,8 @@ const MAX_FUSED = 12;
 export function planStorage(body: Block, uses: Uses, settings: StorageSettings): StoragePlan {
   const storage = new Map<ValueId, Storage>();
   const inPlace = new Set<SimpleInstr>();
-  const sharesInit = new Map<ForInstr, boolean[]>();
-  const yieldMode = new Map<ForInstr, YieldMode[]>();
+  const sharesInit = new Map<Loop, boolean[]>();
+  const yieldMode = new Map<Loop, YieldMode[]>();
   const ifRefs = new Map<IfInstr, boolean[]>();
   const classes: BufferClass[] = [];
   const fusedInto = new Map<ValueId, SimpleInstr>();
@@ -174,6 +178,7 @@ export function planStorage(body: Block, uses: Uses, settings: StorageSettings):
         addReader(r, instr.args[0]!);
         return;
       case "index":
+      case "peek":
         if (!settings.copyViews) {
           storage.set(r.id, { kind: "view", of: instr.args[0]! });
           addReader(r, instr.args[0]!);
@@ -247,8 +252,8 @@ export function planStorage(body: Block, uses: Uses, settings: StorageSettings):
 
   const yieldedOnce = (block: Block, y: Value): boolean => block.yields.filter((v) => v.id === y.id).length === 1;
 
-  const forInstr = (L: ForInstr, block: Block, index: number): void => {
-    const [, ...carried] = L.body.params;
+  const forInstr = (L: Loop, block: Block, index: number): void => {
+    const carried = L.op === "for" ? L.body.params.slice(1) : L.body.params;
     const shares: boolean[] = [];
     const claimed = new Set<BufferClass>();
     carried.forEach((p, k) => {
@@ -258,13 +263,14 @@ export function planStorage(body: Block, uses: Uses, settings: StorageSettings):
       const ok = !!ci && !ci.targets?.length && !claimed.has(ci) && deadAfter(ci, block, index) &&
         ![...ci.members, ...ci.readers].some((m) => uses.usedWithin(m, block, index)) &&
         L.init.filter((v) => v.id === init.id).length === 1;
-      if (ok) {
-        claimed.add(ci);
-        hold(p, ci);
-      } else hold(p, newClass(p));
+      const cls = ok ? ci : newClass(p);
+      if (ok) claimed.add(ci);
+      hold(p, cls);
+      if (L.op === "while") hold(L.cond.params[k]!, cls);
       shares.push(ok);
     });
     sharesInit.set(L, shares);
+    if (L.op === "while") walk(L.cond);
     walk(L.body);
     const modes: YieldMode[] = [];
     const taken = new Set<BufferClass>();
@@ -279,7 +285,7 @@ export function planStorage(body: Block, uses: Uses, settings: StorageSettings):
         return;
       }
       // a buffer this iteration filled, read by nothing else after the yield: swap it with the carried one
-      const fresh = !!Y && !Y.targets?.length && !taken.has(Y) && Y.size === P.size && !Y.output &&
+      const fresh = !!Y && !Y.targets?.length && !taken.has(Y) && dimEquals(Y.size, P.size) && !Y.output &&
         Y.members.every((m) => uses.defAt.get(m.id)?.block === L.body) &&
         L.body.yields.filter((v) => ownedClass(v) === Y).length === 1 &&
         L.body.yields.filter((v) => ownedClass(v) === P).length === 0;

@@ -59,7 +59,7 @@ export function analyzeUses(body: Block): Uses {
       if (isSimple(instr)) defOf.set(instr.result.id, instr);
       for (const region of regionsOf(instr)) {
         parentOf.set(region, { block, index, instr });
-        depth.set(region, depth.get(block)! + (instr.op === "for" ? 1 : 0));
+        depth.set(region, depth.get(block)! + (instr.op === "for" || instr.op === "while" ? 1 : 0));
         blocks.push(region);
       }
     });
@@ -107,7 +107,7 @@ export function analyzeUses(body: Block): Uses {
         const p = parentOf.get(b);
         if (!p) return false;
         // defined outside this loop and read in it: the next iteration reads it again
-        if (p.instr.op === "for" && last !== undefined) return true;
+        if ((p.instr.op === "for" || p.instr.op === "while") && last !== undefined) return true;
         b = p.block;
         i = p.index;
       }

@@ -5,14 +5,13 @@
 
 import { ValueId } from "../../ir/types.js";
 import { createNameScope, propertyAccess } from "../names.js";
-import { FormContext, jsType, lineComment, printerFor, sizeCheck, sizeChecks } from "./common.js";
+import { FormContext, Workspace, integerNames, jsType, lineComment, paramArrays, printerFor } from "./common.js";
+import { Sizes, bindSizes } from "./sizes.js";
 
 export function emitGradInto(cx: FormContext): string[] {
   const { entry, grad, ex, arrayType } = cx;
   const names = createNameScope(cx.moduleNames);
-  const slotNames = createNameScope();
-  const slots: { name: string; size: number }[] = [];
-  const wsVar = names.fresh("ws");
+  const ws = new Workspace(cx, names.fresh("ws"));
   const body = grad.body;
   const nPrimal = entry.params.length;
   const gradsName = names.fresh("grads");
@@ -26,15 +25,11 @@ export function emitGradInto(cx: FormContext): string[] {
   });
   const outName = cot ? names.fresh("out") : "";
   if (cot && !outputs.has(value.id)) outputs.set(value.id, outName);
+  let sizes: Sizes | undefined;
   const pr = printerFor(cx, body, names, {
     copyViews: true,
-    workspace: {
-      slot(size, hint) {
-        const name = slotNames.fresh(hint);
-        slots.push({ name, size });
-        return `${wsVar}.${name}`;
-      },
-    },
+    workspace: ws.settings,
+    dimName: (s) => sizes!.dimName(s),
   }, (plan) => {
     for (const [id, target] of outputs) {
       const s = plan.storage.get(id);
@@ -50,31 +45,35 @@ export function emitGradInto(cx: FormContext): string[] {
   const cotName = cot ? names.fresh("cotangent") : "";
   if (cot) pr.bind(cot, cotName);
   grad.wrt.forEach((w, k) => pr.suggest(body.yields[k + 1]!, `d${w}`));
+  const fname = cot ? ex.vjpInto : ex.gradInto;
+  const primalParams = body.params.slice(0, nPrimal);
+  const arrays = paramArrays(primalParams, pr.nameOf);
+  if (cot) {
+    arrays.push({ js: cotName, label: "cotangent", shape: cot.type.kind === "tensor" ? cot.type.shape : [] });
+    arrays.push({ js: outName, label: "out", shape: value.type.kind === "tensor" ? value.type.shape : [] });
+  }
+  for (const w of grad.wrt) {
+    const p = entry.params.find((q) => q.name === w)!;
+    if (p.type.kind === "tensor") arrays.push({ js: propertyAccess(gradsName, w), label: `grads.${w}`, shape: p.type.shape });
+  }
+  sizes = bindSizes(cx, names, fname, arrays, integerNames(cx, primalParams, pr.nameOf));
+  const sizeVars = sizes.all.map((s) => s.js);
   const lines = [
     ...pr.print(0, grad.splitAt, lineComment(cx, "")),
     ...pr.print(grad.splitAt, body.instrs.length, lineComment(cx, "adjoint of ")),
   ];
-  const fname = cot ? ex.vjpInto : ex.gradInto;
   const out: string[] = [];
-  if (slots.length) {
-    out.push(`/** Buffers of ${fname}, allocated on its first call and reused by every later call. */`);
-    out.push(`let ${ex.workspace}: { ${slots.map((s) => `${s.name}: ${arrayType}`).join("; ")} } | undefined;`, "");
-  }
+  out.push(...ws.declaration(ex.workspace, fname, sizeVars));
   out.push(cot
     ? `/** Allocation-free ${ex.vjp} for training loops: writes the value into out and the vector-Jacobian product into grads (buffers you own). */`
     : `/** Allocation-free ${ex.grad} for training loops: writes every gradient into grads (buffers you own) and returns the value. */`);
-  const sig = [...params, ...(cot ? [`${cotName}: ${arrayType}`, `${outName}: ${arrayType}`] : []), `${gradsName}: ${ex.gradsType}`];
+  const sig = [
+    ...params, ...(cot ? [`${cotName}: ${arrayType}`, `${outName}: ${arrayType}`] : []), `${gradsName}: ${ex.gradsType}`,
+    ...(sizes.param ? [sizes.param] : []),
+  ];
   out.push(`export function ${fname}(${sig.join(", ")}): ${cot ? "void" : "number"} {`);
-  out.push(...sizeChecks(cx, body.params.slice(0, nPrimal), pr.nameOf, fname));
-  if (cot) {
-    out.push(...sizeChecks(cx, [cot], pr.nameOf, fname));
-    out.push(sizeCheck(cx, outName, `${fname}: out`, value.type.kind === "tensor" ? value.type.shape : []));
-  }
-  for (const w of grad.wrt) {
-    const p = entry.params.find((q) => q.name === w)!;
-    if (p.type.kind === "tensor") out.push(sizeCheck(cx, propertyAccess(gradsName, w), `${fname}: grads.${w}`, p.type.shape));
-  }
-  if (slots.length) out.push(`const ${wsVar} = (${ex.workspace} ??= { ${slots.map((s) => `${s.name}: new ${arrayType}(${s.size})`).join(", ")} });`);
+  out.push(...sizes.prologue);
+  out.push(...ws.binding(ex.workspace, sizeVars));
   out.push(...lines);
   grad.wrt.forEach((w, k) => {
     const g = body.yields[k + 1]!;

@@ -2,8 +2,9 @@
 // cross-entropy, reductions) and the adjoint ops their derivative rules produce, one file per
 // family. This file is the interface between a kernel emitter and the code generator.
 //
-// Each emitter writes plain loops over flat, row-major buffers. Shapes are static, so every
-// extent and stride is a literal; offsets are hoisted to the loop level where they stop
+// Each emitter writes plain loops over flat, row-major buffers. Extents and strides are
+// literals where the shape is static (a batch dimension known only at run time is a size
+// parameter of the kernel, `N`); offsets are hoisted to the loop level where they stop
 // changing, and the inner loops have no bounds checks (a padded convolution reads a
 // zero-bordered copy of its input). Products run in register blocks (gemm.ts), a
 // convolution's adjoints skip the zeros of dy, and max-pool finds each window's maximum
@@ -18,7 +19,7 @@
 // The result buffer never aliases an argument buffer; it holds arbitrary contents on entry,
 // so every emitter either writes each element once or zeroes the buffer and accumulates.
 
-import { SimpleInstr, Type } from "../../ir/types.js";
+import { Dim, SimpleInstr, Type } from "../../ir/types.js";
 
 export interface OpEmitContext {
   /** The instruction being emitted (op, attrs, argument and result types). */
@@ -37,6 +38,11 @@ export interface OpEmitContext {
    */
   readonly result: string;
   readonly resultType: Type;
+  /**
+   * A dimension as the kernel reads it: the number when it is literal, else an expression
+   * of the kernel's size parameters (one per size symbol its types name: `N`, `N * 6`).
+   */
+  dim(d: Dim): number | string;
   /** A fresh identifier that collides with nothing else in the generated function. */
   fresh(hint: string): string;
   /**

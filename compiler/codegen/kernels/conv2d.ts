@@ -3,13 +3,14 @@
 import { AttrsOf } from "../../ir/types.js";
 import { OpEmitContext, OpEmitter } from "./context.js";
 import { Axis, gemm } from "./gemm.js";
-import { Range, Writer, affine, attrsOf, emit, shape, size } from "./writer.js";
+import { Ext, Range, Writer, affine, attrsOf, dims, emit, litExt, product } from "./writer.js";
 
 // ---------------------------------------------------------------------------------------
 // conv2d: x [C, H, W] | [N, C, H, W], w [O, C, KH, KW] -> y [O, OH, OW] | [N, O, OH, OW]
 
 interface ConvDims {
-  readonly batch: number | null;
+  /** The batch: a literal, or an expression of the kernel's size parameters (N). */
+  readonly batch: Ext | null;
   readonly C: number;
   readonly H: number;
   readonly W: number;
@@ -24,14 +25,15 @@ interface ConvDims {
   readonly pw: number;
 }
 
+/** The sizes of a convolution: all literal but the batch (conv2d's shape rule requires it). */
 function convDims(
-  xShape: readonly number[], wShape: readonly number[], yShape: readonly number[],
+  xShape: readonly Ext[], wShape: readonly Ext[], yShape: readonly Ext[],
   attrs: AttrsOf<"conv2d">,
 ): ConvDims {
   const batched = xShape.length === 4;
-  const [C, H, W] = batched ? xShape.slice(1) : xShape;
-  const [O, , KH, KW] = wShape;
-  const [OH, OW] = yShape.slice(-2);
+  const [C, H, W] = (batched ? xShape.slice(1) : xShape).map(litExt);
+  const [O, , KH, KW] = wShape.map(litExt);
+  const [OH, OW] = yShape.slice(-2).map(litExt);
   return {
     batch: batched ? xShape[0]! : null,
     C: C!, H: H!, W: W!, O: O!, KH: KH!, KW: KW!, OH: OH!, OW: OW!,
@@ -166,7 +168,7 @@ export const conv2d: OpEmitter = (ctx) => {
   const [x, wt, b] = ctx.args;
   const y = ctx.result;
   const d = convDims(
-    shape(ctx.argTypes[0], "x"), shape(ctx.argTypes[1], "w"), shape(ctx.resultType, "y"), attrsOf(ctx, "conv2d"));
+    dims(ctx, ctx.argTypes[0], "x"), dims(ctx, ctx.argTypes[1], "w"), dims(ctx, ctx.resultType, "y"), attrsOf(ctx, "conv2d"));
   const direct = d.KW * directColumns(d.OW) <= DIRECT_ROW_LIMIT;
   return emit(ctx, (w) => {
     const m = direct ? im2colShape(d) : im2colAxes(w, ctx, d);
@@ -282,12 +284,13 @@ export const conv2dGradInput: OpEmitter = (ctx) => {
   const [dy, wt] = ctx.args;
   const dx = ctx.result;
   const attrs = attrsOf(ctx, "conv2dGradInput");
-  const d = convDims(attrs.inputShape, shape(ctx.argTypes[1], "w"), shape(ctx.argTypes[0], "dy"), attrs);
+  const inputShape = attrs.inputShape.map((e) => ctx.dim(e));
+  const d = convDims(inputShape, dims(ctx, ctx.argTypes[1], "w"), dims(ctx, ctx.argTypes[0], "dy"), attrs);
   return emit(ctx, (w) => {
     const m = im2colAxes(w, ctx, d);
     const dxp = m.padded ? w.bind("dxp", ctx.scratch(m.image, "padded")) : dx;
     const nzs = declareNonzeros(w, ctx, d.O, m.P);
-    if (!m.padded) w.zero(dx, size(attrs.inputShape));
+    if (!m.padded) w.zero(dx, product(inputShape));
     w.line(`// 0 · w is not 0 for an infinite or NaN weight: then every image takes the full product`);
     const finite = finiteCheck(w, wt!, "0", d.O * m.K);
     w.maybeLoop("n", d.batch, (n) => {
@@ -356,13 +359,14 @@ export const conv2dGradWeight: OpEmitter = (ctx) => {
   const [dy, x] = ctx.args;
   const dw = ctx.result;
   const attrs = attrsOf(ctx, "conv2dGradWeight");
-  const d = convDims(shape(ctx.argTypes[1], "x"), attrs.weightShape, shape(ctx.argTypes[0], "dy"), attrs);
+  const weightShape = attrs.weightShape.map((e) => litExt(ctx.dim(e)));
+  const d = convDims(dims(ctx, ctx.argTypes[1], "x"), weightShape, dims(ctx, ctx.argTypes[0], "dy"), attrs);
   return emit(ctx, (w) => {
     const m = im2colAxes(w, ctx, d);
     const xp = m.padded ? w.bind("xp", ctx.scratch(m.image, "padded")) : x!;
     const nzs = declareNonzeros(w, ctx, d.O, m.P);
     if (m.padded) w.zero(xp, m.image);
-    if (d.batch !== null) w.zero(dw, size(attrs.weightShape));
+    if (d.batch !== null) w.zero(dw, product(weightShape));
     const op = d.batch === null ? "=" : "+=";
     w.maybeLoop("n", d.batch, (n) => {
       const xImage = w.bind("xImage", affine([n, d.C * d.H * d.W]));
@@ -424,7 +428,7 @@ export const conv2dGradWeight: OpEmitter = (ctx) => {
 export const conv2dGradBias: OpEmitter = (ctx) => {
   const [dy] = ctx.args;
   const db = ctx.result;
-  const dyShape = shape(ctx.argTypes[0], "dy");
+  const dyShape = dims(ctx, ctx.argTypes[0], "dy");
   const batch = dyShape.length === 4 ? dyShape[0]! : null;
   const [O, OH, OW] = dyShape.slice(-3) as [number, number, number];
   return emit(ctx, (w) => {

@@ -1,6 +1,6 @@
 // Register-blocked matrix products, shared by linear layers and convolutions.
 
-import { INTEGER, Term, Writer, affine } from "./writer.js";
+import { Ext, IDENTIFIER, INTEGER, Term, Writer, affine } from "./writer.js";
 
 // ---------------------------------------------------------------------------------------
 // Register-blocked matrix products. Linear layers and convolutions (as implicit im2col
@@ -30,9 +30,10 @@ export interface MatView {
 export interface Gemm {
   /** The comment above the loop nest: what the product computes. */
   readonly what: string;
-  readonly M: number;
+  /** Rows and contraction length: literals, or a batch known only at run time (N). */
+  readonly M: Ext;
   readonly N: number;
-  readonly K: number;
+  readonly K: Ext;
   /** A(i, k), B(k, j), C(i, j). */
   readonly a: MatView;
   readonly b: MatView;
@@ -78,9 +79,12 @@ function addOffsets(x: Offset, y: Offset): Offset {
 
 export function gemm(w: Writer, g: Gemm): void {
   const { M, N, K, a, b, c } = g;
-  // an outer product (K = 1) keeps no accumulators: wider blocks amortise more loads
-  const [MR, NR] = K === 1 && M > 1 && N > 1 ? [Math.min(M, 4), Math.min(N, 8)] : blockShape(M, N);
-  const MB = M - (M % MR);
+  // an outer product (K = 1) keeps no accumulators: wider blocks amortise more loads; rows
+  // known only at run time take the preferred block and leave single rows
+  const outer = K === 1 && (typeof M !== "number" || M > 1) && N > 1;
+  const [MR, NR] = typeof M !== "number"
+    ? [outer ? 4 : N === 1 ? 4 : 2, outer ? Math.min(N, 8) : blockShape(2, N)[1]]
+    : outer ? [Math.min(M, 4), Math.min(N, 8)] : blockShape(M, N);
   const NB = N - (N % NR);
   const accName = (r: number, s: number): string =>
     MR === 1 ? `${c.hint}${s}` : NR === 1 ? `${c.hint}${r}` : `${c.hint}${r}${s}`;
@@ -176,6 +180,14 @@ export function gemm(w: Writer, g: Gemm): void {
     if (NB < N) w.block(() => block(i, aRows, String(NB), rows, N - NB));
   };
   w.line(`// ${g.what}`);
+  if (typeof M !== "number") {
+    // blocks of MR rows while they fit, then the leftover rows one at a time
+    const MB = w.bind(`${g.names[0]}Blocks`, `${M} - ${IDENTIFIER.test(M) ? M : `(${M})`} % ${MR}`);
+    w.loop(g.names[0], { lo: "0", hi: MB }, (i) => rowTile(i, MR), MR);
+    w.loop(g.names[0], { lo: MB, hi: M }, (i) => rowTile(i, 1));
+    return;
+  }
+  const MB = M - (M % MR);
   w.loop(g.names[0], MB, (i) => rowTile(i, MR), MR, MB === M);
   if (MB < M) w.block(() => rowTile(String(MB), M - MB));
 }

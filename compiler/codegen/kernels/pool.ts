@@ -2,14 +2,15 @@
 
 import { AttrsOf } from "../../ir/types.js";
 import { OpEmitter } from "./context.js";
-import { Writer, affine, attrsOf, emit, shape, size } from "./writer.js";
+import { Ext, Writer, affine, attrsOf, dims, emit, litExt, product } from "./writer.js";
 
 // ---------------------------------------------------------------------------------------
 // Pooling: x [H, W] | [C, H, W] | [N, C, H, W], no padding. Every leading dimension is a
 // batch of independent planes, so one loop over the planes covers all three forms.
 
 interface PoolDims {
-  readonly planes: number;
+  /** The planes: a literal, or an expression of the kernel's size parameters (N * 6). */
+  readonly planes: Ext;
   readonly H: number;
   readonly W: number;
   readonly OH: number;
@@ -20,13 +21,14 @@ interface PoolDims {
   readonly sw: number;
 }
 
-function poolDims(xShape: readonly number[], yShape: readonly number[], attrs: AttrsOf<"maxpool2d">): PoolDims {
+/** The sizes of a pooling: the image literal (the shape rule requires it), the planes any. */
+function poolDims(xShape: readonly Ext[], yShape: readonly Ext[], attrs: AttrsOf<"maxpool2d">): PoolDims {
   return {
-    planes: size(xShape.slice(0, -2)),
-    H: xShape[xShape.length - 2]!,
-    W: xShape[xShape.length - 1]!,
-    OH: yShape[yShape.length - 2]!,
-    OW: yShape[yShape.length - 1]!,
+    planes: product(xShape.slice(0, -2)),
+    H: litExt(xShape[xShape.length - 2]),
+    W: litExt(xShape[xShape.length - 1]),
+    OH: litExt(yShape[yShape.length - 2]),
+    OW: litExt(yShape[yShape.length - 1]),
     KH: attrs.size[0], KW: attrs.size[1], sh: attrs.stride[0], sw: attrs.stride[1],
   };
 }
@@ -100,7 +102,7 @@ function windowArgmax(
 export const maxpool2d: OpEmitter = (ctx) => {
   const [x] = ctx.args;
   const y = ctx.result;
-  const d = poolDims(shape(ctx.argTypes[0], "x"), shape(ctx.resultType, "y"), attrsOf(ctx, "maxpool2d"));
+  const d = poolDims(dims(ctx, ctx.argTypes[0], "x"), dims(ctx, ctx.resultType, "y"), attrsOf(ctx, "maxpool2d"));
   const offsets = windowOffsets(d);
   return emit(ctx, (w) => {
     poolNest(w, d, ({ corner, yAt, rows }) => {
@@ -135,8 +137,8 @@ export const maxpool2d: OpEmitter = (ctx) => {
 export const maxpool2dGrad: OpEmitter = (ctx) => {
   const [x, dy] = ctx.args;
   const dx = ctx.result;
-  const xShape = shape(ctx.argTypes[0], "x");
-  const d = poolDims(xShape, shape(ctx.argTypes[1], "dy"), attrsOf(ctx, "maxpool2dGrad"));
+  const xShape = dims(ctx, ctx.argTypes[0], "x");
+  const d = poolDims(xShape, dims(ctx, ctx.argTypes[1], "dy"), attrsOf(ctx, "maxpool2dGrad"));
   const offsets = windowOffsets(d);
   // windows that tile the input exactly: each window zeroes its own elements; windows that do
   // not overlap: one write each after zeroing dx; overlapping windows accumulate
@@ -144,7 +146,7 @@ export const maxpool2dGrad: OpEmitter = (ctx) => {
   const disjoint = d.sh >= d.KH && d.sw >= d.KW;
   const unrolled = offsets.length <= UNROLL_WINDOW;
   return emit(ctx, (w) => {
-    if (!(tiles && unrolled)) w.zero(dx, size(xShape));
+    if (!(tiles && unrolled)) w.zero(dx, product(xShape));
     poolNest(w, d, ({ corner, yAt, rows }) => {
       const op = disjoint ? "=" : "+=";
       if (unrolled) {
@@ -191,7 +193,7 @@ export const maxpool2dGrad: OpEmitter = (ctx) => {
 export const avgpool2d: OpEmitter = (ctx) => {
   const [x] = ctx.args;
   const y = ctx.result;
-  const d = poolDims(shape(ctx.argTypes[0], "x"), shape(ctx.resultType, "y"), attrsOf(ctx, "avgpool2d"));
+  const d = poolDims(dims(ctx, ctx.argTypes[0], "x"), dims(ctx, ctx.resultType, "y"), attrsOf(ctx, "avgpool2d"));
   return emit(ctx, (w) => {
     poolNest(w, d, ({ yAt, rows }) => {
       const acc = w.fresh("acc");
@@ -207,9 +209,10 @@ export const avgpool2dGrad: OpEmitter = (ctx) => {
   const [dy] = ctx.args;
   const dx = ctx.result;
   const attrs = attrsOf(ctx, "avgpool2dGrad");
-  const d = poolDims(attrs.inputShape, shape(ctx.argTypes[0], "dy"), attrs);
+  const inputShape = attrs.inputShape.map((e) => ctx.dim(e));
+  const d = poolDims(inputShape, dims(ctx, ctx.argTypes[0], "dy"), attrs);
   return emit(ctx, (w) => {
-    w.zero(dx, size(attrs.inputShape));
+    w.zero(dx, product(inputShape));
     poolNest(w, d, ({ yAt, rows }) => {
       const g = w.fresh("g");
       w.line(`const ${g} = ${dy}[${yAt}] / ${d.KH * d.KW};`);

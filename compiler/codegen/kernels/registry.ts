@@ -3,20 +3,27 @@
 // every call site. Small functions keep each one within what the JavaScript JIT optimizes
 // whole, and the entry functions read as a sequence of layer calls.
 
-import { SimpleInstr, Type, showType } from "../../ir/types.js";
+import { Dim, SimpleInstr, Type, showType } from "../../ir/types.js";
+import { jsDim, symbolsOf } from "../../ir/dims.js";
 import { OPS } from "../../ops/index.js";
 import { OpEmitContext, OpEmitter } from "./context.js";
 import { NameScope } from "../names.js";
 
+export interface Kernel {
+  readonly name: string;
+  /** The size symbols the kernel takes after its arguments (and result buffer), in order. */
+  readonly sizes: readonly string[];
+}
+
 export interface KernelRegistry {
-  /** The name of the kernel computing instr (created on first use), after its layer if given. */
-  kernelFor(instr: SimpleInstr, layer?: string): string;
+  /** The kernel computing instr (created on first use), named after its layer if given. */
+  kernelFor(instr: SimpleInstr, layer?: string): Kernel;
   /** The kernel functions, in order of creation. */
   emit(): string[];
 }
 
 export function createKernelRegistry(moduleNames: NameScope, arrayType: string): KernelRegistry {
-  const byKey = new Map<string, string>();
+  const byKey = new Map<string, Kernel>();
   const functions: string[][] = [];
   const jsType = (t: Type): string => (t.kind === "tensor" ? arrayType : "number");
   return {
@@ -30,11 +37,18 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string):
       // named after its layer and direction (conv1GradInput), else after the op
       const direction = op.includes("Grad") ? op.slice(op.indexOf("Grad")) : "";
       const name = moduleNames.fresh(layer ? `${layer}${direction}` : op);
-      byKey.set(key, name);
+      // the sizes its types name (a batch N): parameters after the arguments
+      const attrShapes = Object.values(instr.attrs as Record<string, unknown>).filter(Array.isArray).flat() as Dim[];
+      const sizes = [...new Set([...instr.args.map((a) => a.type), instr.result.type]
+        .flatMap((t) => (t.kind === "tensor" ? t.shape : [])).concat(attrShapes.filter((d) => typeof d === "object"))
+        .flatMap(symbolsOf))].sort();
+      const kernel: Kernel = { name, sizes };
+      byKey.set(key, kernel);
       const scope = moduleNames.child();
       const params = instr.args.map((_, k) => scope.fresh(em.params[k] ?? `a${k}`));
       const tensorResult = instr.result.type.kind === "tensor";
       const result = scope.fresh(tensorResult ? "out" : "result");
+      const sizeParams = new Map(sizes.map((s) => [s, scope.fresh(s)]));
       const scratchDecls: string[] = [];
       const ctx: OpEmitContext = {
         instr,
@@ -43,6 +57,7 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string):
         result,
         resultType: instr.result.type,
         fresh: (hint) => scope.fresh(hint),
+        dim: (d) => (typeof d === "number" ? d : jsDim(d, (s) => sizeParams.get(s)!)),
         scratch: (size, hint, kind = "float") => {
           const v = moduleNames.fresh(`${name}${hint.charAt(0).toUpperCase()}${hint.slice(1)}`);
           const t = kind === "int32" ? "Int32Array" : arrayType;
@@ -59,7 +74,10 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string):
       const sig = instr.args.map((a, k) => `${params[k]} ${showType(a.type)}`).join(", ");
       const lines = [
         `/** ${what}: (${sig})${attrs ? `, ${attrs}` : ""} -> ${showType(instr.result.type)}. */`,
-        `function ${name}(${[...params.map((p, k) => `${p}: ${jsType(instr.args[k]!.type)}`), ...(tensorResult ? [`${result}: ${arrayType}`] : [])].join(", ")}): ${tensorResult ? "void" : "number"} {`,
+        `function ${name}(${[
+          ...params.map((p, k) => `${p}: ${jsType(instr.args[k]!.type)}`), ...(tensorResult ? [`${result}: ${arrayType}`] : []),
+          ...[...sizeParams.values()].map((p) => `${p}: number`),
+        ].join(", ")}): ${tensorResult ? "void" : "number"} {`,
         ...(tensorResult ? [] : [`let ${result} = 0;`]),
         ...body,
         ...(tensorResult ? [] : [`return ${result};`]),
@@ -67,7 +85,7 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string):
         "",
       ];
       functions.push([...scratchDecls, ...lines]);
-      return name;
+      return kernel;
     },
     emit: () => functions.flat(),
   };

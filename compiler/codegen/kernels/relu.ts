@@ -1,7 +1,7 @@
 // The adjoint of relu.
 
 import { OpEmitter } from "./context.js";
-import { emit, size } from "./writer.js";
+import { dims, emit, product } from "./writer.js";
 
 export const reluGrad: OpEmitter = (ctx) => {
   const [x, dy] = ctx.args;
@@ -9,5 +9,5 @@ export const reluGrad: OpEmitter = (ctx) => {
   const t = ctx.resultType;
   if (t.kind !== "tensor") return [`${dx} = ${x} <= 0 ? 0 : ${dy};`];
   return emit(ctx, (w) =>
-    w.loop("k", size(t.shape), (k) => w.line(`${dx}[${k}] = ${x}[${k}] <= 0 ? 0 : ${dy}[${k}];`)));
+    w.loop("k", product(dims(ctx, t, "dx")), (k) => w.line(`${dx}[${k}] = ${x}[${k}] <= 0 ? 0 : ${dy}[${k}];`)));
 };

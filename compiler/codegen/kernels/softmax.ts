@@ -1,19 +1,21 @@
 // The softmax family along the last axis, and cross-entropy.
 
 import { OpEmitContext, OpEmitter } from "./context.js";
-import { Writer, affine, emit, shape } from "./writer.js";
+import { fmt } from "../../ops/shapes.js";
+import { Ext, IDENTIFIER, Writer, affine, dims, emit } from "./writer.js";
 
-const shape_ = (t: Parameters<typeof shape>[0]): readonly number[] => shape(t, "logits");
+/** An extent as an operand of `/` or `-`. */
+const operand = (e: Ext): string => (typeof e === "number" || IDENTIFIER.test(e) ? String(e) : `(${e})`);
 
 // ---------------------------------------------------------------------------------------
 // Softmax family: along the last axis of [K] or [N, K].
 
-function rowsOf(s: readonly number[]): { rows: number | null; K: number } {
+function rowsOf(s: readonly Ext[]): { rows: Ext | null; K: Ext } {
   return { rows: s.length === 2 ? s[0]! : null, K: s[s.length - 1]! };
 }
 
 /** Declares `max` = the largest element of x[row .. row + K) and returns its name. */
-function rowMax(w: Writer, x: string, row: string, K: number): string {
+function rowMax(w: Writer, x: string, row: string, K: Ext): string {
   const max = w.fresh("max");
   w.line(`let ${max} = ${x}[${row}];`);
   w.loop("k", { lo: "1", hi: String(K) }, (k) => {
@@ -28,7 +30,7 @@ function rowMax(w: Writer, x: string, row: string, K: number): string {
  * Declares `sum` = the sum of exp(x - max) over the row and returns its name; with `store`,
  * also writes each exp(x - max) into store[row + k].
  */
-function rowSumExp(w: Writer, x: string, row: string, K: number, max: string, store?: string): string {
+function rowSumExp(w: Writer, x: string, row: string, K: Ext, max: string, store?: string): string {
   const sum = w.fresh("sum");
   w.line(`let ${sum} = 0;`);
   w.loop("k", K, (k) => {
@@ -48,7 +50,7 @@ function rowSumExp(w: Writer, x: string, row: string, K: number, max: string, st
 export const softmax: OpEmitter = (ctx) => {
   const [x] = ctx.args;
   const y = ctx.result;
-  const { rows, K } = rowsOf(shape(ctx.argTypes[0], "x"));
+  const { rows, K } = rowsOf(dims(ctx, ctx.argTypes[0], "x"));
   return emit(ctx, (w) => {
     w.maybeLoop("n", rows, (n) => {
       const row = w.bind("row", affine([n, K]));
@@ -62,7 +64,7 @@ export const softmax: OpEmitter = (ctx) => {
 export const logSoftmax: OpEmitter = (ctx) => {
   const [x] = ctx.args;
   const y = ctx.result;
-  const { rows, K } = rowsOf(shape(ctx.argTypes[0], "x"));
+  const { rows, K } = rowsOf(dims(ctx, ctx.argTypes[0], "x"));
   return emit(ctx, (w) => {
     w.maybeLoop("n", rows, (n) => {
       const row = w.bind("row", affine([n, K]));
@@ -82,7 +84,7 @@ export const logSoftmax: OpEmitter = (ctx) => {
 export const softmaxGrad: OpEmitter = (ctx) => {
   const [y, dy] = ctx.args;
   const dx = ctx.result;
-  const { rows, K } = rowsOf(shape(ctx.argTypes[0], "y"));
+  const { rows, K } = rowsOf(dims(ctx, ctx.argTypes[0], "y"));
   return emit(ctx, (w) => {
     w.maybeLoop("n", rows, (n) => {
       const row = w.bind("row", affine([n, K]));
@@ -104,7 +106,7 @@ export const softmaxGrad: OpEmitter = (ctx) => {
 export const logSoftmaxGrad: OpEmitter = (ctx) => {
   const [y, dy] = ctx.args;
   const dx = ctx.result;
-  const { rows, K } = rowsOf(shape(ctx.argTypes[0], "y"));
+  const { rows, K } = rowsOf(dims(ctx, ctx.argTypes[0], "y"));
   return emit(ctx, (w) => {
     w.maybeLoop("n", rows, (n) => {
       const row = w.bind("row", affine([n, K]));
@@ -120,10 +122,12 @@ export const logSoftmaxGrad: OpEmitter = (ctx) => {
 };
 
 /** Throws a RangeError unless `label` is an integer class index in [0, K), as the runtime's crossEntropy does. */
-function checkLabel(w: Writer, ctx: OpEmitContext, label: string, K: number): void {
-  const shape = `[${shape_(ctx.argTypes[0]).join(", ")}]`;
+function checkLabel(w: Writer, ctx: OpEmitContext, label: string, K: Ext): void {
+  const t = ctx.argTypes[0];
+  const shape = t?.kind === "tensor" ? fmt(t.shape) : "";
+  const last = typeof K === "number" ? String(K - 1) : `" + (${K} - 1) + "`;
   w.line(`if (!(${label} >= 0 && ${label} < ${K} && (${label} | 0) === ${label})) {`);
-  w.line(`  throw new RangeError("crossEntropy: the label " + ${label} + " is not an integer from 0 to ${K - 1} (logits of shape ${shape})");`);
+  w.line(`  throw new RangeError("crossEntropy: the label " + ${label} + " is not an integer from 0 to ${last} (logits of shape ${shape})");`);
   w.line(`}`);
 }
 
@@ -133,7 +137,7 @@ function checkLabel(w: Writer, ctx: OpEmitContext, label: string, K: number): vo
  */
 export const crossEntropy: OpEmitter = (ctx) => {
   const [x, labels] = ctx.args;
-  const { rows, K } = rowsOf(shape(ctx.argTypes[0], "logits"));
+  const { rows, K } = rowsOf(dims(ctx, ctx.argTypes[0], "logits"));
   return emit(ctx, (w) => {
     const total = rows === null ? "" : w.fresh("total");
     if (rows !== null) w.line(`let ${total} = 0;`);
@@ -149,7 +153,7 @@ export const crossEntropy: OpEmitter = (ctx) => {
       if (rows === null) w.line(`${ctx.result} = -${logProb};`);
       else w.line(`${total} -= ${logProb};`);
     });
-    if (rows !== null) w.line(`${ctx.result} = ${total} / ${rows};`);
+    if (rows !== null) w.line(`${ctx.result} = ${total} / ${operand(rows)};`);
   });
 };
 
@@ -157,9 +161,9 @@ export const crossEntropy: OpEmitter = (ctx) => {
 export const crossEntropyGrad: OpEmitter = (ctx) => {
   const [x, labels, dy] = ctx.args;
   const dx = ctx.result;
-  const { rows, K } = rowsOf(shape(ctx.argTypes[0], "logits"));
+  const { rows, K } = rowsOf(dims(ctx, ctx.argTypes[0], "logits"));
   return emit(ctx, (w) => {
-    const scale = rows === null ? dy! : w.bind("scale", `${dy} / ${rows}`);
+    const scale = rows === null ? dy! : w.bind("scale", `${dy} / ${operand(rows)}`);
     w.maybeLoop("n", rows, (n) => {
       const row = w.bind("row", affine([n, K]));
       const label = w.fresh("label");

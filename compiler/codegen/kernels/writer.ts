@@ -1,14 +1,23 @@
 // A small line writer for kernels: structured loops, block-scoped names, and affine index
 // expressions folded into readable sums (`n * 784 + c * 28 + 3`).
 
-import { AttrsOf, SimpleOp, Type } from "../../ir/types.js";
+import { AttrsOf, Dim, SimpleOp, Type } from "../../ir/types.js";
 import { OpEmitContext } from "./context.js";
 
 // ---------------------------------------------------------------------------------------
 // A small line writer with structured loops and affine index expressions.
 
+/**
+ * An extent or a stride: a literal, or a JavaScript expression of sizes known only at run
+ * time (a kernel's size parameter N, `N * 6`).
+ */
+export type Ext = number | string;
+
 /** One term of an affine index expression: `[expr, coefficient]` or a constant. */
-export type Term = readonly [string, number] | number;
+export type Term = readonly [string, Ext] | number;
+
+/** An expression as an operand of `*`. */
+const factor = (e: string): string => (IDENTIFIER.test(e) || INTEGER.test(e) ? e : `(${e})`);
 
 export const INTEGER = /^-?\d+$/;
 export const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
@@ -26,6 +35,13 @@ export function affine(...terms: Term[]): string {
       continue;
     }
     const [expr, coef] = t;
+    if (typeof coef === "string") {
+      // a run-time stride: expr * coef
+      if (expr === "0") continue;
+      const text = expr === "1" ? factor(coef) : `${factor(expr)} * ${factor(coef)}`;
+      parts.push(parts.length === 0 ? text : `+ ${text}`);
+      continue;
+    }
     if (coef === 0) continue;
     if (INTEGER.test(expr)) {
       constant += Number(expr) * coef;
@@ -107,8 +123,8 @@ export class Writer {
    * loop of one iteration is just its body, with the index the literal (lo) — in a block
    * unless `alone` says nothing else in the enclosing block could collide with its names.
    */
-  loop(hint: string, extent: number | Range, body: (v: string) => void, step = 1, alone = true): void {
-    const { lo, hi } = typeof extent === "number" ? { lo: "0", hi: String(extent) } : extent;
+  loop(hint: string, extent: Ext | Range, body: (v: string) => void, step = 1, alone = true): void {
+    const { lo, hi } = typeof extent === "number" || typeof extent === "string" ? { lo: "0", hi: String(extent) } : extent;
     if (INTEGER.test(lo) && INTEGER.test(hi)) {
       const count = Math.ceil((Number(hi) - Number(lo)) / step);
       if (count <= 0) return;
@@ -130,7 +146,7 @@ export class Writer {
    * A loop over the batch when `count` is a number, else `body` once with index "0": the
    * batch loop of a batched op, omitted for the unbatched form.
    */
-  maybeLoop(hint: string, count: number | null, body: (v: string) => void): void {
+  maybeLoop(hint: string, count: Ext | null, body: (v: string) => void): void {
     if (count === null) body("0");
     else this.loop(hint, count, body);
   }
@@ -147,7 +163,7 @@ export class Writer {
   }
 
   /** Writes 0 to every element of `buf`. */
-  zero(buf: string, size: number): void {
+  zero(buf: string, size: Ext): void {
     this.loop("e", size, (e) => this.line(`${buf}[${e}] = 0;`));
   }
 }
@@ -160,7 +176,38 @@ export function emit(ctx: OpEmitContext, body: (w: Writer) => void): string[] {
 
 export function shape(t: Type | undefined, what: string): readonly number[] {
   if (!t || t.kind !== "tensor") throw new Error(`tensor op emitter: ${what} must be a tensor`);
-  return t.shape;
+  if (!t.shape.every((d) => typeof d === "number")) throw new Error(`internal: the ${what} kernel needs literal sizes`);
+  return t.shape as readonly number[];
+}
+
+/** A tensor's dimensions as the kernel reads them: literals, or expressions of its size parameters. */
+export function dims(ctx: OpEmitContext, t: Type | undefined, what: string): readonly Ext[] {
+  if (!t || t.kind !== "tensor") throw new Error(`tensor op emitter: ${what} must be a tensor`);
+  return t.shape.map((d) => ctx.dim(d));
+}
+
+/** The product of extents: folded when literal, else an expression. */
+export function product(xs: readonly Ext[]): Ext {
+  let n = 1;
+  const syms: string[] = [];
+  for (const x of xs) {
+    if (typeof x === "number") n *= x;
+    else syms.push(factor(x));
+  }
+  if (syms.length === 0) return n;
+  return [...syms, ...(n !== 1 ? [String(n)] : [])].join(" * ");
+}
+
+/** A literal extent (internal error for one known only at run time: the op's shape rule requires it literal). */
+export function litExt(x: Ext | undefined): number {
+  if (typeof x !== "number") throw new Error(`internal: a kernel needs a literal extent, got ${x}`);
+  return x;
+}
+
+/** A shape's dimensions as numbers (internal error when one is symbolic). */
+export function lit(s: readonly Dim[]): readonly number[] {
+  if (!s.every((d) => typeof d === "number")) throw new Error("internal: a kernel needs literal sizes");
+  return s as readonly number[];
 }
 
 export function size(s: readonly number[]): number {

@@ -20,7 +20,7 @@ export const hull = (a: Interval, b: Interval): Interval =>
 const nan0 = (x: number): number => (Number.isNaN(x) ? 0 : x);
 
 /** The ops whose result's interval follows from their arguments' (everything else is TOP). */
-export const ARITHMETIC = new Set(["neg", "add", "sub", "mul", "div", "floor", "ceil", "round", "trunc", "abs", "min", "max"]);
+export const ARITHMETIC = new Set(["neg", "add", "sub", "mul", "div", "floor", "ceil", "round", "trunc", "abs", "min", "max", "mod"]);
 
 /** The interval of instr's result, given its arguments' intervals. */
 export function intervalOf(instr: SimpleInstr, args: readonly Interval[]): Interval {
@@ -49,6 +49,16 @@ export function intervalOf(instr: SimpleInstr, args: readonly Interval[]): Inter
     case "trunc": {
       const f = Math[instr.op];
       return { lo: f(a.lo), hi: f(a.hi), int: true };
+    }
+    case "mod": {
+      // a % b has a's sign and |a % b| < |b|: for a divisor within [m, M] (M > 0 or all
+      // negative), the result lies within (-max|b|, max|b|), and within [0, max|b|) for a >= 0
+      if (b.lo <= 0 && b.hi >= 0) return TOP;
+      const m = Math.max(Math.abs(b.lo), Math.abs(b.hi));
+      const bound = a.int && b.int ? m - 1 : m;
+      const lo = a.lo >= 0 ? 0 : Math.max(a.lo, -bound);
+      const hi = a.hi <= 0 ? 0 : Math.min(a.hi, bound);
+      return { lo, hi, int: a.int && b.int };
     }
     case "abs":
       return a.lo >= 0 ? a : a.hi <= 0 ? { lo: -a.hi, hi: -a.lo, int: a.int } : { lo: 0, hi: Math.max(-a.lo, a.hi), int: a.int };

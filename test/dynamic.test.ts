@@ -1,0 +1,356 @@
+// Sizes and trip counts known only at run time (SPEC section 5): size type parameters,
+// integer parameters, loop bounds that are any integer expression, while and do-while
+// loops, break and continue (also labelled), return inside loops. Each program runs at
+// several sizes; its value is compared with the same algorithm written in plain
+// JavaScript, its gradient with finite differences, and the allocation-free and split
+// forms with the allocating one (the split form's tape backpropagated twice: a tape is
+// reusable). Sizes that do not fit throw a RangeError naming the size and the arrays.
+
+import { describe, expect, it } from "vitest";
+import { Arg, compileOrThrow, directionalCheck, importCode, maxRelErr, rng } from "./helpers.js";
+
+const rand = (n: number, seed: number, scale = 1) => {
+  const r = rng(seed);
+  return Float64Array.from({ length: n }, () => (r() * 2 - 1) * scale);
+};
+
+interface Run {
+  /** The arguments, in order. */
+  readonly args: readonly Arg[];
+  /** The value the same algorithm gives in plain JavaScript. */
+  readonly value: number;
+}
+
+interface Case {
+  readonly name: string;
+  readonly source: string;
+  readonly entry: string;
+  /** Indices of the differentiated arguments (the others are integers or data). */
+  readonly wrt: readonly number[];
+  readonly runs: readonly Run[];
+}
+
+const IMPORT = `import { type Tensor, linear, relu, sum, zeros, mul } from "adgen";\n`;
+
+function lseJs(x: Float64Array): number {
+  let m = x[0]!;
+  for (let i = 1; i < x.length; i++) m = Math.max(m, x[i]!);
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += Math.exp(x[i]! - m);
+  return m + Math.log(s);
+}
+
+function newtonJs(a: number): number {
+  let y = a;
+  let it = 0;
+  while (Math.abs(y * y - a) > 1e-12 && it < 60) {
+    y = 0.5 * (y + a / y);
+    it++;
+  }
+  return y;
+}
+
+function halvingsJs(x: number, n: number): number {
+  let y = x;
+  let k = 0;
+  do {
+    y = y * 0.5 + Math.sin(x);
+    k++;
+  } while (k < n);
+  return y;
+}
+
+function pairsJs(x: Float64Array): number {
+  let s = 0;
+  outer: for (let i = 0; i < x.length; i++) {
+    for (let j = 0; j < x.length; j++) {
+      if (j > i) continue outer;
+      if (x[i]! * x[j]! > 0.5) break outer;
+      s += x[i]! * x[j]!;
+    }
+  }
+  return s;
+}
+
+function firstOverJs(x: Float64Array, w: number): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) {
+    s += x[i]! * x[i]!;
+    if (s > 1) return s * w;
+  }
+  return s;
+}
+
+function triangularJs(x: Float64Array, n: number): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < i; j++) s += Math.tanh(x[i * n + j]! * x[j * n + i]!);
+  }
+  return s;
+}
+
+function odeJs(y0: number, k: number, steps: number): number {
+  let y = y0;
+  const h = 1 / steps;
+  for (let s = 0; s < steps; s++) y = y + h * (-k * y);
+  return y;
+}
+
+function linearJs(x: Float64Array, w: Float64Array, b: Float64Array, n: number, din: number, dout: number): number {
+  let s = 0;
+  for (let r = 0; r < n; r++) {
+    for (let o = 0; o < dout; o++) {
+      let acc = b[o]!;
+      for (let i = 0; i < din; i++) acc += x[r * din + i]! * w[o * din + i]!;
+      s += Math.max(acc, 0);
+    }
+  }
+  return s;
+}
+
+function stepsJs(x: Float64Array, stride: number): number {
+  let s = 0;
+  for (let i = x.length - 1; i >= 0; i -= stride) s = s * 0.9 + x[i]!;
+  return s;
+}
+
+const CASES: readonly Case[] = [
+  {
+    name: "logsumexp of a vector of any length (a size type parameter, x.length)",
+    source: `${IMPORT}
+export function lse<N extends number>(x: Tensor<[N]>): number {
+  let m = x[0];
+  for (let i = 1; i < x.length; i++) m = Math.max(m, x[i]);
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += Math.exp(x[i] - m);
+  return m + Math.log(s);
+}
+`,
+    entry: "lse",
+    wrt: [0],
+    runs: [1, 4, 9].map((n) => {
+      const x = rand(n, n, 3);
+      return { args: [x], value: lseJs(x) };
+    }),
+  },
+  {
+    name: "Newton's method until it converges (a while loop with a data-dependent condition)",
+    source: `${IMPORT}
+export function newton(a: number): number {
+  let y = a;
+  let it = 0;
+  while (Math.abs(y * y - a) > 1e-12 && it < 60) {
+    y = 0.5 * (y + a / y);
+    it++;
+  }
+  return y;
+}
+`,
+    entry: "newton",
+    wrt: [0],
+    runs: [2, 0.3, 50].map((a) => ({ args: [a], value: newtonJs(a) })),
+  },
+  {
+    name: "a do-while loop with an integer parameter as its count",
+    source: `${IMPORT}
+export function halvings(x: number, n: number): number {
+  let y = x;
+  let k = 0;
+  do {
+    y = y * 0.5 + Math.sin(x);
+    k++;
+  } while (k < n);
+  return y;
+}
+`,
+    entry: "halvings",
+    wrt: [0],
+    runs: [[0.7, 0], [0.7, 1], [-1.3, 5]].map(([x, n]) => ({ args: [x!, n!], value: halvingsJs(x!, n!) })),
+  },
+  {
+    name: "labelled break and continue out of a nested loop",
+    source: `${IMPORT}
+export function pairs<N extends number>(x: Tensor<[N]>): number {
+  let s = 0;
+  outer: for (let i = 0; i < x.length; i++) {
+    for (let j = 0; j < x.length; j++) {
+      if (j > i) continue outer;
+      if (x[i] * x[j] > 0.5) break outer;
+      s += x[i] * x[j];
+    }
+  }
+  return s;
+}
+`,
+    entry: "pairs",
+    wrt: [0],
+    runs: [3, 6, 10].map((n) => {
+      const x = rand(n, 10 + n);
+      return { args: [x], value: pairsJs(x) };
+    }),
+  },
+  {
+    name: "return inside a loop",
+    source: `${IMPORT}
+export function firstOver<N extends number>(x: Tensor<[N]>, w: number): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) {
+    s += x[i] * x[i];
+    if (s > 1) return s * w;
+  }
+  return s;
+}
+`,
+    entry: "firstOver",
+    wrt: [0, 1],
+    runs: [[2, 0.3], [5, 0.9], [8, 0.6]].map(([n, scale]) => {
+      const x = rand(n!, 20 + n!, scale);
+      return { args: [x, 1.7], value: firstOverJs(x, 1.7) };
+    }),
+  },
+  {
+    name: "a triangular loop (j < i) over a square of run-time size",
+    source: `${IMPORT}
+export function triangular<N extends number>(x: Tensor<[N, N]>, n: number): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < i; j++) {
+      s += Math.tanh(x[i][j] * x[j][i]);
+    }
+  }
+  return s;
+}
+`,
+    entry: "triangular",
+    wrt: [0],
+    runs: [1, 3, 5].map((n) => {
+      const x = rand(n * n, 30 + n);
+      return { args: [x, n], value: triangularJs(x, n) };
+    }),
+  },
+  {
+    name: "an ODE integrated with a step count passed as a number",
+    source: `${IMPORT}
+export function ode(y0: number, k: number, steps: number): number {
+  let y = y0;
+  const h = 1 / steps;
+  for (let s = 0; s < steps; s++) {
+    y = y + h * (-k * y);
+  }
+  return y;
+}
+`,
+    entry: "ode",
+    wrt: [0, 1],
+    runs: [1, 7, 100].map((steps) => ({ args: [1.3, 0.8, steps], value: odeJs(1.3, 0.8, steps) })),
+  },
+  {
+    name: "linear on a batch of run-time size (register-blocked product, leftover rows)",
+    source: `${IMPORT}
+export function layer<N extends number>(x: Tensor<[N, 5]>, w: Tensor<[3, 5]>, b: Tensor<[3]>): number {
+  return sum(relu(linear(x, w, b)));
+}
+`,
+    entry: "layer",
+    wrt: [0, 1, 2],
+    runs: [1, 2, 7].map((n) => {
+      const [x, w, b] = [rand(n * 5, n), rand(15, 40), rand(3, 41)];
+      return { args: [x, w, b], value: linearJs(x, w, b, n, 5, 3) };
+    }),
+  },
+  {
+    name: "linear whose layer sizes are known only at run time",
+    source: `${IMPORT}
+export function layer<N extends number, D extends number, H extends number>(
+  x: Tensor<[N, D]>, w: Tensor<[H, D]>, b: Tensor<[H]>,
+): number {
+  return sum(relu(linear(x, w, b)));
+}
+`,
+    entry: "layer",
+    wrt: [0, 1, 2],
+    runs: [[2, 3, 4], [3, 1, 2], [1, 4, 1]].map(([n, d, h]) => {
+      const [x, w, b] = [rand(n! * d!, 50 + n!), rand(h! * d!, 51), rand(h!, 52)];
+      return { args: [x, w, b], value: linearJs(x, w, b, n!, d!, h!) };
+    }),
+  },
+  {
+    name: "a loop counting down by a run-time stride from x.length - 1",
+    source: `${IMPORT}
+export function steps<N extends number>(x: Tensor<[N]>, stride: number): number {
+  let s = 0;
+  for (let i = x.length - 1; i >= 0; i -= stride) {
+    s = s * 0.9 + x[i];
+  }
+  return s;
+}
+`,
+    entry: "steps",
+    wrt: [0],
+    runs: [[5, 1], [7, 2], [1, 3]].map(([n, stride]) => {
+      const x = rand(n!, 60 + n!);
+      return { args: [x, stride!], value: stepsJs(x, stride!) };
+    }),
+  },
+];
+
+type Fn = (...a: unknown[]) => any;
+
+const copy = (a: Arg): Arg => (typeof a === "number" ? a : Float64Array.from(a));
+
+describe("run-time sizes and dynamic control flow", () => {
+  for (const k of CASES) {
+    it(k.name, async () => {
+      const r = await compileOrThrow(k.source, { fileName: "model.ts" });
+      const m = await importCode<Record<string, Fn>>(r.code!);
+      const f = m[k.entry]!;
+      const names = r.entries.find((e) => e.entry.name === k.entry)!.grad.wrt;
+      for (const run of k.runs) {
+        const args = run.args.map(copy);
+        const v = f(...args);
+        expect(Math.abs(v - run.value), `${k.entry}(${run.args.map((a) => (typeof a === "number" ? a : `[${a.length}]`))})`)
+          .toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(run.value)));
+        const g = m[`${k.entry}Grad`]!(...args);
+        expect(g.value).toBe(v);
+        const grads = run.args.map((_, i) => (k.wrt.includes(i) ? g.grads[names[k.wrt.indexOf(i)]!] : undefined));
+        const worst = directionalCheck((a) => f(...a), args, grads, { seed: 3 });
+        expect(worst, `${k.entry} gradient vs finite differences`).toBeLessThan(1e-6);
+        // the allocation-free form, twice (its workspace reused), and the split form
+        const into = Object.fromEntries(names.map((n) => {
+          const a = g.grads[n];
+          return [n, typeof a === "number" ? 0 : new Float64Array(a.length)];
+        }));
+        for (let rep = 0; rep < 2; rep++) {
+          expect(m[`${k.entry}GradInto`]!(...args, into)).toBe(v);
+          for (const n of names) expect(maxRelErr(into[n], g.grads[n]), n).toBe(0);
+        }
+        const tape = m[`${k.entry}Forward`]!(...args);
+        expect(tape.value).toBe(v);
+        for (let rep = 0; rep < 2; rep++) {
+          const back = m[`${k.entry}Backward`]!(tape);
+          for (const n of names) expect(maxRelErr(back[n], g.grads[n]), `${n} from a tape, pass ${rep + 1}`).toBe(0);
+        }
+      }
+    });
+  }
+
+  it("sizes that do not fit throw a RangeError naming the size and the arrays", async () => {
+    const m = await importCode<Record<string, Fn>>((await compileOrThrow(CASES[7]!.source, { fileName: "model.ts" })).code!);
+    const w = rand(15, 1);
+    const b = rand(3, 2);
+    expect(() => m.layer!(new Float64Array(11), w, b)).toThrow(RangeError);
+    expect(() => m.layer!(new Float64Array(11), w, b)).toThrow(/x has 11 elements.*N\*5|5\*N/);
+    const ode = await importCode<Record<string, Fn>>((await compileOrThrow(CASES[6]!.source, { fileName: "model.ts" })).code!);
+    expect(() => ode.ode!(1, 1, 2.5)).toThrow(/steps must be a non-negative integer, got 2\.5/);
+    expect(() => ode.ode!(1, 1, -1)).toThrow(RangeError);
+    const lse = await importCode<Record<string, Fn>>((await compileOrThrow(CASES[0]!.source, { fileName: "model.ts" })).code!);
+    expect(() => lse.lseGradInto!(rand(3, 1), { x: new Float64Array(2) })).toThrow(RangeError);
+  });
+
+  it("a trip count is recorded, not unrolled: the generated code has one loop per source loop", async () => {
+    const r = await compileOrThrow(CASES[1]!.source, { fileName: "model.ts" });
+    const backward = r.code!.slice(r.code!.indexOf("export function newtonBackward"));
+    const body = backward.slice(0, backward.indexOf("\n}\n"));
+    expect(body.match(/^\s*(for|while) \(/gm)?.length).toBe(1);
+  });
+});
