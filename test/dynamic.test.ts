@@ -292,6 +292,80 @@ export function steps<N extends number>(x: Tensor<[N]>, stride: number): number 
       return { args: [x, stride!], value: stepsJs(x, stride!) };
     }),
   },
+  {
+    name: "helpers returning tuples, destructured by the caller (an LSTM-like cell over a sequence)",
+    source: `${IMPORT}
+function cell(x: number, h: Tensor<[H]>, c: Tensor<[H]>, w: Tensor<[H]>): [Tensor<[H]>, Tensor<[H]>] {
+  const h2 = zeros([h.length]);
+  const c2 = zeros([h.length]);
+  for (let i = 0; i < h.length; i++) {
+    c2[i] = 0.5 * c[i] + Math.tanh(w[i] * x + h[i]);
+    h2[i] = Math.tanh(c2[i]) * w[i];
+  }
+  return [h2, c2];
+}
+function stats(v: Tensor<[H]>): [number, number] {
+  let s = 0;
+  let q = 0;
+  for (let i = 0; i < v.length; i++) {
+    s += v[i];
+    q += v[i] * v[i];
+  }
+  return [s, q];
+}
+export function run<T extends number, H extends number>(xs: Tensor<[T]>, w: Tensor<[H]>): number {
+  let h = zeros([w.length]);
+  let c = zeros([w.length]);
+  for (let t = 0; t < xs.length; t++) {
+    [h, c] = cell(xs[t], h, c, w);
+  }
+  const [s, q] = stats(h);
+  const [, q2] = stats(c);
+  return s + q + q2;
+}
+`.replace(/Tensor<\[H\]>/g, "Tensor<[H]>").replace("function cell(", "function cell<H extends number>(").replace("function stats(", "function stats<H extends number>("),
+    entry: "run",
+    wrt: [0, 1],
+    runs: [[1, 2], [4, 3]].map(([t, hn]) => {
+      const [xs, w] = [rand(t!, 70 + t!), rand(hn!, 71)];
+      let h = new Float64Array(hn!);
+      let c = new Float64Array(hn!);
+      for (let k = 0; k < t!; k++) {
+        const c2 = c.map((cv, i) => 0.5 * cv + Math.tanh(w[i]! * xs[k]! + h[i]!));
+        h = c2.map((cv, i) => Math.tanh(cv) * w[i]!);
+        c = c2;
+      }
+      const st = (v: Float64Array) => [v.reduce((a, b) => a + b, 0), v.reduce((a, b) => a + b * b, 0)];
+      return { args: [xs, w], value: st(h)[0]! + st(h)[1]! + st(c)[1]! };
+    }),
+  },
+  {
+    name: "%, Math.floor on integers, module-level constant arrays and Number.EPSILON",
+    source: `${IMPORT}
+const C = [0.5, -1, 2];
+const M = [[1, 0], [0, 2]];
+export function terms(x: number, n: number): number {
+  let s = Number.EPSILON;
+  for (let i = 0; i < n; i++) {
+    if (i % 2 === 0) s += x * C[i % 3];
+    s += Math.floor(i / 2) * x * M[i % 2][i % 2] + (x % 0.75);
+  }
+  return s;
+}
+`,
+    entry: "terms",
+    wrt: [0],
+    runs: [[1.3, 1], [-2.1, 6]].map(([x, n]) => {
+      const C = [0.5, -1, 2];
+      const M = [[1, 0], [0, 2]];
+      let s = Number.EPSILON;
+      for (let i = 0; i < n!; i++) {
+        if (i % 2 === 0) s += x! * C[i % 3]!;
+        s += Math.floor(i / 2) * x! * M[i % 2]![i % 2]! + (x! % 0.75);
+      }
+      return { args: [x!, n!], value: s };
+    }),
+  },
 ];
 
 type Fn = (...a: unknown[]) => any;

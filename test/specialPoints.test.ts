@@ -24,7 +24,7 @@ const decode = (v: Num): number => (v === "NaN" ? NaN : v === "Infinity" ? Infin
 const DSL: Record<string, string> = {
   neg: "-x", sigmoid: "sigmoid(x)", relu: "relu(x)",
   add: "a + b", sub: "a - b", mul: "a * b", div: "a / b", pow: "a ** b",
-  atan2: "Math.atan2(a, b)", hypot: "Math.hypot(a, b)", max: "Math.max(a, b)", min: "Math.min(a, b)",
+  atan2: "Math.atan2(a, b)", hypot: "Math.hypot(a, b)", max: "Math.max(a, b)", min: "Math.min(a, b)", mod: "a % b",
 };
 const ops = [...new Set(POINTS.cases.map((c) => c.op))];
 const source = [

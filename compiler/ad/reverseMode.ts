@@ -30,6 +30,7 @@ import {
 import { forEachDefinition, forEachUse, maxValueId, regionsOf } from "../ir/walk.js";
 import { OPS } from "../ops/index.js";
 import { VjpRule } from "../ops/op.js";
+import { Forwarding, pushOverwritten, restoreOverwritten, undoChains } from "./undoTapes.js";
 
 /**
  * A map that reads through to its parent: a region's primal substitution or adjoints over
@@ -68,6 +69,10 @@ interface Ctx {
   readonly tapes: Map<ForInstr | WhileInstr, LoopTapes>;
   /** Cloning to recompute inside the backward pass: run-time checks already ran forward. */
   readonly recompute: boolean;
+  /** A loop body's forward copy: the stores whose overwritten elements go on undo tapes (by carried position). */
+  undo?: { readonly at: ReadonlyMap<Instr, number>; readonly tapes: Value[] };
+  /** A reversed iteration's recomputation over restored tensors (see undoTapes.ts). */
+  forwarding?: Forwarding;
 }
 
 export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradFunc {
@@ -164,6 +169,15 @@ class ReverseMode {
           ctx.P.set(instr.result.id, this.primal(ctx, instr.args[0]!));
           continue;
         }
+        if (ctx.forwarding?.handles(instr)) {
+          ctx.P.set(instr.result.id, ctx.forwarding.emit(b, instr, (v) => this.primal(ctx, v)));
+          continue;
+        }
+        const k = ctx.undo?.at.get(instr);
+        if (k !== undefined) {
+          const idx = instr.args.slice(1, -1).map((a) => this.primal(ctx, a));
+          ctx.undo!.tapes[k] = pushOverwritten(b, ctx.undo!.tapes[k]!, this.primal(ctx, instr.args[0]!), idx);
+        }
         const r = b.emit(instr.op, instr.args.map((a) => this.primal(ctx, a)), instr.attrs, instr.result.name);
         ctx.P.set(instr.result.id, r);
       } else if (instr.op === "if") {
@@ -190,6 +204,22 @@ class ReverseMode {
     return carried.map((p) => this.b.emit("tape", [], {}, `${p.name ?? "v"}Tape`));
   }
 
+  /**
+   * At the start of an iteration's forward copy: pushes each carried value, or, for a
+   * tensor written element by element, arranges for the stores to push what they overwrite.
+   * Returns a function giving the tapes after the iteration.
+   */
+  private recordIteration(body: Block, carried: readonly Value[], carried2: readonly Value[], tapeParams: readonly Value[], bctx: Ctx): () => Value[] {
+    const chains = undoChains(body, carried);
+    const tapes = carried2.map((c, k) => (chains.has(k) ? tapeParams[k]! : this.b.emit("push", [tapeParams[k]!, c], {}, tapeParams[k]!.name)));
+    if (chains.size) {
+      const at = new Map<Instr, number>();
+      for (const [k, chain] of chains) for (const st of chain) at.set(st, k);
+      bctx.undo = { at, tapes };
+    }
+    return () => tapes;
+  }
+
   private cloneFor(L: ForInstr, ctx: Ctx): void {
     const { b } = this;
     const [iv, ...carried] = L.body.params as [Value, ...Value[]];
@@ -202,9 +232,10 @@ class ReverseMode {
     carried.forEach((p, k) => bctx.P.set(p.id, carried2[k]!));
     let pushed: Value[] = [];
     const body = b.block(() => {
-      // each iteration's incoming carried values, for the reversed iteration
-      pushed = carried2.map((c, k) => b.emit("push", [tapeParams[k]!, c], {}, tapeParams[k]!.name));
+      // each iteration's incoming carried values (or what it overwrites), for the reversed iteration
+      const after = this.recordIteration(L.body, carried, carried2, tapeParams, bctx);
       this.clone(L.body.instrs, bctx);
+      pushed = after();
     });
     const results = carried.map((r, k) => b.value(L.results[k]!.type, r.name));
     const tapes = carried.map((p) => b.value(TAPE, `${p.name ?? "v"}Tape`));
@@ -237,9 +268,10 @@ class ReverseMode {
     let pushed: Value[] = [];
     let next: Value = d.count;
     const bodyInstrs = b.block(() => {
-      pushed = d.carried.map((v, k) => b.emit("push", [d.tapes[k]!, v], {}, d.tapes[k]!.name));
+      const after = this.recordIteration(W.body, W.body.params, d.carried, d.tapes, bctx);
       next = b.emit("add", [d.count, b.const(1)], {}, "trips");
       this.clone(W.body.instrs, bctx);
+      pushed = after();
     });
     const body = makeBlock([...d.carried, ...d.tapes, d.count], bodyInstrs, [...W.body.yields.map((y) => this.primal(bctx, y)), ...pushed, next]);
     const r = carry();
@@ -359,7 +391,7 @@ class ReverseMode {
     const last = this.lastOf(L, start, end);
     const stop = b.emit("sub", [start, b.const(L.step)], {});
     const iv2 = b.value(F64, iv.name);
-    this.reversedLoop(L.body, carried, L.init, dRs, saved.tapes, adj, ctx, L.loc, (tapes, adjoints, body, yields, results) =>
+    this.reversedLoop(L.body, carried, L.init, L.results, dRs, saved.tapes, adj, ctx, L.loc, (tapes, adjoints, body, yields, results) =>
       makeFor(results, last, stop, -L.step, [...saved.tapes, ...adjoints], makeBlock([iv2, ...tapes, ...body.params], body.instrs, yields), L.loc),
     (bctx) => bctx.P.set(iv.id, iv2));
   }
@@ -373,7 +405,7 @@ class ReverseMode {
     const last = b.emit("sub", [saved.count, b.const(1)], {});
     const stop = b.const(-1);
     const r = b.value(F64, "trip");
-    this.reversedLoop(W.body, W.body.params, W.init, dRs, saved.tapes, adj, ctx, W.loc, (tapes, adjoints, body, yields, results) =>
+    this.reversedLoop(W.body, W.body.params, W.init, W.results, dRs, saved.tapes, adj, ctx, W.loc, (tapes, adjoints, body, yields, results) =>
       makeFor(results, last, stop, -1, [...saved.tapes, ...adjoints], makeBlock([r, ...tapes, ...body.params], body.instrs, yields), W.loc),
     () => {});
   }
@@ -381,10 +413,11 @@ class ReverseMode {
   /**
    * The reversed loop of a loop body: each iteration pops the carried values the forward
    * copy pushed, recomputes the body from them and runs its adjoints. Carries the tapes, the
-   * adjoints of the carried values and of every outer value the body reads.
+   * adjoints of the carried values and of every outer value the body reads, and each tensor
+   * restored from an undo tape (starting from the loop's final value: `finals`).
    */
   private reversedLoop(
-    body: Block, carried: readonly Value[], init: readonly Value[], dRs: readonly (Value | undefined)[], tapes: readonly Value[],
+    body: Block, carried: readonly Value[], init: readonly Value[], finals: readonly Value[], dRs: readonly (Value | undefined)[], tapes: readonly Value[],
     adj: Adj, ctx: Ctx,
     loc: Instr["loc"],
     make: (tapeParams: Value[], adjointInit: Value[], inner: Block, yields: Value[], results: Value[]) => Instr,
@@ -399,27 +432,45 @@ class ReverseMode {
     const dF = free.map((f) => b.value(f.type, dname(f)));
     const bctx = this.child(ctx, true);
     bind(bctx);
+    // the tensors restored from undo tapes: as each reversed iteration ends (the loop's result first)
+    const chains = undoChains(body, carried);
+    const restoredKs = [...chains.keys()];
+    const restoredInit = restoredKs.map((k) => this.primal(ctx, finals[k]!));
+    const restored = restoredKs.map((k) => b.value(carried[k]!.type, carried[k]!.name));
     let yields: Value[] = [];
     const instrs = b.block(() => {
+      const starts = new Map<number, Value>();
       const popped = carried.map((p, k) => {
+        const chain = chains.get(k);
+        if (chain) {
+          const r = restoreOverwritten(b, tapeParams[k]!, restored[restoredKs.indexOf(k)]!, chain, p.name);
+          starts.set(k, r.y);
+          bctx.P.set(p.id, r.y);
+          return r.tape;
+        }
         const v = b.emit("peek", [tapeParams[k]!], { of: p.type }, p.name);
         bctx.P.set(p.id, v);
         return b.emit("drop", [tapeParams[k]!], { of: p.type }, tapeParams[k]!.name);
       });
+      if (chains.size) bctx.forwarding = new Forwarding(chains, carried, starts);
       this.clone(body.instrs, bctx);
+      bctx.forwarding = undefined;
       const badj: Adj = new Layered();
       free.forEach((f, m) => badj.set(f.id, dF[m]!));
       body.yields.forEach((y, k) => this.accumulate(badj, y, dC[k]!));
       this.reverse(body.instrs, badj, bctx);
-      yields = [...popped, ...carried.map((p) => badj.get(p.id) ?? this.zero(p)), ...free.map((f) => badj.get(f.id)!)];
+      yields = [...popped, ...carried.map((p) => badj.get(p.id) ?? this.zero(p)), ...free.map((f) => badj.get(f.id)!),
+        ...restoredKs.map((k) => starts.get(k)!)];
     });
     // an outer value the body never adds to (a label, a condition's operand) keeps no adjoint
     const touched = free.map((_, m) => yields[tapes.length + carried.length + m] !== dF[m]);
     const resT = tapes.map((t) => b.value(TAPE, t.name));
     const resC = carried.map((p) => b.value(p.type, dname(p)));
     const resF = free.map((f) => b.value(f.type, dname(f)));
+    const resR = restored.map((r) => b.value(r.type, r.name));
     b.loc = loc;
-    b.push(make(tapeParams, [...dCinit, ...dFinit], makeBlock([...dC, ...dF], instrs, []), yields, [...resT, ...resC, ...resF]));
+    b.push(make(tapeParams, [...dCinit, ...dFinit, ...restoredInit], makeBlock([...dC, ...dF, ...restored], instrs, []), yields,
+      [...resT, ...resC, ...resF, ...resR]));
     free.forEach((f, m) => touched[m] && this.setAdj(adj, f, resF[m]!));
     init.forEach((v, k) => this.accumulate(adj, v, resC[k]!));
   }

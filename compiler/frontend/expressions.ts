@@ -81,6 +81,7 @@ export function lowerExpr(cx: Lowering, e: TS.Expression, env: Env, vname?: stri
     return cx.fail(e.name, "ADG1015", `The property '${e.name.text}' is not supported.`,
       obj.type.kind === "tensor" ? "Tensors support indexing and .length only." : "Numbers have no properties in the DSL.");
   }
+  if (ts.isArrayLiteralExpression(e)) return lowerPack(cx, e, env, vname);
   return unsupported(cx, e);
 }
 
@@ -90,9 +91,6 @@ function unsupported(cx: Lowering, e: TS.Expression): never {
   }
   if (ts.isStringLiteral(e) || ts.isNoSubstitutionTemplateLiteral(e) || ts.isTemplateExpression(e)) {
     return cx.fail(e, "ADG1003", "Strings are not supported.", "The DSL computes with numbers and tensors only.");
-  }
-  if (ts.isArrayLiteralExpression(e)) {
-    return cx.fail(e, "ADG1003", "Array literals are supported only as the shape of zeros([...]).", "Create tensors with zeros([d0, d1]) and fill them in a loop.");
   }
   if (ts.isObjectLiteralExpression(e)) {
     return cx.fail(e, "ADG1003", "Object literals are supported only as options of conv2d and the pooling layers.", "Compute with numbers and tensors.");
@@ -264,4 +262,34 @@ export function requireInt(cx: Lowering, e: TS.Expression, env: Env, what: strin
   const k = requireStatic(cx, e, env, what);
   if (!Number.isInteger(k)) cx.fail(e, "ADG1006", `${what} must be an integer, got ${k}.`, "Loop bounds and steps are integers.");
   return k;
+}
+
+/**
+ * An array literal of numbers, or of tensors of one shape (`[h, c]`, a helper's tuple), as
+ * one tensor with a leading dimension of its length: stored element by element (or row by
+ * row) into zeros, so gradients flow through the stores; `const [h, c] = ...` reads it back.
+ */
+export function lowerPack(cx: Lowering, e: TS.ArrayLiteralExpression, env: Env, vname?: string): Value {
+  if (e.elements.length === 0) return cx.fail(e, "ADG1003", "An empty array is not a value.", "Create tensors with zeros([d0, d1]).");
+  const spread = e.elements.find(ts.isSpreadElement);
+  if (spread) return cx.fail(spread, "ADG1003", "Spread elements are not supported.", "List the values: [a, b].");
+  const parts = e.elements.map((el) => lowerExpr(cx, el, env));
+  const first = parts[0]!;
+  parts.forEach((p, k) => {
+    if (p.type.kind === "bool") cx.fail(e.elements[k]!, "ADG1003", "Boolean values are supported only as conditions.", "Pack numbers or tensors.");
+    if (!typeEquals(p.type, first.type)) {
+      cx.fail(e.elements[k]!, "ADG1008", `An array holds values of one type: this element is ${showType(p.type)}, the first ${showType(first.type)}.`,
+        "Pack numbers, or tensors of one shape; return the others from another helper.");
+    }
+  });
+  const shape = [parts.length, ...(first.type.kind === "tensor" ? first.type.shape : [])];
+  let t = cx.emit("zeros", [], { shape }, e, vname);
+  parts.forEach((p, k) => {
+    const next = cx.emit("store", [t, cx.constant(k), p], {}, e.elements[k]!, vname);
+    cx.aliases.write(next, t);
+    t = next;
+  });
+  // in the file run as-is, the array holds the tensors themselves
+  if (first.type.kind === "tensor") cx.aliases.merge(t, [t, ...parts]);
+  return t;
 }

@@ -165,7 +165,12 @@ export function assignedIn(cx: Lowering, body: TS.Node, env: Env): TS.Symbol[] {
   const targets: TS.Expression[] = [];
   while (stack.length) {
     const n = stack.pop()!;
-    if (ts.isBinaryExpression(n) && isAssignmentOperator(n.operatorToken.kind)) targets.push(n.left);
+    if (ts.isBinaryExpression(n) && isAssignmentOperator(n.operatorToken.kind)) {
+      // [h, c] = cell(...) assigns each name it lists
+      const left = skipParens(n.left);
+      if (ts.isArrayLiteralExpression(left)) targets.push(...left.elements.filter((el) => !ts.isOmittedExpression(el)));
+      else targets.push(n.left);
+    }
     else if ((ts.isPrefixUnaryExpression(n) || ts.isPostfixUnaryExpression(n)) &&
       (n.operator === ts.SyntaxKind.PlusPlusToken || n.operator === ts.SyntaxKind.MinusMinusToken)) targets.push(n.operand);
     const children: TS.Node[] = [];

@@ -2,7 +2,7 @@
 // `@wrt` tag of an entry point.
 
 import ts, { type TS } from "./ts.js";
-import { Dim, F64, Type, tensorType } from "../ir/types.js";
+import { Dim, F64, Type, showType, tensorType, typeEquals } from "../ir/types.js";
 import { DiagnosticCode } from "./diagnostics.js";
 import { Source } from "./source.js";
 
@@ -21,6 +21,18 @@ export function typeFromNode(
   src: Source, tensorTypes: ReadonlySet<TS.Symbol>, node: TS.TypeNode | undefined, what: string, at: TS.Node,
   code: DiagnosticCode = "ADG1010", dims: DimBindings = NO_DIMS,
 ): Type {
+  // a helper's tuple of numbers or of tensors of one shape ([Tensor<[H]>, Tensor<[H]>]) is
+  // packed into one tensor with a leading dimension of the tuple's length
+  if (node && ts.isTupleTypeNode(node) && code === "ADG1011") {
+    const parts = node.elements.map((el) => typeFromNode(src, tensorTypes, ts.isNamedTupleMember(el) ? el.type : el, what, el, code, dims));
+    if (parts.length === 0) return src.fail(node, code, `${what} is an empty tuple.`, "Return a number, a tensor or a tuple of them.");
+    const first = parts[0]!;
+    if (!parts.every((p) => typeEquals(p, first))) {
+      return src.fail(node, code, `${what} is a tuple of different types (${parts.map(showType).join(", ")}).`,
+        "A tuple returned by a helper holds numbers, or tensors of one shape; return the others from another helper.");
+    }
+    return tensorType([parts.length, ...(first.kind === "tensor" ? first.shape : [])]);
+  }
   const tensor = tensorNode(src, tensorTypes, node, what, at, code);
   if (tensor === "number") return F64;
   return tensorOf(src, tensor, what, dims);

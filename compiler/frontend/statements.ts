@@ -4,7 +4,7 @@
 
 import ts, { type TS } from "./ts.js";
 import { makeBlock, makeIf } from "../ir/builder.js";
-import { BinaryOp, Value, showType, typeEquals } from "../ir/types.js";
+import { BinaryOp, Dim, Value, showType, typeEquals } from "../ir/types.js";
 import { Env, Lowering } from "./context.js";
 import { indexChain, indexValues, lowerCondition, lowerExpr, read } from "./expressions.js";
 import { isLoop, jumpsOut, lowerLoop } from "./loops.js";
@@ -213,7 +213,12 @@ function lowerDeclarations(cx: Lowering, s: TS.VariableStatement, env: Env): voi
   const list = s.declarationList;
   if (!(list.flags & (ts.NodeFlags.Const | ts.NodeFlags.Let))) cx.fail(s, "ADG1002", "`var` declarations are not supported.", "Use let or const.");
   for (const decl of list.declarations) {
-    if (!ts.isIdentifier(decl.name)) cx.fail(decl.name, "ADG1002", "Destructuring is not supported.", "Declare one variable at a time.");
+    if (ts.isArrayBindingPattern(decl.name) && decl.initializer) {
+      const packed = lowerExpr(cx, decl.initializer, env);
+      destructure(cx, decl.name.elements.map((el) => (ts.isOmittedExpression(el) ? undefined : el)), packed, decl.name, env);
+      continue;
+    }
+    if (!ts.isIdentifier(decl.name)) cx.fail(decl.name, "ADG1002", "Destructuring is supported only for arrays: const [h, c] = cell(...).", "Declare one variable at a time.");
     const sym = cx.symbolOf(decl.name)!;
     env.set(sym, decl.initializer ? lowerExpr(cx, decl.initializer, env, (decl.name as TS.Identifier).text) : undefined);
   }
@@ -291,6 +296,11 @@ export function lowerAssignment(cx: Lowering, target: TS.Expression, op: TS.Synt
   if (op !== ts.SyntaxKind.EqualsToken && !compound) {
     cx.fail(node, "ADG1003", `The operator '${ts.tokenToString(op)}' is not supported.`, "Use =, +=, -=, *=, /= or **=.");
   }
+  if (ts.isArrayLiteralExpression(target) && op === ts.SyntaxKind.EqualsToken) {
+    const packed = lowerExpr(cx, rhs!, env);
+    destructure(cx, target.elements.map((el) => (ts.isOmittedExpression(el) ? undefined : el)), packed, target, env);
+    return;
+  }
   if (ts.isIdentifier(target)) {
     const sym = cx.symbolOf(target);
     if (!sym || !env.has(sym)) cx.fail(target, "ADG1024", `Cannot assign to '${target.text}' here.`, "Assign only to variables declared in this function.");
@@ -324,4 +334,34 @@ export function lowerAssignment(cx: Lowering, target: TS.Expression, op: TS.Synt
     return;
   }
   cx.fail(target, "ADG1003", "Unsupported assignment target.", "Assign to a variable or to a tensor element y[i][j].");
+}
+
+/**
+ * `const [h, c] = pair` and `[h, c] = pair`: each name takes its element of a packed tensor
+ * (a helper's tuple, an array literal): pair[0], pair[1], ... (a number, or a row).
+ */
+function destructure(cx: Lowering, targets: readonly (TS.Node | undefined)[], packed: Value, at: TS.Node, env: Env): void {
+  if (packed.type.kind !== "tensor") {
+    cx.fail(at, "ADG1003", "Only a tuple or a tensor can be destructured.", "Return [a, b] from the helper, or index the tensor.");
+  }
+  const shape = (packed.type as { shape: readonly Dim[] }).shape;
+  const n = shape[0]!;
+  if (typeof n !== "number" || targets.length > n) {
+    cx.fail(at, "ADG1008", `This destructures ${targets.length} values from a tensor of shape ${showType(packed.type)}.`,
+      "Destructure at most as many names as the tuple holds.");
+  }
+  targets.forEach((el, k) => {
+    if (el === undefined) return;
+    const name = ts.isBindingElement(el) ? el.name : el;
+    if (ts.isBindingElement(el) && (el.dotDotDotToken || el.initializer)) {
+      cx.fail(el, "ADG1002", "Rest elements and defaults are not supported in destructuring.", "Name each element: const [h, c] = ...");
+    }
+    if (!ts.isIdentifier(name)) cx.fail(name, "ADG1002", "Nested destructuring is not supported.", "Name each element: const [h, c] = ...");
+    const id = name as TS.Identifier;
+    const v = cx.emit("index", [packed, cx.constant(k)], {}, id, id.text);
+    if (v.type.kind === "tensor") cx.aliases.view(v, packed);
+    const sym = cx.symbolOf(id);
+    if (!sym || (!ts.isBindingElement(el) && !env.has(sym))) cx.fail(id, "ADG1024", `Cannot assign to '${id.text}' here.`, "Assign only to variables declared in this function.");
+    env.set(sym!, v);
+  });
 }

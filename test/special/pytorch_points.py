@@ -25,7 +25,7 @@ UNARY = {
 }
 BINARY = {
     "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "pow": torch.pow,
-    "atan2": torch.atan2, "hypot": torch.hypot, "max": torch.maximum, "min": torch.minimum,
+    "atan2": torch.atan2, "hypot": torch.hypot, "max": torch.maximum, "min": torch.minimum, "mod": torch.fmod,
 }
 
 def enc(v):
