@@ -8,8 +8,9 @@
 // The loops below walk that triangle directly (`for (let j = 0; j < i; j++)`); no d x d
 // matrix is built. d, k, n are read from the arrays (x.length, x[0].length, alpha.length);
 // L is the length of one row of l and must be d (d - 1) / 2. gamma and m are the Wishart
-// prior's parameters (not differentiated: see @wrt). GradBench's C++ reference is
-// cpp/gradbench/evals/gmm.hpp; the PyTorch one tools/pytorch/gmm_objective.py.
+// prior's parameters, not differentiated (see @wrt); m, the extra degrees of freedom, is an
+// integer parameter. GradBench's C++ reference is cpp/gradbench/evals/gmm.hpp, its PyTorch
+// one tools/pytorch/gmm_objective.py (which test/fixtures-sizes/gmm.json comes from).
 import { type Tensor, zeros } from "adgen";
 
 /** log Σ exp v, with the maximum subtracted first so that exp never overflows. */
@@ -23,16 +24,13 @@ function logsumexp<K extends number>(v: Tensor<[K]>): number {
 
 /**
  * log Γ(h / 2) for an integer h ≥ 1, exactly as a sum of logs: Γ(z + 1) = z Γ(z) down to
- * Γ(1) = 1 or Γ(1/2) = √π (JavaScript has no lgamma; the Wishart constant needs only these).
+ * Γ(1) = 1 (h even) or Γ(1/2) = √π (h odd). JavaScript has no lgamma, and the Wishart
+ * constant needs only these. h is an integer (a loop bound), and so is m, which it comes from.
  */
 function logGammaHalf(h: number): number {
-  let z = h / 2;
   let r = 0;
-  while (z > 1) {
-    z -= 1;
-    r += Math.log(z);
-  }
-  if (z < 1) r += 0.5 * Math.log(Math.PI);
+  for (let u = h - 2; u > 0; u -= 2) r += Math.log(u / 2);
+  if (h % 2 === 1) r += 0.5 * Math.log(Math.PI);
   return r;
 }
 
