@@ -124,3 +124,53 @@ describe.each(EXAMPLES)("size-generic example $example", ({ example, entry, eps 
     },
   );
 });
+
+describe("size-generic examples: one compiled module, sizes changing from call to call", () => {
+  it("mnist-any-batch: lossGradInto at N = 32, 17, 32 into the same buffers equals lossGrad", { timeout: 60_000 }, async () => {
+    const m = await loadModel("mnist-any-batch");
+    const lossGrad = m.lossGrad as GradEntry;
+    const lossGradInto = m.lossGradInto as (...a: unknown[]) => number;
+    const g = { w1: new Float64Array(64 * 784), b1: new Float64Array(64), w2: new Float64Array(640), b2: new Float64Array(10) };
+    for (const n of [32, 17, 32]) {
+      const i = mnistInputs(n);
+      const args = [i.x, i.labels, i.w1, i.b1, i.w2, i.b2];
+      const want = lossGrad(...args);
+      expect(lossGradInto(...args, g)).toBe(want.value);
+      for (const k of Object.keys(g) as (keyof typeof g)[]) expect(g[k]).toEqual(want.grads[k]);
+    }
+  });
+
+  it("gmm: gmmGradInto at two sizes in turn equals gmmGrad", { timeout: 60_000 }, async () => {
+    const m = await loadModel("gmm");
+    const gmmGrad = m.gmmGrad as GradEntry;
+    const gmmGradInto = m.gmmGradInto as (...a: unknown[]) => number;
+    for (const c of [...loadCases("gmm"), ...loadCases("gmm").reverse()]) {
+      const args = argsOf("gmm", c, m.gmmShapes as Record<string, readonly unknown[]>);
+      const want = gmmGrad(...args);
+      const g = Object.fromEntries(Object.entries(want.grads).map(([k, v]) => [k, new Float64Array(v.length)]));
+      expect(gmmGradInto(...args, g)).toBe(want.value);
+      for (const k of Object.keys(g)) expect(g[k]).toEqual(want.grads[k]);
+    }
+  });
+});
+
+describe("size-generic examples: inputs that do not fit are refused", () => {
+  const z = (n: number) => new Float64Array(n).fill(0.1);
+  it("llsq: n must be a non-negative integer", async () => {
+    const llsq = (await loadModel("llsq")).llsq as Entry;
+    expect(() => llsq(z(3), 2.5)).toThrow(/llsq: n must be a non-negative integer, got 2\.5/);
+    expect(() => llsq(z(3), -1)).toThrow(RangeError);
+  });
+  it("gmm: q must be k x d, m an integer, l long enough", async () => {
+    const gmm = (await loadModel("gmm")).gmm as Entry;
+    // d = 3, k = 2, n = 3: L = 3.
+    expect(gmm(z(2), z(6), z(6), z(6), z(9), 1, 0)).toBeTypeOf("number");
+    expect(() => gmm(z(2), z(6), z(5), z(6), z(9), 1, 0)).toThrow(/q has 5 elements, but its shape \[K, D\] needs D\*K = 6/);
+    expect(() => gmm(z(2), z(6), z(6), z(6), z(9), 1, 1.5)).toThrow(/m must be a non-negative integer/);
+    expect(() => gmm(z(2), z(6), z(6), z(4), z(9), 1, 0)).toThrow(/dimension 1 of shape \[K, L\]/);
+  });
+  it("mnist-any-batch: labels must match the batch of x", async () => {
+    const lossGrad = (await loadModel("mnist-any-batch")).lossGrad as GradEntry;
+    expect(() => lossGrad(z(784 * 3), z(2), z(64 * 784), z(64), z(640), z(10))).toThrow(/labels has 2 elements, but its shape \[N\] needs N = 3/);
+  });
+});
