@@ -16,6 +16,11 @@ const EXPECT: Record<string, RegExp> = {
   rnn: /dc = \[/,
   "mlp-softmax": /loss before 2\.30\d+, after one SGD step 2\.2/,
   "seed-cnn": /dfb: 10 values/,
+  lse: /N = 1000: lse = 1007\.1439382538\d+, .*sum\(dx\) = 1\.000000000000/,
+  llsq: /D = 128, n = 1024: .*max relative error vs closed form \d\.\de-1[5-9]/,
+  ode: /N = 6, s = 20, x = 1: .*error of y_\{N-1\} 3\.19e-6/,
+  gmm: /d = 10, k = 5, n = 200: log posterior = -2997\.557540\d+/,
+  "mnist-any-batch": /epoch 3: last two batches' loss \(N = 32: [\d.]+, N = 17: [\d.]+\), test accuracy [7-9]\d\.\d%/,
 };
 
 describe.each(Object.keys(EXPECT))("example %s", (name) => {
