@@ -237,7 +237,7 @@ async function compileFile(file: string, args: Args, color: boolean): Promise<Fi
       return "ok";
     }
     case "emit":
-      if (args.emit === "stats") await printStats(result, args.dtype);
+      if (args.emit === "stats") await printStats(result, args.dtype, source);
       else process.stdout.write(args.emit === "ir" ? result.ir : args.emit === "adjoint" ? result.adjointIr : result.code!);
       return "ok";
     case "write":
@@ -252,14 +252,10 @@ async function compileFile(file: string, args: Args, color: boolean): Promise<Fi
   }
 }
 
-async function printStats(result: CompileResult, dtype: Args["dtype"]): Promise<void> {
-  const { savedBytes, savedValues } = await import("./ad/savedValues.js");
+async function printStats(result: CompileResult, dtype: Args["dtype"], source: string): Promise<void> {
+  const { formatTapeStats, tapeStats } = await import("./tools/tapeStats.js");
   const bytesPer = dtype === "float32" ? 4 : 8;
-  for (const e of result.entries) {
-    const saved = savedValues(e.grad, e.entry.params.length).filter((v) => !e.grad.body.params.includes(v));
-    const bytes = savedBytes(e.grad, e.entry.params.length, bytesPer);
-    process.stdout.write(`${e.entry.name}: the tape keeps ${saved.length} intermediate value${saved.length === 1 ? "" : "s"}, ${bytes} bytes (besides the parameters)\n`);
-  }
+  for (const e of result.entries) process.stdout.write(formatTapeStats(tapeStats(e.grad, e.entry.params.length, bytesPer), source));
 }
 
 function usage(message: string): number {
