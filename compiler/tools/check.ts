@@ -19,8 +19,8 @@
 
 import ts from "../frontend/ts.js";
 import { CompileResult } from "../pipeline.js";
-import { Dim, Type, sizeOf } from "../ir/types.js";
-import { evalDim, showDim } from "../ir/dims.js";
+import { Dim, Func, Type, sizeOf } from "../ir/types.js";
+import { evalDim, showDim, symbolsOf } from "../ir/dims.js";
 import { InputPlan, inputPlans } from "./inputRanges.js";
 
 export interface CheckOptions {
@@ -74,7 +74,7 @@ export interface InputReport {
 export interface SizesReport {
   readonly entry: string;
   readonly points: readonly Readonly<Record<string, number>>[];
-  /** The generated functions take them as a trailing sizes object (no array determines them all). */
+  /** The generated functions take (some of) them as a trailing sizes object: no array determines them. */
   readonly passed: boolean;
 }
 
@@ -118,6 +118,30 @@ function numel(shape: readonly Dim[], env: SizeEnv): number {
  */
 function drawSizes(symbols: readonly string[], offsets: readonly number[], point: number, retry: number, random: () => number): Record<string, number> {
   return Object.fromEntries(symbols.map((s, k) => [s, retry > 0 ? 1 + Math.floor(random() * MAX_SIZE) : 1 + ((offsets[k]! + point) % MAX_SIZE)]));
+}
+
+/**
+ * The size symbols that no parameter array determines, which the generated functions take as
+ * a trailing sizes object (`sizes: { N: number; M: number }`): bound as codegen/forms/sizes.ts
+ * binds them, a symbol from an array whose size is one term in which it is the only symbol
+ * not yet known, until no array adds one.
+ */
+export function sizesArgument(primal: Func): string[] {
+  const symbols = primal.sizes ?? [];
+  const known = new Set<string>();
+  for (let progress = true; progress;) {
+    progress = false;
+    for (const p of primal.body.params) {
+      if (p.type.kind !== "tensor") continue;
+      const size = sizeOf(p.type.shape);
+      if (typeof size === "number" || size.terms.length !== 1) continue;
+      const unknown = symbolsOf(size).filter((s) => symbols.includes(s) && !known.has(s));
+      if (unknown.length !== 1) continue;
+      known.add(unknown[0]!);
+      progress = true;
+    }
+  }
+  return symbols.filter((s) => !known.has(s));
 }
 
 function rng(seed: number): () => number {
@@ -167,8 +191,7 @@ export async function checkGradients(result: CompileResult, options: CheckOption
     // them as a trailing object (the generated signature then declares one more parameter)
     const symbols = primal.sizes ?? [];
     const offsets = symbols.map(() => Math.floor(random() * MAX_SIZE));
-    const takesSizes = symbols.length > 0 && f.length > entry.params.length;
-    const gradTakesSizes = symbols.length > 0 && gradFn.length > entry.params.length + (vjp ? 1 : 0);
+    const trailing = sizesArgument(primal);
     const points: Record<string, number>[] = [];
     let firstShapes: Map<string, number[]> | undefined;
     // the plans at sizes with no symbol (the same at every point): an entry no integer fits is skipped
@@ -199,9 +222,10 @@ export async function checkGradients(result: CompileResult, options: CheckOption
       let cot: Float64Array | undefined;
       let f0 = NaN;
       let problem = "";
-      const call = <R>(fn: (...a: (Arg | Sizes)[]) => R, a: readonly (Arg | Sizes)[], withSizes: boolean): R => fn(...a, ...(withSizes ? [sizes] : []));
+      const call = <R>(fn: (...a: (Arg | Sizes)[]) => R, a: readonly (Arg | Sizes)[]): R =>
+        fn(...a, ...(trailing.length ? [Object.fromEntries(trailing.map((s) => [s, sizes[s]!]))] : []));
       const scalarOf = (a: Arg[]): number => {
-        const y = call(f, a, takesSizes);
+        const y = call(f, a);
         if (typeof y === "number") return y;
         let s = 0;
         for (let i = 0; i < y.length; i++) s += y[i]! * cot![i]!;
@@ -248,7 +272,7 @@ export async function checkGradients(result: CompileResult, options: CheckOption
         if (plans[k]?.kind !== "integer") return;
         for (const v of typeof a === "number" ? [a] : a) drawn[k] = [Math.min(drawn[k]![0], v), Math.max(drawn[k]![1], v)];
       });
-      const g = call(gradFn, cot ? [...args, cot] : args, gradTakesSizes).grads;
+      const g = call(gradFn, cot ? [...args, cot] : args).grads;
       // errors are relative to the gradient, or at least to 1/1000 of its largest component
       // in the entry: a component far smaller than the others (an initial state after many
       // saturating steps) is below what finite differences resolve against the curvature
@@ -322,7 +346,7 @@ export async function checkGradients(result: CompileResult, options: CheckOption
       const plan = plans[k];
       if (plan) inputs.push({ entry: entry.name, param: p.name, sampled: describe(plan, positive, drawn[k]!) });
     });
-    if (symbols.length) sizesUsed.push({ entry: entry.name, points, passed: takesSizes || gradTakesSizes });
+    if (symbols.length) sizesUsed.push({ entry: entry.name, points, passed: trailing.length > 0 });
     for (const p of entry.params) {
       if (!wrt.has(p.name)) continue;
       const st = stats.get(p.name)!;
