@@ -29,9 +29,11 @@ Options:
   -o, --out FILE        write the generated module to FILE (one input only; not with --emit,
                         --check or --graph, which print to stdout: redirect that instead)
   --emit KIND           print instead of writing: ir (lowered IR), adjoint (reverse-mode IR),
-                        ts (generated code), stats (what each entry's tape keeps)
+                        ts (generated code), stats (what each entry's tape keeps, as a
+                        formula of the sizes)
   --check               compile, then compare every gradient with centered finite differences
-                        at random points (exit status 1 on a mismatch); --seed N picks the points
+                        at random points and sizes (exit status 1 on a mismatch); --seed N
+                        picks the points
   --graph               print each entry's computation graph, forward and adjoint, as Graphviz
                         DOT (render with: dot -Tsvg); --entry NAME picks one entry
   --print-ir-after P    print the IR after pass P (or "all") to stderr while compiling
@@ -237,7 +239,7 @@ async function compileFile(file: string, args: Args, color: boolean): Promise<Fi
       return "ok";
     }
     case "emit":
-      if (args.emit === "stats") await printStats(result, args.dtype);
+      if (args.emit === "stats") await printStats(result, args.dtype, source);
       else process.stdout.write(args.emit === "ir" ? result.ir : args.emit === "adjoint" ? result.adjointIr : result.code!);
       return "ok";
     case "write":
@@ -252,14 +254,10 @@ async function compileFile(file: string, args: Args, color: boolean): Promise<Fi
   }
 }
 
-async function printStats(result: CompileResult, dtype: Args["dtype"]): Promise<void> {
-  const { savedBytes, savedValues } = await import("./ad/savedValues.js");
+async function printStats(result: CompileResult, dtype: Args["dtype"], source: string): Promise<void> {
+  const { formatTapeStats, tapeStats } = await import("./tools/tapeStats.js");
   const bytesPer = dtype === "float32" ? 4 : 8;
-  for (const e of result.entries) {
-    const saved = savedValues(e.grad, e.entry.params.length).filter((v) => !e.grad.body.params.includes(v));
-    const bytes = savedBytes(e.grad, e.entry.params.length, bytesPer);
-    process.stdout.write(`${e.entry.name}: the tape keeps ${saved.length} intermediate value${saved.length === 1 ? "" : "s"}, ${bytes} bytes (besides the parameters)\n`);
-  }
+  for (const e of result.entries) process.stdout.write(formatTapeStats(tapeStats(e.grad, e.entry.params.length, bytesPer), source));
 }
 
 function usage(message: string): number {

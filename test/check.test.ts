@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { CompileResult } from "../compiler/pipeline.js";
-import { checkGradients, formatCheckReport, loadGenerated } from "../compiler/tools/check.js";
+import { checkGradients, formatCheckReport, loadGenerated, sizesArgument } from "../compiler/tools/check.js";
 import { inputPlans } from "../compiler/tools/inputRanges.js";
 import { compileOrThrow } from "./helpers.js";
 
@@ -227,5 +227,129 @@ export function half(E: Tensor<[4]>, k: number): number {
     expect(report.params[0]!.status).toBe("not checked");
     expect(report.ok).toBe(false);
     expect(formatCheckReport(report, 1e-5)).toContain("NOT CHECKED (half.E: every point was skipped)");
+  });
+
+  describe("sizes known only at run time", () => {
+    /** The module with `name`'s gradients scaled by 1.001 when `when` holds for its arguments. */
+    const sabotaged = (result: CompileResult, name: string, when: (a: unknown[]) => boolean) =>
+      patched(result, name, (grad) => (...a) => {
+        const r = grad(...a) as GradResult;
+        if (!when(a)) return r;
+        const grads = Object.fromEntries(Object.entries(r.grads).map(([k, v]) => [k, typeof v === "number" ? v * 1.001 : v.map((e) => e * 1.001)]));
+        return { ...r, grads };
+      });
+
+    it("draws a size type parameter per point, and catches a gradient wrong at one size", async () => {
+      const result = await compileOrThrow(`
+import { type Tensor } from "adgen";
+export function lse<N extends number>(x: Tensor<[N]>): number {
+  let m = x[0];
+  for (let i = 1; i < x.length; i++) m = Math.max(m, x[i]);
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += Math.exp(x[i] - m);
+  return m + Math.log(s);
+}
+`);
+      const lengths: number[] = [];
+      const module = await patched(result, "lse", (f) => (...a) => {
+        lengths.push((a[0] as Float64Array).length);
+        return f(...a);
+      });
+      const report = await checkGradients(result, { module, points: 3 });
+      expect(report.ok).toBe(true);
+      expect(report.params[0]).toMatchObject({ param: "x", dims: ["N"], status: "ok" });
+      const sizes = report.sizes[0]!;
+      expect(sizes).toMatchObject({ entry: "lse", passed: false });
+      expect(sizes.points).toHaveLength(3);
+      // consecutive points differ, every size is small, and the arrays have those sizes
+      for (let k = 1; k < 3; k++) expect(sizes.points[k]!.N).not.toBe(sizes.points[k - 1]!.N);
+      for (const p of sizes.points) expect(p.N! >= 1 && p.N! <= 4).toBe(true);
+      expect(new Set(lengths)).toEqual(new Set(sizes.points.map((p) => p.N)));
+      const text = formatCheckReport(report, 1e-5);
+      expect(text).toContain(`  sizes: ${sizes.points.map((p) => `N = ${p.N}`).join("; ")}\n`);
+      expect(text).toMatch(/ x +\[N\] /);
+
+      // a gradient that is right at the size --check used to try (3) and wrong at the others
+      const broken = await checkGradients(result, { module: await sabotaged(result, "lseGrad", (a) => (a[0] as Float64Array).length !== 3) });
+      expect(broken.ok).toBe(false);
+      expect(broken.params[0]!.status).toBe("mismatch");
+    });
+
+    it("passes the trailing sizes object when one array holds two symbolic dimensions", async () => {
+      const result = await compileOrThrow(`
+import { type Tensor } from "adgen";
+export function f<N extends number, M extends number>(x: Tensor<[N, M]>): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) for (let j = 0; j < x[0].length; j++) s += Math.sin(x[i][j]) * (i + 2 * j + 1);
+  return s;
+}
+`);
+      // the generated functions require it (they throw without it)
+      const mod = await loadGenerated(result.code!);
+      expect(() => (mod.fGrad as Fn)(new Float64Array(6))).toThrow();
+      const seen: [number, number, number][] = [];
+      const module = { ...mod, f: (...a: unknown[]) => {
+        const { N, M } = a[1] as { N: number; M: number };
+        seen.push([N, M, (a[0] as Float64Array).length]);
+        return (mod.f as Fn)(...a);
+      } };
+      const report = await checkGradients(result, { module, points: 3 });
+      expect(report.ok).toBe(true);
+      expect(report.params[0]).toMatchObject({ dims: ["N", "M"], status: "ok" });
+      for (const [N, M, len] of seen) expect(len).toBe(N * M);
+      const sizes = report.sizes[0]!;
+      expect(sizes.passed).toBe(true);
+      expect(Object.keys(sizes.points[0]!).sort()).toEqual(["M", "N"]);
+      expect(sizes.points[1]).not.toEqual(sizes.points[0]);
+      expect(formatCheckReport(report, 1e-5)).toMatch(/\n {2}sizes: N = \d, M = \d; N = \d, M = \d; N = \d, M = \d \(passed as the sizes argument\)\n/);
+
+      // the symbols needing the object are those no array determines: M from y, then N from x
+      expect(sizesArgument(result.entries[0]!.primal)).toEqual(["N", "M"]);
+      const mixed = await compileOrThrow(`
+import { type Tensor } from "adgen";
+export function g<N extends number, M extends number>(x: Tensor<[N, M]>, y: Tensor<[M]>): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) for (let j = 0; j < y.length; j++) s += Math.sin(x[i][j] * y[j]);
+  return s;
+}
+`);
+      expect(sizesArgument(mixed.entries[0]!.primal)).toEqual([]);
+      expect(mixed.code).toContain("export function g(x: Float64Array, y: Float64Array): number {");
+      const mixedReport = await checkGradients(mixed);
+      expect(mixedReport.ok).toBe(true);
+      expect(mixedReport.sizes[0]!.passed).toBe(false);
+
+      const broken = await checkGradients(result, { module: await sabotaged(result, "fGrad", () => true) });
+      expect(broken.ok).toBe(false);
+      expect(broken.params[0]!.status).toBe("mismatch");
+    });
+
+    it("gives an integer loop bound small positive integers and checks the rest", async () => {
+      const result = await compileOrThrow(`
+export function ode(y0: number, k: number, steps: number): number {
+  let y = y0;
+  const h = 1 / steps;
+  for (let s = 0; s < steps; s++) y = y + h * (-k * y * y);
+  return y;
+}
+`);
+      const steps: number[] = [];
+      const module = await patched(result, "odeGrad", (g) => (...a) => {
+        steps.push(a[2] as number);
+        return g(...a);
+      });
+      const report = await checkGradients(result, { module, points: 4 });
+      expect(report.ok).toBe(true);
+      expect(report.params.map((p) => `${p.param} ${p.status}`)).toEqual(["y0 ok", "k ok"]);
+      expect(report.sizes).toEqual([]);
+      expect(steps.length).toBe(4);
+      for (const n of steps) expect(Number.isInteger(n) && n >= 1 && n <= 4, `steps ${n}`).toBe(true);
+      expect(report.inputs[0]).toMatchObject({ param: "steps" });
+      expect(report.inputs[0]!.sampled).toMatch(/^integers drawn in \[[1-4], [1-4]\]/);
+
+      const broken = await checkGradients(result, { module: await sabotaged(result, "odeGrad", () => true), points: 4 });
+      expect(broken.ok).toBe(false);
+      expect(broken.params.map((p) => p.status)).toEqual(["mismatch", "mismatch"]);
+    });
   });
 });

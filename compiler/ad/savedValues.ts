@@ -1,8 +1,8 @@
 // What the backward pass reads from the forward pass: the values a tape must keep.
 
-import { GradFunc, Value, ValueId, sizeOf } from "../ir/types.js";
+import { Block, GradFunc, Instr, Value, ValueId, sizeOf } from "../ir/types.js";
 import { Dim, dimAdd, dimScale } from "../ir/dims.js";
-import { forEachUse } from "../ir/walk.js";
+import { forEachUse, regionsOf } from "../ir/walk.js";
 
 /**
  * The values defined by the forward part of `grad` (or its primal parameters) that the
@@ -28,10 +28,32 @@ export function savedValues(grad: GradFunc, primalParams: number): Value[] {
   return saved;
 }
 
-/** Bytes a tape holds for the saved values that are not parameters (8 per float64): a formula of the sizes. */
+/**
+ * Bytes a tape holds for the saved values that are not parameters, besides its stacks (those
+ * grow with the trip counts: compiler/tools/tapeStats.ts counts them): a formula of the sizes.
+ * A tensor takes `bytesPerElement` per element, a number 8 (a JavaScript number); a reshape
+ * shares its source's buffer, so one of a parameter or of another saved value takes nothing.
+ */
 export function savedBytes(grad: GradFunc, primalParams: number, bytesPerElement = 8): Dim {
   const params = new Set(grad.body.params.map((p) => p.id));
-  return savedValues(grad, primalParams)
-    .filter((v) => !params.has(v.id) && v.type.kind !== "tape")
-    .reduce<Dim>((n, v) => dimAdd(n, dimScale(v.type.kind === "tensor" ? sizeOf(v.type.shape) : 1, bytesPerElement)), 0);
+  const saved = savedValues(grad, primalParams);
+  const held = new Set([...params, ...saved.map((v) => v.id)]);
+  const sourceOf = new Map<ValueId, ValueId>();
+  forEachInstr(grad.body, (instr) => {
+    if (instr.op === "reshape" && "result" in instr) sourceOf.set(instr.result.id, instr.args[0]!.id);
+  });
+  const shared = (id: ValueId): boolean => {
+    for (let s = sourceOf.get(id); s !== undefined; s = sourceOf.get(s)) if (held.has(s)) return true;
+    return false;
+  };
+  return saved
+    .filter((v) => !params.has(v.id) && v.type.kind !== "tape" && !shared(v.id))
+    .reduce<Dim>((n, v) => dimAdd(n, v.type.kind === "tensor" ? dimScale(sizeOf(v.type.shape), bytesPerElement) : 8), 0);
+}
+
+function forEachInstr(block: Block, visit: (instr: Instr) => void): void {
+  for (const instr of block.instrs) {
+    visit(instr);
+    regionsOf(instr).forEach((r) => forEachInstr(r, visit));
+  }
 }

@@ -6,6 +6,11 @@
 // recognised by its one-sided slopes disagreeing, (f(θ + h d) − f(θ)) / h versus
 // (f(θ) − f(θ − h d)) / h, and reported as a kink, not as a failure.
 //
+// Sizes known only at run time (an entry's type parameters N) are drawn per point, small
+// (1 to 4) and different at consecutive points, so that a gradient right at one size only
+// is caught; a function that takes a trailing sizes object gets one. Integer parameters
+// (loop bounds) take small positive integers.
+//
 // Inputs that get no gradient take random values of their kind (see inputRanges.ts):
 // integers in range for labels and indices, random reals for data. A check where the
 // gradient and every finite difference are exactly 0 compares nothing: it is counted as
@@ -14,8 +19,8 @@
 
 import ts from "../frontend/ts.js";
 import { CompileResult } from "../pipeline.js";
-import { Dim, Type, sizeOf } from "../ir/types.js";
-import { evalDim } from "../ir/dims.js";
+import { Dim, Func, Type, sizeOf } from "../ir/types.js";
+import { evalDim, showDim, symbolsOf } from "../ir/dims.js";
 import { InputPlan, inputPlans } from "./inputRanges.js";
 
 export interface CheckOptions {
@@ -41,8 +46,12 @@ export type ParamStatus = "ok" | "mismatch" | "not exercised" | "not checked";
 export interface ParamReport {
   readonly entry: string;
   readonly param: string;
+  /** The shape at the first point checked (sizes vary between points: see `dims`). */
   readonly shape: readonly number[];
-  readonly method: "per element" | "directions";
+  /** The shape as declared, symbolic dimensions by name: ["N", "4"]. */
+  readonly dims: readonly string[];
+  /** Element by element when the parameter is small at every point, along directions when large at every point. */
+  readonly method: "per element" | "directions" | "per element and directions";
   readonly checks: number;
   /** Worst relative error among smooth checks. */
   readonly worst: number;
@@ -61,9 +70,18 @@ export interface InputReport {
   readonly sampled: string;
 }
 
+/** The sizes an entry with size symbols was checked at, one record per point kept. */
+export interface SizesReport {
+  readonly entry: string;
+  readonly points: readonly Readonly<Record<string, number>>[];
+  /** The generated functions take (some of) them as a trailing sizes object: no array determines them. */
+  readonly passed: boolean;
+}
+
 export interface CheckReport {
   readonly params: readonly ParamReport[];
   readonly inputs: readonly InputReport[];
+  readonly sizes: readonly SizesReport[];
   readonly worst: number;
   /** True when no gradient disagrees and every parameter was exercised at some check. */
   readonly ok: boolean;
@@ -71,17 +89,59 @@ export interface CheckReport {
 }
 
 type Arg = number | Float64Array;
+/** The trailing sizes object of a generated function: { N: 3, D: 2 }. */
+type Sizes = Readonly<Record<string, number>>;
 
-/** The sizes --check gives symbolic dimensions (a type parameter N of the entry). */
-const SIZE = 3;
+/** The sizes --check draws for symbolic dimensions (a type parameter N of the entry): 1 to MAX_SIZE. */
+const MAX_SIZE = 4;
 
-/** A shape with its symbolic dimensions given the sizes --check uses. */
-function concrete(shape: readonly Dim[]): number[] {
-  return shape.map((d) => evalDim(d, () => SIZE)!);
+/** The value of each size symbol at a point (and of each integer parameter drawn). */
+type SizeEnv = (sym: string) => number | undefined;
+
+/** A shape with its symbolic dimensions given the sizes of a point. */
+function concrete(shape: readonly Dim[], env: SizeEnv): number[] {
+  return shape.map((d) => {
+    const v = evalDim(d, env);
+    if (v === undefined) throw new Error(`internal: --check has no value for a size of ${showDim(d)}`);
+    return v;
+  });
 }
 
-function numel(shape: readonly Dim[]): number {
-  return concrete([sizeOf(shape)])[0]!;
+function numel(shape: readonly Dim[], env: SizeEnv): number {
+  return concrete([sizeOf(shape)], env)[0]!;
+}
+
+/**
+ * The sizes of point `point`: symbol k is 1 + (offset_k + point) mod MAX_SIZE, its offset
+ * random, so every symbol changes from one point to the next; `retry` > 0 draws them afresh
+ * (a point where the entry is not defined at those sizes).
+ */
+function drawSizes(symbols: readonly string[], offsets: readonly number[], point: number, retry: number, random: () => number): Record<string, number> {
+  return Object.fromEntries(symbols.map((s, k) => [s, retry > 0 ? 1 + Math.floor(random() * MAX_SIZE) : 1 + ((offsets[k]! + point) % MAX_SIZE)]));
+}
+
+/**
+ * The size symbols that no parameter array determines, which the generated functions take as
+ * a trailing sizes object (`sizes: { N: number; M: number }`): bound as codegen/forms/sizes.ts
+ * binds them, a symbol from an array whose size is one term in which it is the only symbol
+ * not yet known, until no array adds one.
+ */
+export function sizesArgument(primal: Func): string[] {
+  const symbols = primal.sizes ?? [];
+  const known = new Set<string>();
+  for (let progress = true; progress;) {
+    progress = false;
+    for (const p of primal.body.params) {
+      if (p.type.kind !== "tensor") continue;
+      const size = sizeOf(p.type.shape);
+      if (typeof size === "number" || size.terms.length !== 1) continue;
+      const unknown = symbolsOf(size).filter((s) => symbols.includes(s) && !known.has(s));
+      if (unknown.length !== 1) continue;
+      known.add(unknown[0]!);
+      progress = true;
+    }
+  }
+  return symbols.filter((s) => !known.has(s));
 }
 
 function rng(seed: number): () => number {
@@ -115,47 +175,82 @@ export async function checkGradients(result: CompileResult, options: CheckOption
   const random = rng(options.seed ?? 1);
   const params: ParamReport[] = [];
   const inputs: InputReport[] = [];
+  const sizesUsed: SizesReport[] = [];
   const skipped: string[] = [];
 
   for (const { entry, primal, grad } of result.entries) {
-    const f = mod[entry.name] as (...a: Arg[]) => number | Float64Array;
+    const f = mod[entry.name] as (...a: (Arg | Sizes)[]) => number | Float64Array;
     const vjp = grad.hasCotangent;
-    const gradFn = mod[vjp ? `${entry.name}Vjp` : `${entry.name}Grad`] as (...a: Arg[]) => { value: unknown; grads: Record<string, Arg> };
+    const gradFn = mod[vjp ? `${entry.name}Vjp` : `${entry.name}Grad`] as (...a: (Arg | Sizes)[]) => { value: unknown; grads: Record<string, Arg> };
     const wrt = new Set(grad.wrt);
-    const outSize = entry.result.kind === "tensor" ? numel(entry.result.shape) : 1;
-    const stats = new Map<string, { worst: number; kinks: number; checks: number; notExercised: number }>();
-    for (const w of grad.wrt) stats.set(w, { worst: 0, kinks: 0, checks: 0, notExercised: 0 });
+    const names = entry.params.map((p) => p.name);
+    const stats = new Map<string, { worst: number; kinks: number; checks: number; notExercised: number; small: number; large: number }>();
+    for (const w of grad.wrt) stats.set(w, { worst: 0, kinks: 0, checks: 0, notExercised: 0, small: 0, large: 0 });
 
-    const plans = inputPlans(primal, wrt, entry.params.map((p) => p.name), () => SIZE);
-    const impossible = entry.params.find((p, k) => plans[k]?.kind === "integer" && plans[k].values.length === 0);
+    // size symbols: drawn per point; a function whose arrays do not determine them takes
+    // them as a trailing object (the generated signature then declares one more parameter)
+    const symbols = primal.sizes ?? [];
+    const offsets = symbols.map(() => Math.floor(random() * MAX_SIZE));
+    const trailing = sizesArgument(primal);
+    const points: Record<string, number>[] = [];
+    let firstShapes: Map<string, number[]> | undefined;
+    // the plans at sizes with no symbol (the same at every point): an entry no integer fits is skipped
+    const plansAt = (env: SizeEnv) => inputPlans(primal, wrt, names, (sym) => env(sym) ?? MAX_SIZE);
+    const impossibleAt = (plans: ReturnType<typeof plansAt>) => entry.params.find((p, k) => plans[k]?.kind === "integer" && plans[k].values.length === 0);
+    const impossible = symbols.length === 0 ? impossibleAt(plansAt(() => undefined)) : undefined;
+    // the input plans of the last point kept (they depend on the sizes)
+    let plansOfPoint: ReturnType<typeof plansAt> | undefined;
     // tensors and data are signed until a value is not finite; then positive (log, sqrt)
     let positive = false;
     // the smallest and largest integer drawn for each integer input, at points kept
     const drawn: [number, number][] = entry.params.map(() => [Infinity, -Infinity]);
-    const points = impossible ? 0 : (options.points ?? 2);
+    const pointCount = impossible ? 0 : (options.points ?? 2);
     if (impossible) skipped.push(`${entry.name}: no integer value of '${impossible.name}' keeps every index it reaches in range; entry skipped`);
 
     // a parameter that no point exercised yet (Math.max(a, b) with a < b at both) gets up
     // to EXTRA_POINTS more points before it is reported as not exercised
     const unexercised = (): boolean => [...stats.values()].some((st) => st.checks > 0 && st.notExercised === st.checks);
-    for (let point = 0; point < points || (point < points + EXTRA_POINTS && unexercised()); point++) {
-      const cot = vjp ? Float64Array.from({ length: outSize }, () => random() * 2 - 1) : undefined;
+    for (let point = 0; point < pointCount || (point < pointCount + EXTRA_POINTS && unexercised()); point++) {
+      // find a point where the entry is defined: each failed attempt narrows the integers
+      // tried for indices the analysis could not follow (out of range, the generated code
+      // throws a RangeError or reads NaN), and a value that is not finite switches tensors
+      // and data to positive values; from the second half of the attempts on, the sizes
+      // are drawn afresh too
+      let args: Arg[] = [];
+      let sizes: Record<string, number> = {};
+      let env: SizeEnv = () => undefined;
+      let cot: Float64Array | undefined;
+      let f0 = NaN;
+      let problem = "";
+      const call = <R>(fn: (...a: (Arg | Sizes)[]) => R, a: readonly (Arg | Sizes)[]): R =>
+        fn(...a, ...(trailing.length ? [Object.fromEntries(trailing.map((s) => [s, sizes[s]!]))] : []));
       const scalarOf = (a: Arg[]): number => {
-        const y = f(...a);
+        const y = call(f, a);
         if (typeof y === "number") return y;
         let s = 0;
         for (let i = 0; i < y.length; i++) s += y[i]! * cot![i]!;
         return s;
       };
-      // find a point where the entry is defined: each failed attempt narrows the integers
-      // tried for indices the analysis could not follow (out of range, the generated code
-      // throws a RangeError or reads NaN), and a value that is not finite switches tensors
-      // and data to positive values
-      let args: Arg[] = [];
-      let f0 = NaN;
-      let problem = "";
       for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-        args = entry.params.map((p, k) => sample(p.type, plans[k], random, { positive, narrow: attempt }));
+        sizes = drawSizes(symbols, offsets, point, attempt >= ATTEMPTS / 2 ? attempt : 0, random);
+        const integerArgs = new Map<string, number>();
+        env = (sym) => sizes[sym] ?? integerArgs.get(sym);
+        const plans = plansAt(env);
+        const stuck = impossibleAt(plans);
+        if (stuck) {
+          problem = `no integer value of '${stuck.name}' keeps every index it reaches in range`;
+          continue;
+        }
+        // numbers first: an integer parameter may be a dimension of a tensor parameter
+        const order = entry.params.map((_, k) => k).sort((a, b) => Number(entry.params[a]!.type.kind === "tensor") - Number(entry.params[b]!.type.kind === "tensor"));
+        args = new Array<Arg>(entry.params.length);
+        for (const k of order) {
+          const p = entry.params[k]!;
+          args[k] = sample(p.type, plans[k], random, { positive, narrow: attempt }, env);
+          if (typeof args[k] === "number" && primal.integers?.includes(p.name)) integerArgs.set(p.name, args[k] as number);
+        }
+        plansOfPoint = plans;
+        cot = vjp ? Float64Array.from({ length: entry.result.kind === "tensor" ? numel(entry.result.shape, env) : 1 }, () => random() * 2 - 1) : undefined;
         try {
           f0 = scalarOf(args);
           if (Number.isFinite(f0)) break;
@@ -170,11 +265,14 @@ export async function checkGradients(result: CompileResult, options: CheckOption
         skipped.push(`${entry.name}: ${problem} at ${ATTEMPTS} random points; point skipped`);
         continue;
       }
+      if (symbols.length) points.push(sizes);
+      firstShapes ??= new Map(entry.params.map((p) => [p.name, p.type.kind === "tensor" ? concrete(p.type.shape, env) : []]));
+      const plans = plansOfPoint!;
       args.forEach((a, k) => {
         if (plans[k]?.kind !== "integer") return;
         for (const v of typeof a === "number" ? [a] : a) drawn[k] = [Math.min(drawn[k]![0], v), Math.max(drawn[k]![1], v)];
       });
-      const g = (cot ? gradFn(...args, cot) : gradFn(...args)).grads;
+      const g = call(gradFn, cot ? [...args, cot] : args).grads;
       // errors are relative to the gradient, or at least to 1/1000 of its largest component
       // in the entry: a component far smaller than the others (an initial state after many
       // saturating steps) is below what finite differences resolve against the curvature
@@ -184,7 +282,7 @@ export async function checkGradients(result: CompileResult, options: CheckOption
         if (!wrt.has(p.name)) return;
         const st = stats.get(p.name)!;
         const gk = g[p.name]!;
-        const n = p.type.kind === "tensor" ? numel(p.type.shape) : 1;
+        const n = p.type.kind === "tensor" ? numel(p.type.shape, env) : 1;
         const scale = Math.max(1e-12, magnitude(gk), entryScale);
         const probe = (dir: (i: number) => number): void => {
           let analytic = 0;
@@ -231,8 +329,10 @@ export async function checkGradients(result: CompileResult, options: CheckOption
           else st.worst = Math.max(st.worst, best.err);
         };
         if (n <= perElementLimit) {
+          st.small++;
           for (let i = 0; i < n; i++) probe((j) => (j === i ? 1 : 0));
         } else {
+          st.large++;
           for (let d = 0; d < (options.directions ?? 3); d++) {
             const dir = Float64Array.from({ length: n }, () => random() * 2 - 1);
             probe((i) => dir[i]!);
@@ -240,21 +340,24 @@ export async function checkGradients(result: CompileResult, options: CheckOption
         }
       });
     }
+    // how inputs were sampled: the plans of the last point (of sizes 3 when none was kept)
+    const plans = plansOfPoint ?? plansAt(() => 3);
     entry.params.forEach((p, k) => {
       const plan = plans[k];
       if (plan) inputs.push({ entry: entry.name, param: p.name, sampled: describe(plan, positive, drawn[k]!) });
     });
+    if (symbols.length) sizesUsed.push({ entry: entry.name, points, passed: trailing.length > 0 });
     for (const p of entry.params) {
       if (!wrt.has(p.name)) continue;
       const st = stats.get(p.name)!;
-      const n = p.type.kind === "tensor" ? numel(p.type.shape) : 1;
       const status: ParamStatus =
         st.worst > tolerance ? "mismatch" : st.checks === 0 ? "not checked" : st.notExercised === st.checks ? "not exercised" : "ok";
       params.push({
         entry: entry.name,
         param: p.name,
-        shape: p.type.kind === "tensor" ? concrete(p.type.shape) : [],
-        method: n <= perElementLimit ? "per element" : "directions",
+        shape: firstShapes?.get(p.name) ?? (p.type.kind === "tensor" ? concrete(p.type.shape, (sym) => (symbols.includes(sym) ? 1 : undefined)) : []),
+        dims: p.type.kind === "tensor" ? p.type.shape.map(showDim) : [],
+        method: st.large === 0 ? "per element" : st.small === 0 ? "directions" : "per element and directions",
         checks: st.checks,
         worst: st.worst,
         kinks: st.kinks,
@@ -265,7 +368,7 @@ export async function checkGradients(result: CompileResult, options: CheckOption
     }
   }
   const worst = params.reduce((m, p) => Math.max(m, p.worst), 0);
-  return { params, inputs, worst, ok: params.length > 0 && params.every((p) => p.ok), skipped };
+  return { params, inputs, sizes: sizesUsed, worst, ok: params.length > 0 && params.every((p) => p.ok), skipped };
 }
 
 /**
@@ -278,12 +381,12 @@ export async function checkGradients(result: CompileResult, options: CheckOption
  * the `narrow`-th retry keeps the smallest 1/2^narrow of them), data uniform in [-1, 1]
  * or, once a value was not finite, in [0.5, 1.5].
  */
-function sample(t: Type, plan: InputPlan | undefined, random: () => number, how: { positive: boolean; narrow: number }): Arg {
-  const n = t.kind === "tensor" ? numel(t.shape) : 1;
+function sample(t: Type, plan: InputPlan | undefined, random: () => number, how: { positive: boolean; narrow: number }, env: SizeEnv): Arg {
+  const n = t.kind === "tensor" ? numel(t.shape, env) : 1;
   let draw: () => number;
   if (!plan) {
     if (t.kind !== "tensor") return 0.5 + random();
-    const fanIn = t.shape.length > 1 ? n / concrete(t.shape)[0]! : 1;
+    const fanIn = t.shape.length > 1 ? n / Math.max(1, concrete(t.shape, env)[0]!) : 1;
     const scale = 1 / Math.sqrt(fanIn);
     draw = () => (how.positive || random() < 0.5 ? 1 : -1) * (0.5 + random()) * scale;
   } else if (plan.kind === "data") {
@@ -335,12 +438,17 @@ export function formatCheckReport(report: CheckReport, tolerance: number): strin
   for (const e of entries) {
     lines.push(`${e}:`);
     for (const p of report.params.filter((q) => q.entry === e)) {
-      const shape = `[${p.shape.join(", ")}]`;
+      const shape = `[${p.dims.join(", ")}]`;
       const kinks = p.kinks ? `, ${p.kinks} straddled a kink (not counted)` : "";
       const zero = p.notExercised && p.notExercised < p.checks ? `, ${p.notExercised} not exercised (gradient and finite differences exactly 0)` : "";
       lines.push(
         `  ${p.param.padEnd(8)} ${shape.padEnd(16)} ${`${p.method} (${p.checks})`.padEnd(22)} worst relative error ${p.worst.toExponential(2)}  ${STATUS_TEXT[p.status]}${kinks}${zero}`,
       );
+    }
+    const sizes = report.sizes.find((z) => z.entry === e);
+    if (sizes) {
+      const at = sizes.points.map((pt) => Object.entries(pt).map(([k, v]) => `${k} = ${v}`).join(", "));
+      lines.push(`  sizes: ${at.length ? at.join("; ") : "none (every point was skipped)"}${sizes.passed ? " (passed as the sizes argument)" : ""}`);
     }
     const inputs = report.inputs.filter((i) => i.entry === e);
     if (inputs.length) lines.push(`  inputs without gradient: ${inputs.map((i) => `${i.param} ${i.sampled}`).join("; ")}`);
