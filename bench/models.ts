@@ -11,6 +11,8 @@ export interface BenchModel {
   readonly forwardFlops: number;
   /** Forward plus backward (no gradient for the input x). */
   readonly stepFlops: number;
+  /** Written for any batch size (a size type parameter N), called with `batch`. */
+  readonly symbolic?: boolean;
 }
 
 /** x and the label(s): one sample unbatched ([1, 28, 28] / [784], a number), else [N, ...]. */
@@ -20,15 +22,22 @@ function inputs(batch: number, sample: string): string {
     : `x: Tensor<[${batch}, ${sample}]>, labels: Tensor<[${batch}]>`;
 }
 
-export function lenet(batch: number): BenchModel {
-  const labels = batch === 1 ? "label" : "labels";
-  const source = `// LeNet-5, batch ${batch}: conv 6@5x5 (padding 2) -> relu -> max-pool 2 -> conv 16@5x5 -> relu
+/**
+ * LeNet-5 at one batch size; with `symbolic`, written once for any batch N
+ * (`loss<N extends number>(x: Tensor<[N, 1, 28, 28]>, labels: Tensor<[N]>, ...)`), called
+ * with this batch.
+ */
+export function lenet(batch: number, symbolic = false): BenchModel {
+  const labels = batch === 1 && !symbolic ? "label" : "labels";
+  const header = symbolic ? "any batch N" : `batch ${batch}`;
+  const params = symbolic ? "x: Tensor<[N, 1, 28, 28]>, labels: Tensor<[N]>" : inputs(batch, "1, 28, 28");
+  const source = `// LeNet-5, ${header}: conv 6@5x5 (padding 2) -> relu -> max-pool 2 -> conv 16@5x5 -> relu
 // -> max-pool 2 -> 120 -> relu -> 84 -> relu -> 10 -> softmax cross-entropy (mean over the batch).
 import { type Tensor, conv2d, maxpool2d, relu, linear, flatten, crossEntropy } from "adgen";
 
 /** @wrt c1w, c1b, c2w, c2b, f1w, f1b, f2w, f2b, f3w, f3b */
-export function loss(
-  ${inputs(batch, "1, 28, 28")},
+export function loss${symbolic ? "<N extends number>" : ""}(
+  ${params},
   c1w: Tensor<[6, 1, 5, 5]>, c1b: Tensor<[6]>,
   c2w: Tensor<[16, 6, 5, 5]>, c2b: Tensor<[16]>,
   f1w: Tensor<[120, 400]>, f1b: Tensor<[120]>,
@@ -37,7 +46,7 @@ export function loss(
 ): number {
   const h1 = maxpool2d(relu(conv2d(x, c1w, c1b, { padding: 2 })), { size: 2, stride: 2 });
   const h2 = maxpool2d(relu(conv2d(h1, c2w, c2b)), { size: 2, stride: 2 });
-  const h3 = relu(linear(flatten(h2${batch === 1 ? "" : ", 1"}), f1w, f1b));
+  const h3 = relu(linear(flatten(h2${batch === 1 && !symbolic ? "" : ", 1"}), f1w, f1b));
   const h4 = relu(linear(h3, f2w, f2b));
   return crossEntropy(linear(h4, f3w, f3b), ${labels});
 }
@@ -49,7 +58,7 @@ export function loss(
   const forward = conv1 + conv2 + fc;
   // backward: both adjoints of every layer but the input adjoint of the first
   const backward = conv1 + 2 * conv2 + 2 * fc;
-  return { name: "LeNet-5", batch, source, forwardFlops: 2 * forward * batch, stepFlops: 2 * (forward + backward) * batch };
+  return { name: "LeNet-5", batch, source, forwardFlops: 2 * forward * batch, stepFlops: 2 * (forward + backward) * batch, symbolic };
 }
 
 export function mlp(batch: number): BenchModel {

@@ -75,7 +75,7 @@ interface Generated {
 
 /** Compiles a model with the compiler API, writes the module as .ts, transpiles it and imports it. */
 async function generate(model: BenchModel, dtype: "float64" | "float32", dir: string): Promise<Generated> {
-  const base = `${model.name.split(" ")[0]!.toLowerCase().replace(/[^a-z0-9]/g, "")}_b${model.batch}_${dtype}`;
+  const base = `${model.name.split(" ")[0]!.toLowerCase().replace(/[^a-z0-9]/g, "")}_b${model.batch}${model.symbolic ? "_anyN" : ""}_${dtype}`;
   const result = await compile(model.source, { fileName: `${base}.ts`, dtype });
   if (result.code === undefined) {
     throw new Error(`adgen could not compile ${base}:\n${result.diagnostics.map((d) => d.message).join("\n")}`);
@@ -182,7 +182,7 @@ function median(xs: readonly number[]): number {
 // ---------------------------------------------------------------------------------------
 // Subjects
 
-const PEERS = ["adgen (float64)", "adgen (float32)", "hand-written", "TensorFlow.js", "PyTorch (float64)", "PyTorch (float32)"] as const;
+const PEERS = ["adgen (float64)", "adgen any N (f64)", "adgen (float32)", "hand-written", "TensorFlow.js", "PyTorch (float64)", "PyTorch (float32)"] as const;
 type Peer = (typeof PEERS)[number];
 
 /** A subject timed in this process, or in the PyTorch worker. */
@@ -225,6 +225,13 @@ async function makeCase(
   subjects.set("adgen (float64)", { step: timed(g64.step), forward: timed(g64.forward) });
   subjects.set("adgen (float32)", { step: timed(g32.step), forward: timed(g32.forward) });
   agreement.set("adgen (float32)", maxRelDiff(g64.grads, g32.grads));
+  if (model.name.startsWith("LeNet")) {
+    // the same network written once for any batch N (one generated file for every size)
+    const gN = adgenSubject(await generate(lenet(model.batch, true), "float64", dir), params, x, labels, false);
+    gN.step();
+    subjects.set("adgen any N (f64)", { step: timed(gN.step), forward: timed(gN.forward) });
+    agreement.set("adgen any N (f64)", maxRelDiff(g64.grads, gN.grads));
+  }
 
   const hw = handwritten(model.batch);
   const hwGrads = allocBuffers(shapes) as Record<string, Float64Array>;
@@ -340,6 +347,16 @@ function report(cases: readonly Case[], cliTimes: readonly number[], seconds: nu
       `  ${c.model.name} batch ${c.model.batch}: step ${fmt(as)} ms (${(as / median(h.step.samples)).toFixed(2)}x hand-written, ` +
       `tfjs ${(median(t.step.samples) / as).toFixed(1)}x slower), forward ${fmt(af)} ms ` +
       `(${(af / median(h.forward.samples)).toFixed(2)}x hand-written), step/forward ${(as / af).toFixed(2)}`,
+    );
+  }
+  for (const c of cases) {
+    const n = c.subjects.get("adgen any N (f64)");
+    if (!n) continue;
+    const a = c.subjects.get("adgen (float64)")!;
+    console.log(
+      `  ${c.model.name} written for any batch N, called at N = ${c.model.batch}: step ${fmt(median(n.step.samples))} ms, ` +
+      `${(median(n.step.samples) / median(a.step.samples)).toFixed(2)}x the literal-shape build; forward ` +
+      `${(median(n.forward.samples) / median(a.forward.samples)).toFixed(2)}x`,
     );
   }
   console.log("");

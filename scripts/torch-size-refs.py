@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """PyTorch float64 references for the size-generic examples (examples/lse, llsq, ode, gmm,
-mnist-any-batch): for fixed seeded inputs at two sizes each, the value and the gradient
+lstm, mnist-any-batch): for fixed seeded inputs at two sizes each, the value and the gradient
 with respect to every differentiated input, written to test/fixtures-sizes/<example>.json.
 test/sizeExamples.test.ts compares adgen's generated code with them (CI has no torch, so the
 JSON files are committed). Run from the repository root:
@@ -155,6 +155,31 @@ def gmm_cases():
     return cases
 
 
+# --- lstm: GradBench's LSTM objective, its own PyTorch code -------------------------------
+# (main_params is [2L, 4B] there; the example takes it as [2L, 4, B], the same row-major data.)
+
+
+def lstm_cases():
+    sys.path.insert(0, GRADBENCH)
+    from gradbench.tools.pytorch.lstm_objective import lstm_objective
+
+    g = torch.Generator().manual_seed(21)
+    cases = []
+    for layers, b, c in ((1, 3, 4), (2, 5, 9)):
+        inputs = {
+            "main": torch.randn(2 * layers, 4, b, generator=g) * 0.5,
+            "extra": torch.randn(3, b, generator=g) * 0.5,
+            "state": torch.randn(2 * layers, b, generator=g) * 0.5,
+            "seq": torch.randn(c, b, generator=g),
+        }
+
+        def objective(main, extra, state, seq):
+            return lstm_objective(main.reshape(2 * layers, 4 * b), extra, state, seq)
+
+        cases.append(case({"L2": 2 * layers, "B": b, "C": c}, inputs, ["main", "extra"], objective))
+    return cases
+
+
 # --- mnist-any-batch: 784 -> 64 -> relu -> 10, mean cross-entropy --------------------------
 # The full inputs and dw1 would make a 5 MB fixture, so the inputs are formulas of the flat
 # index i that the test recomputes in JavaScript (sin/cos differ by at most an ulp there,
@@ -207,4 +232,5 @@ if __name__ == "__main__":
     write("llsq", "GradBench llsq: 1/2 sum_i (sign t_i - sum_j x_j t_i^j)^2, t_i = -1 + 2i/(n-1)", llsq_cases())
     write("ode", "GradBench ode: RK4 with s steps to t = 2 of y_0' = x_0, y_i' = x_i y_{i-1}; output y_{N-1}(2)", ode_cases())
     write("gmm", "GradBench gmm: its PyTorch gmm_objective (log posterior), gradient wrt alpha, mu, q, l", gmm_cases())
+    write("lstm", "GradBench lstm: its PyTorch lstm_objective over a sequence of C characters, L layers of width B", lstm_cases())
     write("mnist-any-batch", "784 -> 64 relu -> 10 MLP, mean cross-entropy over a batch of N; gradient wrt w1, b1, w2, b2", mnist_cases())

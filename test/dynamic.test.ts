@@ -421,6 +421,33 @@ describe("run-time sizes and dynamic control flow", () => {
     expect(() => lse.lseGradInto!(rand(3, 1), { x: new Float64Array(2) })).toThrow(RangeError);
   });
 
+  it("a loop that updates a tensor in place keeps the elements it overwrites, not a copy per iteration", async () => {
+    const source = `${IMPORT}
+export function inplace<N extends number>(x: Tensor<[N]>): number {
+  const y = zeros([x.length]);
+  for (let i = 0; i < x.length; i++) y[i] = x[i];
+  for (let i = 1; i < x.length; i++) y[i] = Math.tanh(y[i]) + Math.sin(y[i - 1]);
+  return sum(mul(y, y));
+}
+`;
+    const m = await importCode<Record<string, Fn>>((await compileOrThrow(source, { fileName: "model.ts" })).code!);
+    for (const n of [5, 4000]) {
+      const x = rand(n, n);
+      const tape = m.inplaceForward!(x);
+      // what the stacks hold: one number and one index per element written
+      const held = Object.values(tape as Record<string, unknown>)
+        .filter((v): v is { top: number } => typeof v === "object" && v !== null && "top" in v)
+        .reduce((a, st) => a + st.top, 0);
+      expect(held).toBeLessThanOrEqual(4 * n);
+      expect(held).toBeGreaterThan(0);
+      const g = m.inplaceGrad!(x);
+      expect(directionalCheck((a) => m.inplace!(...a), [x], [g.grads.x], { seed: 5 })).toBeLessThan(1e-6);
+      const back = m.inplaceBackward!(tape);
+      expect(maxRelErr(back.x, g.grads.x)).toBe(0);
+      expect(maxRelErr(m.inplaceBackward!(tape).x, g.grads.x)).toBe(0);
+    }
+  });
+
   it("a trip count is recorded, not unrolled: the generated code has one loop per source loop", async () => {
     const r = await compileOrThrow(CASES[1]!.source, { fileName: "model.ts" });
     const backward = r.code!.slice(r.code!.indexOf("export function newtonBackward"));

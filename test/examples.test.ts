@@ -20,6 +20,7 @@ const EXPECT: Record<string, RegExp> = {
   llsq: /D = 128, n = 1024: .*max relative error vs closed form \d\.\de-1[5-9]/,
   ode: /N = 6, s = 20, x = 1: .*error of y_\{N-1\} 3\.19e-6/,
   gmm: /d = 10, k = 5, n = 200: log posterior = -2997\.557540\d+/,
+  lstm: /L = 4, B = 14, C = 1024: loss = -0\.0005195168; \|dmain\| = 0\.000129/,
   "mnist-any-batch": /epoch 3: last two batches' loss \(N = 32: [\d.]+, N = 17: [\d.]+\), test accuracy [7-9]\d\.\d%/,
 };
 

@@ -1,4 +1,4 @@
-// The size-generic examples (examples/lse, llsq, ode, gmm, mnist-any-batch): each model is
+// The size-generic examples (examples/lse, llsq, ode, gmm, lstm, mnist-any-batch): each model is
 // compiled once and run at two sizes, and its gradient is checked against centered finite
 // differences (relative error ≤ 1e-6) and against PyTorch float64 (relative error ≤ 1e-9)
 // from the fixtures scripts/torch-size-refs.py writes to test/fixtures-sizes/.
@@ -81,6 +81,7 @@ const EXAMPLES: { example: string; entry: string; eps?: number }[] = [
   { example: "llsq", entry: "llsq" },
   { example: "ode", entry: "odeLast" },
   { example: "gmm", entry: "gmm" },
+  { example: "lstm", entry: "lstm" },
   { example: "mnist-any-batch", entry: "loss", eps: 1e-7 },
 ];
 

@@ -20,7 +20,7 @@ export function emitForward(cx: FormContext): string[] {
   sizes = bindSizes(cx, names, entry.name, paramArrays(primal.body.params, pr.nameOf), integerNames(cx, primal.body.params, pr.nameOf));
   const body = pr.print(0, primal.body.instrs.length, lineComment(cx, ""));
   return [
-    `/** ${entry.name} as written in ${cx.file}: ${showType(entry.result)} from ${entry.params.map((p) => `${p.name}: ${showType(p.type)}`).join(", ")}. */`,
+    `/** ${entry.name} as written in ${cx.file}: ${showType(entry.result)} from ${entry.params.map((p) => `${p.name}: ${primal.integers?.includes(p.name) ? "integer" : showType(p.type)}`).join(", ")}. */`,
     `export function ${ex.fn}(${[...params, ...(sizes.param ? [sizes.param] : [])].join(", ")}): ${jsType(entry.result, arrayType)} {`,
     ...sizes.prologue,
     ...body,
