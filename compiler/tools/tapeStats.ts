@@ -265,6 +265,17 @@ function loopName(loop: LoopRef, source: string | undefined): string {
   return `the ${keyword ?? loop.kind} loop at line ${loop.line}`;
 }
 
+/** Pushes of the same kind and loop added up (an undo tape's element and index: 16·N, not 8·N + 8·N). */
+function mergePushes(pushes: readonly PushBytes[]): PushBytes[] {
+  const out: PushBytes[] = [];
+  for (const p of pushes) {
+    const k = out.findIndex((q) => q.kind === p.kind && (p.kind === "total" || (q.kind === "perTrip" && q.loop.line === p.loop.line && q.loop.col === p.loop.col)));
+    if (k < 0) out.push(p);
+    else out[k] = { ...out[k]!, bytes: dimAdd(out[k]!.bytes, p.bytes) } as PushBytes;
+  }
+  return out;
+}
+
 function showPush(p: PushBytes, source: string | undefined): string {
   return p.kind === "total" ? `${showBytes(p.bytes)} bytes` : `${showBytes(p.bytes)} bytes per trip of ${loopName(p.loop, source)}`;
 }
@@ -278,7 +289,7 @@ function showPush(p: PushBytes, source: string | undefined): string {
  */
 export function formatTapeStats(s: TapeStats, source?: string): string {
   const plural = (n: number, w: string): string => `${n} ${w}${n === 1 ? "" : "s"}`;
-  const stackLine = (st: StackStats): string => `  ${st.name}: ${st.atMost ? "at most " : ""}${st.pushes.map((p) => showPush(p, source)).join(" + ")}`;
+  const stackLine = (st: StackStats): string => `  ${st.name}: ${st.atMost ? "at most " : ""}${mergePushes(st.pushes).map((p) => showPush(p, source)).join(" + ")}`;
   const head = `${s.entry}: the tape keeps ${plural(s.values, "intermediate value")}, ${showBytes(s.fixedBytes)} bytes (besides the parameters)`;
   const lines = [s.stacks.length ? `${head}, and ${plural(s.stacks.length, "stack")}:` : head];
   lines.push(...s.stacks.map(stackLine));

@@ -232,11 +232,42 @@ function printStmts(stmts: readonly Stmt[], indent: string, out: string[]): void
         out.push(`${indent}}`);
         break;
       case "for":
-        out.push(`${indent}${loopHeader(s)} {`);
-        printStmts(s.body, indent + "  ", out);
-        out.push(`${indent}}`);
+        printLoop(s, indent, out);
         break;
     }
+  }
+}
+
+/**
+ * A counted loop in one of the forms the DSL accepts, all with the same iterations (the
+ * form picked from the loop itself, so a program prints the same every time): the `for`
+ * header, a `while` with the counter before it, a `do`/`while` (when it runs at least
+ * once), or a `for` without a condition left by `break`.
+ */
+function printLoop(s: Extract<Stmt, { k: "for" }>, indent: string, out: string[]): void {
+  const header = loopHeader(s);
+  const m = /^for \(let (\w+) = (-?\d+); (.*); (.*)\)$/.exec(header)!;
+  const [, v, start, cond, inc] = m;
+  const form = (s.start * 7 + s.count * 13 + s.step * 5 + v!.length + s.body.length * 3) % 4;
+  const body = (extra: string): void => {
+    printStmts(s.body, indent + "  " + extra, out);
+  };
+  if (form === 1) {
+    out.push(`${indent}{`, `${indent}  let ${v} = ${start};`, `${indent}  while (${cond}) {`);
+    body("  ");
+    out.push(`${indent}    ${inc};`, `${indent}  }`, `${indent}}`);
+  } else if (form === 2 && s.count >= 1) {
+    out.push(`${indent}{`, `${indent}  let ${v} = ${start};`, `${indent}  do {`);
+    body("  ");
+    out.push(`${indent}    ${inc};`, `${indent}  } while (${cond});`, `${indent}}`);
+  } else if (form === 3) {
+    out.push(`${indent}for (let ${v} = ${start}; ; ${inc}) {`, `${indent}  if (!(${cond})) break;`);
+    body("");
+    out.push(`${indent}}`);
+  } else {
+    out.push(`${indent}${header} {`);
+    body("");
+    out.push(`${indent}}`);
   }
 }
 
