@@ -23,4 +23,23 @@ export function g(x: Tensor<[2, 3]>, w: Tensor<[2, 3]>, v: Tensor<[6]>): number 
     expect(Array.from(grads.w)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(Array.from(grads.v)).toEqual([1, 2, 3, 4, 5, 6]);
   });
+
+  it("one run-time index check per block: two ?: branches at the same depth do not share one (fuzzer seed 109)", async () => {
+    const m = await compileModule(`import { type Tensor } from "adgen";
+export function e(t: Tensor<[6]>): number {
+  let s = 0.5;
+  for (let i = 0; ; i += 2) {
+    if (!(i < 5)) break;
+    for (let j = 0; j <= 1; j++) {
+      s *= 1 + (1 > j ? 0 : t[i]) * (1 > j ? 0 : t[i]);
+    }
+  }
+  return s;
+}`);
+    const t = Float64Array.from([0.5, -1, 2, 0.25, -0.5, 3]);
+    let want = 0.5;
+    for (const i of [0, 2, 4]) for (const j of [0, 1]) want *= 1 + (1 > j ? 0 : t[i]!) * (1 > j ? 0 : t[i]!);
+    expect(m.e(t)).toBe(want);
+    expect(m.eGrad(t).value).toBe(want);
+  });
 });

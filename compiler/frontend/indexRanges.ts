@@ -44,6 +44,7 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
   const inserts = new Map<Block, Map<number, Instr[]>>();
   const replaced = new Map<Instr, Map<number, Value>>();
   const placed = new Map<string, Value>();
+  const blockIds = new Map<Block, number>();
   // new values (the checks) are numbered after every value of the function
   let nextId = maxValueId(fn.body) + 1;
 
@@ -159,7 +160,11 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
     const line = access.loc.line;
     const file = src.displayName.replace(/\\/g, "/").split("/").pop()!;
     const message = `${file}:${line}: ${what}: dimension ${dim} of shape ${shape} takes the integers 0 to ${typeof n === "number" ? n - 1 : `${showDim(n)} - 1`}, not `;
-    const key = `${v.id}:${showDim(n)}:${message}:${at}:${target.index}`;
+    // one check per index value and place: its block (branches of different ifs may sit at
+    // the same depth and position) and its position there
+    let blockId = blockIds.get(target.block);
+    if (blockId === undefined) blockIds.set(target.block, (blockId = blockIds.size));
+    const key = `${v.id}:${showDim(n)}:${message}:${blockId}:${target.index}`;
     let checked = placed.get(key);
     if (!checked) {
       checked = { id: nextId++ as ValueId, type: v.type, ...(v.name ? { name: v.name } : {}) };
