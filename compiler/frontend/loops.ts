@@ -328,12 +328,16 @@ function lowerGeneral(cx: Lowering, s: Loop, frame: LoopFrame, jumps: Jumps, env
 /** `!stopped && cond` with cond evaluated only when the loop has not stopped (a do-while's first round: true). */
 function loopCondition(cx: Lowering, condExpr: TS.Expression | undefined, env: Env, stops: readonly TS.Symbol[], first: TS.Symbol | undefined): Value {
   const { b } = cx;
-  const truthy = (): Value => cx.emit("eq", [cx.constant(0), cx.constant(0)], {}, condExpr ?? cx.src.sourceFile);
+  const at = condExpr ?? cx.src.sourceFile;
+  const truthy = (): Value => cx.emit("eq", [cx.constant(0), cx.constant(0)], {}, at);
+  const falsy = (): Value => cx.emit("ne", [cx.constant(0), cx.constant(0)], {}, at);
   const user = (): Value => (condExpr ? lowerCondition(cx, condExpr, env) : truthy());
-  const guarded = (flag: TS.Symbol | undefined, then: () => Value, otherwise: () => Value): Value => {
-    const f = flag ? env.get(flag)! : undefined;
-    if (!f) return otherwise();
-    const c = cx.emit("ne", [f, cx.constant(0)], {}, condExpr ?? cx.src.sourceFile);
+  const isSet = (flag: TS.Symbol): Value | undefined => {
+    const f = env.get(flag);
+    return f ? cx.emit("ne", [f, cx.constant(0)], {}, at) : undefined;
+  };
+  /** c ? then() : otherwise(), each side evaluated in its own branch. */
+  const choose = (c: Value, then: () => Value, otherwise: () => Value): Value => {
     let tv: Value | undefined;
     let ev: Value | undefined;
     const t = b.block(() => void (tv = then()));
@@ -343,22 +347,14 @@ function loopCondition(cx: Lowering, condExpr: TS.Expression | undefined, env: E
     return r;
   };
   // stopped ? false : (first ? true : cond)
-  const falsy = (): Value => cx.emit("ne", [cx.constant(0), cx.constant(0)], {}, condExpr ?? cx.src.sourceFile);
-  const running = (): Value => guarded(first, truthy, user);
+  const firstRound = first ? isSet(first) : undefined;
+  const running = (): Value => (firstRound ? choose(firstRound, truthy, user) : user());
   const anyStop = stops.reduce<Value | undefined>((acc, flag) => {
-    const f = env.get(flag);
-    if (!f) return acc;
-    const set = cx.emit("ne", [f, cx.constant(0)], {}, condExpr ?? cx.src.sourceFile);
-    return acc ? cx.emit("or", [acc, set], {}, condExpr ?? cx.src.sourceFile) : set;
+    const set = isSet(flag);
+    if (!set) return acc;
+    return acc ? cx.emit("or", [acc, set], {}, at) : set;
   }, undefined);
-  if (!anyStop) return running();
-  let tv: Value | undefined;
-  let ev: Value | undefined;
-  const t = b.block(() => void (tv = falsy()));
-  const e = b.block(() => void (ev = running()));
-  const r = b.value(BOOL);
-  b.push(makeIf([r], anyStop, makeBlock([], t, [tv!]), makeBlock([], e, [ev!]), b.loc));
-  return r;
+  return anyStop ? choose(anyStop, falsy, running) : running();
 }
 
 /**
