@@ -152,6 +152,8 @@ const CASES: readonly Case[] = [
       "export function f(x: number): number {", "  return a(x);", "}"), 6, 10, ["'a'", "recursion"]),
 
   // ------------------------------------------------------------------ ADG1006 non-static bounds
+  c("ADG1006", "a size used as a fraction", entry("x: Tensor<[N]>", ["  return sum(zeros([x.length * 0.5]));"]).replace("export function f(", "export function f<N extends number>("), 3, 21,
+    ["dimension", "size"]),
   c("ADG1006", "zeros with a dimension read from data", entry("x: Tensor<[3]>", ["  return sum(zeros([x[0]]));"]), 3, 21,
     ["dimension", "size"], ["x.length"]),
   c("ADG1006", "a conv2d stride that is a parameter",

@@ -139,8 +139,10 @@ export class Lowering {
       throw e;
     }
     if (op === "add" || op === "sub" || op === "mul") {
+      // sizes are integer polynomials: x.length * 0.5 is a number, not a size
       const [x, y] = args.map((a) => this.dimOf(a));
-      if (x !== undefined && y !== undefined) this.dims.set(r.id, op === "add" ? dimAdd(x, y) : op === "sub" ? dimSub(x, y) : dimMul(x, y));
+      const integral = (d: Dim | undefined): d is Dim => d !== undefined && (typeof d !== "number" || Number.isInteger(d));
+      if (integral(x) && integral(y)) this.dims.set(r.id, op === "add" ? dimAdd(x, y) : op === "sub" ? dimSub(x, y) : dimMul(x, y));
     }
     if (t.kind === "bool") {
       const family = familyOf(op);
