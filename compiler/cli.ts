@@ -3,9 +3,9 @@
 // and reports diagnostics in TypeScript's style. Never prints a stack trace: an unexpected
 // failure is reported as an internal error.
 //
-// Nothing here calls process.exit(): the exit status goes to process.exitCode and the
+// Nothing here ends the process early: the exit status goes to process.exitCode and the
 // process ends when its work is done, so output into a slow pipe is never cut off (Node
-// writes to pipes asynchronously; process.exit() would drop what is still queued).
+// writes to pipes asynchronously; exiting at once would drop what is still queued).
 
 import { readFileSync, watchFile } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";

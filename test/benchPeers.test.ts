@@ -1,7 +1,7 @@
 // Tests of the benchmark peers (bench/peers): the hand-written TypeScript
 // LeNet-5 and MLP training steps, and their TensorFlow.js counterparts.
 //  - hand-written LeNet-5 against the PyTorch float64 reference gradients
-//    (shared/reference/lenet5_digit7.json), at 1e-9 relative;
+//    (test/reference/lenet5_digit7.json), at 1e-9 relative;
 //  - batch 32 against the mean of 32 single-sample runs;
 //  - hand-written MLP (and LeNet) against centered finite differences;
 //  - tfjs LeNet-5 against the reference, and tfjs MLP against the
@@ -20,6 +20,7 @@ import {
   randomBatch,
 } from "../bench/peers/shapes.js";
 import { createLeNetTfjs, createMlpTfjs, initTfjs } from "../bench/peers/tfjs.js";
+import { maxAbs, maxRelErr } from "./helpers.js";
 
 // ---------------------------------------------------------------------------
 // Reference data
@@ -35,7 +36,7 @@ interface RefCase {
 }
 
 const ref = JSON.parse(
-  readFileSync(new URL("../../shared/reference/lenet5_digit7.json", import.meta.url), "utf8"),
+  readFileSync(new URL("./reference/lenet5_digit7.json", import.meta.url), "utf8"),
 ) as RefCase;
 
 const PARAM_NAMES = Object.keys(LENET_SHAPES) as (keyof LeNetParams)[];
@@ -53,19 +54,6 @@ const refX = Float64Array.from(ref.inputs.x!.data);
 const refLabel = Int32Array.of(ref.inputs.label!.data[0]!);
 const refLoss = ref.output.data[0]!;
 
-/** max_i |a_i - b_i| / max(1, |b_i|). */
-function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let e = 0;
-  for (let i = 0; i < a.length; i++) e = Math.max(e, Math.abs(a[i]! - b[i]!) / Math.max(1, Math.abs(b[i]!)));
-  return e;
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-}
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);

@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { compile, CompileOptions, CompileResult } from "../compiler/pipeline.js";
 
-export const REFERENCE_DIR = new URL("../../shared/reference/", import.meta.url);
+export const REFERENCE_DIR = new URL("./reference/", import.meta.url);
 const GENERATED_DIR = new URL("./.generated/", import.meta.url);
 
 export interface RefTensor {
@@ -66,6 +66,13 @@ export function maxRelErr(a: ArrayLike<number> | number, b: ArrayLike<number> | 
   if (xs.length !== ys.length) return Infinity;
   let m = 0;
   for (let i = 0; i < xs.length; i++) m = Math.max(m, relErr(xs[i]!, ys[i]!));
+  return m;
+}
+
+/** The largest magnitude of the elements. */
+export function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
   return m;
 }
 

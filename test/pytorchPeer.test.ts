@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createLeNetHandwritten, createMlpHandwritten } from "../bench/peers/handwritten.js";
 import { type TorchWorker, startTorchWorker } from "../bench/peers/pytorch.js";
 import { LENET_SHAPES, MLP_SHAPES, allocBuffers, initParams, randomBatch } from "../bench/peers/shapes.js";
-import { REFERENCE_DIR } from "./helpers.js";
+import { REFERENCE_DIR, maxAbs, maxRelErr } from "./helpers.js";
 
 interface RefTensor {
   shape: number[];
@@ -19,19 +19,6 @@ const ref = JSON.parse(
   readFileSync(new URL("lenet5_digit7.json", REFERENCE_DIR), "utf8"),
 ) as { inputs: Record<string, RefTensor>; output: RefTensor; grads: Record<string, RefTensor> };
 
-/** max_i |a_i - b_i| / max(1, |b_i|). */
-function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let e = 0;
-  for (let i = 0; i < a.length; i++) e = Math.max(e, Math.abs(a[i]! - b[i]!) / Math.max(1, Math.abs(b[i]!)));
-  return e;
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-}
 
 const PYTHON = process.env.ADGEN_PYTHON ?? "/usr/bin/python3";
 const started = await startTorchWorker();

@@ -1,4 +1,4 @@
-// Every case in ../shared/reference: the generated gradient (or vector-Jacobian product)
+// Every case in test/reference (PyTorch float64 gradients of the seed cases): the generated gradient (or vector-Jacobian product)
 // against PyTorch float64, relative error <= 1e-9 (relative to max(1, |reference|)); then
 // each case again written for any size (every dimension of every tensor parameter a size
 // type parameter, where its layers allow: convolutions and pooling need literal images).

@@ -77,7 +77,7 @@ interface RefCase {
   output: RefTensor;
 }
 
-const refDir = new URL("../../shared/reference/", import.meta.url);
+const refDir = new URL("./reference/", import.meta.url);
 
 function loadRef(name: string): { inputs: Record<string, Value>; output: Value } {
   const ref = JSON.parse(readFileSync(new URL(`${name}.json`, refDir), "utf8")) as RefCase;
@@ -533,7 +533,7 @@ describe("flatten, sum, mean, dot", () => {
 });
 
 // ---------------------------------------------------------------------------
-// PyTorch float64 references (../shared/reference)
+// PyTorch float64 references (test/reference/)
 // ---------------------------------------------------------------------------
 
 describe("PyTorch reference forward values", () => {

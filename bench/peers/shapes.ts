@@ -2,7 +2,7 @@
 // (hand-written TypeScript and TensorFlow.js). Layouts follow SPEC.md §4:
 // row-major, conv weight [O, C, KH, KW], linear weight [out, in] (y = W x + b).
 
-/** LeNet-5 parameters, as in shared/reference/lenet5_digit7.json. */
+/** LeNet-5 parameters, as in test/reference/lenet5_digit7.json. */
 export const LENET_SHAPES = {
   c1w: [6, 1, 5, 5],
   c1b: [6],

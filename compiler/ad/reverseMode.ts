@@ -30,7 +30,7 @@ import {
 import { forEachDefinition, forEachUse, maxValueId, regionsOf } from "../ir/walk.js";
 import { OPS } from "../ops/index.js";
 import { VjpRule } from "../ops/op.js";
-import { Forwarding, pushOverwritten, restoreOverwritten, undoChains } from "./undoTapes.js";
+import { Forwarding, type UndoChain, pushOverwritten, restoreOverwritten, undoChains } from "./undoTapes.js";
 
 /**
  * A map that reads through to its parent: a region's primal substitution or adjoints over
@@ -88,6 +88,8 @@ class ReverseMode {
   private readonly homeOf = new Map<ValueId, Block>();
   private readonly parentBlock = new Map<Block, Block>();
   private readonly constants = new Map<ValueId, number>();
+  /** Each loop body's undo chains, found once for its forward copy and its reversal. */
+  private readonly chains = new Map<Block, Map<number, UndoChain>>();
 
   constructor(private readonly fn: Func) {
     this.b = createBuilder(maxValueId(fn.body) + 1, fn.loc);
@@ -199,6 +201,12 @@ class ReverseMode {
     }
   }
 
+  private chainsOf(body: Block, carried: readonly Value[]): Map<number, UndoChain> {
+    let c = this.chains.get(body);
+    if (!c) this.chains.set(body, (c = undoChains(body, carried)));
+    return c;
+  }
+
   /** A tape per carried value, created before the loop. */
   private newTapes(carried: readonly Value[]): Value[] {
     return carried.map((p) => this.b.emit("tape", [], {}, `${p.name ?? "v"}Tape`));
@@ -210,7 +218,7 @@ class ReverseMode {
    * Returns a function giving the tapes after the iteration.
    */
   private recordIteration(body: Block, carried: readonly Value[], carried2: readonly Value[], tapeParams: readonly Value[], bctx: Ctx): () => Value[] {
-    const chains = undoChains(body, carried);
+    const chains = this.chainsOf(body, carried);
     const tapes = carried2.map((c, k) => (chains.has(k) ? tapeParams[k]! : this.b.emit("push", [tapeParams[k]!, c], {}, tapeParams[k]!.name)));
     if (chains.size) {
       const at = new Map<Instr, number>();
@@ -433,7 +441,7 @@ class ReverseMode {
     const bctx = this.child(ctx, true);
     bind(bctx);
     // the tensors restored from undo tapes: as each reversed iteration ends (the loop's result first)
-    const chains = undoChains(body, carried);
+    const chains = this.chainsOf(body, carried);
     const restoredKs = [...chains.keys()];
     const restoredInit = restoredKs.map((k) => this.primal(ctx, finals[k]!));
     const restored = restoredKs.map((k) => b.value(carried[k]!.type, carried[k]!.name));

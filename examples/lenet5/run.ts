@@ -1,10 +1,10 @@
-// LeNet-5 on one real MNIST digit (from ../shared/reference, with PyTorch's gradients): the
+// LeNet-5 on one real MNIST digit (from test/reference, with PyTorch's gradients): the
 // loss and the gradient of every parameter, compared with PyTorch.
 // Compile first: npx adgen examples/lenet5/model.ts
 import { readFileSync } from "node:fs";
 import { lossGrad, lossShapes } from "./model.grad.js";
 
-const ref = JSON.parse(readFileSync(new URL("../../../shared/reference/lenet5_digit7.json", import.meta.url), "utf8"));
+const ref = JSON.parse(readFileSync(new URL("../../test/reference/lenet5_digit7.json", import.meta.url), "utf8"));
 const args = Object.keys(lossShapes).map((k) => (ref.inputs[k].shape.length ? Float64Array.from(ref.inputs[k].data) : ref.inputs[k].data[0]));
 const { value, grads } = (lossGrad as unknown as (...a: unknown[]) => { value: number; grads: Record<string, Float64Array> })(...args);
 console.log(`loss = ${value} (PyTorch ${ref.output.data[0]})`);
