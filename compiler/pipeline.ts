@@ -17,13 +17,14 @@ import { eliminateCommonSubexpressions } from "./passes/eliminateCommonSubexpres
 import { eliminateDeadCode } from "./passes/eliminateDeadCode.js";
 import { foldConstants } from "./passes/foldConstants.js";
 import { hoistLoopInvariants } from "./passes/hoistLoopInvariants.js";
+import { sinkStores } from "./passes/sinkStores.js";
 
 export { VERSION } from "./version.js";
 import { VERSION } from "./version.js";
 
 /** The passes whose IR --print-ir-after / CompileOptions.printIrAfter can show, in pipeline order. */
 export const PASS_NAMES = [
-  "lowerModule", "checkIndexRanges", "foldConstants", "eliminateCommonSubexpressions", "hoistLoopInvariants", "eliminateDeadCode", "reverseMode",
+  "lowerModule", "checkIndexRanges", "foldConstants", "eliminateCommonSubexpressions", "hoistLoopInvariants", "eliminateDeadCode", "sinkStores", "reverseMode",
 ] as const;
 
 export interface CompileOptions {
@@ -137,7 +138,12 @@ export async function compileHere(sourceText: string, options: CompileOptions = 
         }]);
       }
       const primal = simplify(ranged, enabled, log(entry.name));
-      let grad = reverseMode(primal, entry.wrt);
+      const sunk = sinkStores(primal);
+      if (sunk !== primal) {
+        verifyFunc(sunk, "sinkStores");
+        log(entry.name)("sinkStores", sunk);
+      }
+      let grad = reverseMode(sunk, entry.wrt);
       verifyFunc(grad, "reverseMode");
       log(entry.name)("reverseMode", grad);
       grad = simplify(grad, enabled, log(entry.name));

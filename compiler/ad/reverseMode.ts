@@ -30,7 +30,9 @@ import {
 import { forEachDefinition, forEachUse, maxValueId, regionsOf } from "../ir/walk.js";
 import { OPS } from "../ops/index.js";
 import { VjpRule } from "../ops/op.js";
-import { Forwarding, type UndoChain, pushOverwritten, restoreOverwritten, undoChains } from "./undoTapes.js";
+import {
+  Forwarding, type UndoChain, popOverwritten, pushOverwritten, restoreCounted, restoreOverwritten, undoChains, writeBack,
+} from "./undoTapes.js";
 
 /**
  * A map that reads through to its parent: a region's primal substitution or adjoints over
@@ -69,10 +71,30 @@ interface Ctx {
   readonly tapes: Map<ForInstr | WhileInstr, LoopTapes>;
   /** Cloning to recompute inside the backward pass: run-time checks already ran forward. */
   readonly recompute: boolean;
-  /** A loop body's forward copy: the stores whose overwritten elements go on undo tapes (by carried position). */
-  undo?: { readonly at: ReadonlyMap<Instr, number>; readonly tapes: Value[] };
-  /** A reversed iteration's recomputation over restored tensors (see undoTapes.ts). */
+  /**
+   * A loop body's forward copy: the undo tapes that element stores push what they overwrite
+   * onto, by chain (an enclosing loop's deep chain's tape is carried through nested loops).
+   */
+  undo?: Map<UndoChain, Slot>;
+  /** A reversed iteration's recomputation over restored tensors (straight chains; see undoTapes.ts). */
   forwarding?: Forwarding;
+  /** A reversed iteration of deep chains: the tensors as the adjoints have restored them so far. */
+  restore?: Restore;
+}
+
+/** An undo tape in a forward copy, and for a deep chain the number of records this iteration pushed. */
+interface Slot {
+  tape: Value;
+  count?: Value;
+}
+
+interface Restore {
+  /** Each deep chain's tensor, restored back to the point the adjoints have reached. */
+  readonly cur: Map<UndoChain, Value>;
+  /** The element each of the body's own stores overwrote, read by the recomputation. */
+  readonly olds: Map<SimpleInstr, Value>;
+  readonly ofStore: ReadonlyMap<SimpleInstr, UndoChain>;
+  readonly ofLoop: ReadonlyMap<Instr, readonly UndoChain[]>;
 }
 
 export function reverseMode(fn: Func, wrtNames: readonly string[] | null): GradFunc {
@@ -90,6 +112,8 @@ class ReverseMode {
   private readonly constants = new Map<ValueId, number>();
   /** Each loop body's undo chains, found once for its forward copy and its reversal. */
   private readonly chains = new Map<Block, Map<number, UndoChain>>();
+  /** Each store of a chain -> the chains whose tapes it pushes onto (its own loop's, enclosing deep chains'). */
+  private readonly pushers = new Map<SimpleInstr, UndoChain[]>();
 
   constructor(private readonly fn: Func) {
     this.b = createBuilder(maxValueId(fn.body) + 1, fn.loc);
@@ -146,7 +170,7 @@ class ReverseMode {
 
   // ------------------------------------------------------------------ helpers
   private child(ctx: Ctx, recompute = ctx.recompute): Ctx {
-    return { P: new Layered(ctx.P), tapes: new Map(), recompute };
+    return { P: new Layered(ctx.P), tapes: new Map(), recompute, ...(ctx.forwarding ? { forwarding: ctx.forwarding } : {}) };
   }
   private primal(ctx: Ctx, v: Value): Value {
     return ctx.P.get(v.id) ?? v;
@@ -175,10 +199,16 @@ class ReverseMode {
           ctx.P.set(instr.result.id, ctx.forwarding.emit(b, instr, (v) => this.primal(ctx, v)));
           continue;
         }
-        const k = ctx.undo?.at.get(instr);
-        if (k !== undefined) {
+        const chains = ctx.undo || ctx.restore ? this.pushers.get(instr) : undefined;
+        if (chains) {
           const idx = instr.args.slice(1, -1).map((a) => this.primal(ctx, a));
-          ctx.undo!.tapes[k] = pushOverwritten(b, ctx.undo!.tapes[k]!, this.primal(ctx, instr.args[0]!), idx);
+          for (const c of chains) {
+            const slot = ctx.undo?.get(c);
+            if (!slot) continue;
+            slot.tape = pushOverwritten(b, slot.tape, this.primal(ctx, instr.args[0]!), idx, !c.indexFree);
+            if (slot.count) slot.count = b.emit("add", [slot.count, b.const(1)], {}, "writes");
+          }
+          if (ctx.restore?.ofStore.has(instr)) ctx.restore.olds.set(instr, b.emit("index", [this.primal(ctx, instr.args[0]!), ...idx], {}, "old"));
         }
         const r = b.emit(instr.op, instr.args.map((a) => this.primal(ctx, a)), instr.attrs, instr.result.name);
         ctx.P.set(instr.result.id, r);
@@ -203,8 +233,52 @@ class ReverseMode {
 
   private chainsOf(body: Block, carried: readonly Value[]): Map<number, UndoChain> {
     let c = this.chains.get(body);
-    if (!c) this.chains.set(body, (c = undoChains(body, carried)));
+    if (!c) {
+      this.chains.set(body, (c = undoChains(body, carried)));
+      for (const chain of c.values()) {
+        for (const s of chain.all) {
+          const list = this.pushers.get(s) ?? [];
+          list.push(chain);
+          this.pushers.set(s, list);
+        }
+      }
+    }
     return c;
+  }
+
+  /**
+   * The undo tapes of enclosing loops' deep chains that loop L is on: carried through L's
+   * forward copy (as extra carried values) so that its stores can push onto them.
+   */
+  private threadInto(L: ForInstr | WhileInstr, ctx: Ctx): { init: Value[]; params: () => Value[]; inner: Map<UndoChain, Slot>; finish: (results: readonly Value[]) => void; yields: () => Value[] } {
+    const { b } = this;
+    const outer = ctx.undo ? [...ctx.undo].filter(([c]) => c.through.has(L)) : [];
+    const flat = (s: Slot): Value[] => (s.count ? [s.tape, s.count] : [s.tape]);
+    const inner = new Map<UndoChain, Slot>();
+    const params: Value[] = [];
+    for (const [c, s] of outer) {
+      const slot: Slot = { tape: b.value(TAPE, s.tape.name), ...(s.count ? { count: b.value(F64, "writes") } : {}) };
+      inner.set(c, slot);
+      params.push(...flat(slot));
+    }
+    return {
+      init: outer.flatMap(([, s]) => flat(s)),
+      params: () => params,
+      inner,
+      yields: () => outer.flatMap(([c]) => flat(inner.get(c)!)),
+      finish: (results) => {
+        let n = 0;
+        for (const [, s] of outer) {
+          s.tape = results[n++]!;
+          if (s.count) s.count = results[n++]!;
+        }
+      },
+    };
+  }
+
+  /** Fresh values for a loop's threaded results (as many as its threaded init). */
+  private threadResults(init: readonly Value[]): Value[] {
+    return init.map((v) => this.b.value(v.type, v.name));
   }
 
   /** A tape per carried value, created before the loop. */
@@ -218,14 +292,20 @@ class ReverseMode {
    * Returns a function giving the tapes after the iteration.
    */
   private recordIteration(body: Block, carried: readonly Value[], carried2: readonly Value[], tapeParams: readonly Value[], bctx: Ctx): () => Value[] {
+    const { b } = this;
     const chains = this.chainsOf(body, carried);
-    const tapes = carried2.map((c, k) => (chains.has(k) ? tapeParams[k]! : this.b.emit("push", [tapeParams[k]!, c], {}, tapeParams[k]!.name)));
+    const tapes = carried2.map((c, k) => (chains.has(k) ? tapeParams[k]! : b.emit("push", [tapeParams[k]!, c], {}, tapeParams[k]!.name)));
     if (chains.size) {
-      const at = new Map<Instr, number>();
-      for (const [k, chain] of chains) for (const st of chain) at.set(st, k);
-      bctx.undo = { at, tapes };
+      bctx.undo ??= new Map();
+      for (const [k, chain] of chains) bctx.undo.set(chain, { tape: tapes[k]!, ...(chain.deep ? { count: b.const(0) } : {}) });
     }
-    return () => tapes;
+    return () => tapes.map((t, k) => {
+      const chain = chains.get(k);
+      if (!chain) return t;
+      const slot = bctx.undo!.get(chain)!;
+      // a deep chain's iteration ends with how many records it pushed
+      return slot.count ? b.emit("push", [slot.tape, slot.count], {}, slot.tape.name) : slot.tape;
+    });
   }
 
   private cloneFor(L: ForInstr, ctx: Ctx): void {
@@ -238,20 +318,26 @@ class ReverseMode {
     const bctx = this.child(ctx);
     bctx.P.set(iv.id, iv2);
     carried.forEach((p, k) => bctx.P.set(p.id, carried2[k]!));
+    const thread = this.threadInto(L, ctx);
+    if (thread.inner.size) bctx.undo = thread.inner;
     let pushed: Value[] = [];
+    let threaded: Value[] = [];
     const body = b.block(() => {
       // each iteration's incoming carried values (or what it overwrites), for the reversed iteration
       const after = this.recordIteration(L.body, carried, carried2, tapeParams, bctx);
       this.clone(L.body.instrs, bctx);
       pushed = after();
+      threaded = thread.yields();
     });
     const results = carried.map((r, k) => b.value(L.results[k]!.type, r.name));
     const tapes = carried.map((p) => b.value(TAPE, `${p.name ?? "v"}Tape`));
+    const thResults = this.threadResults(thread.init);
     b.loc = L.loc;
-    b.push(makeFor([...results, ...tapes], this.primal(ctx, L.start), this.primal(ctx, L.end), L.step,
-      [...L.init.map((v) => this.primal(ctx, v)), ...tapeInit],
-      makeBlock([iv2, ...carried2, ...tapeParams], body, [...L.body.yields.map((y) => this.primal(bctx, y)), ...pushed]),
+    b.push(makeFor([...results, ...tapes, ...thResults], this.primal(ctx, L.start), this.primal(ctx, L.end), L.step,
+      [...L.init.map((v) => this.primal(ctx, v)), ...tapeInit, ...thread.init],
+      makeBlock([iv2, ...carried2, ...tapeParams, ...thread.params()], body, [...L.body.yields.map((y) => this.primal(bctx, y)), ...pushed, ...threaded]),
       L.loc));
+    thread.finish(thResults);
     L.results.forEach((r, k) => ctx.P.set(r.id, results[k]!));
     ctx.tapes.set(L, { tapes });
   }
@@ -265,26 +351,33 @@ class ReverseMode {
       tapes: W.body.params.map((p) => b.value(TAPE, `${p.name ?? "v"}Tape`)),
       count: b.value(F64, "trips"),
     });
+    const thread = this.threadInto(W, ctx);
     const c = carry();
     const cctx = this.child(ctx);
     W.cond.params.forEach((p, k) => cctx.P.set(p.id, c.carried[k]!));
     const condInstrs = b.block(() => this.clone(W.cond.instrs, cctx));
-    const cond = makeBlock([...c.carried, ...c.tapes, c.count], condInstrs, [this.primal(cctx, W.cond.yields[0]!)]);
+    const cond = makeBlock([...c.carried, ...c.tapes, c.count, ...this.threadResults(thread.init)], condInstrs, [this.primal(cctx, W.cond.yields[0]!)]);
     const d = carry();
     const bctx = this.child(ctx);
     W.body.params.forEach((p, k) => bctx.P.set(p.id, d.carried[k]!));
+    if (thread.inner.size) bctx.undo = thread.inner;
     let pushed: Value[] = [];
+    let threaded: Value[] = [];
     let next: Value = d.count;
     const bodyInstrs = b.block(() => {
       const after = this.recordIteration(W.body, W.body.params, d.carried, d.tapes, bctx);
       next = b.emit("add", [d.count, b.const(1)], {}, "trips");
       this.clone(W.body.instrs, bctx);
       pushed = after();
+      threaded = thread.yields();
     });
-    const body = makeBlock([...d.carried, ...d.tapes, d.count], bodyInstrs, [...W.body.yields.map((y) => this.primal(bctx, y)), ...pushed, next]);
+    const body = makeBlock([...d.carried, ...d.tapes, d.count, ...thread.params()], bodyInstrs,
+      [...W.body.yields.map((y) => this.primal(bctx, y)), ...pushed, next, ...threaded]);
     const r = carry();
+    const thResults = this.threadResults(thread.init);
     b.loc = W.loc;
-    b.push(makeWhile([...r.carried, ...r.tapes, r.count], [...W.init.map((v) => this.primal(ctx, v)), ...tapeInit, zero], cond, body, W.loc));
+    b.push(makeWhile([...r.carried, ...r.tapes, r.count, ...thResults], [...W.init.map((v) => this.primal(ctx, v)), ...tapeInit, zero, ...thread.init], cond, body, W.loc));
+    thread.finish(thResults);
     W.results.forEach((res, k) => ctx.P.set(res.id, r.carried[k]!));
     ctx.tapes.set(W, { tapes: r.tapes, count: r.count });
   }
@@ -318,18 +411,47 @@ class ReverseMode {
       else {
         b.origin = instr.origin ?? instr.result.id;
         const dy = adj.get(instr.result.id);
-        if (!dy) continue;
         const rule: unknown = OPS[instr.op].vjp;
-        if (rule === "nondiff") continue;
-        if (typeof rule !== "function") throw new Error(`internal: ${instr.op} cannot appear in a forward function`);
-        const remapped = { ...instr, args: instr.args.map((a) => this.primal(ctx, a)), result: this.primal(ctx, instr.result) } as SimpleInstr;
-        (rule as VjpRule<typeof instr.op>)(remapped, dy, {
-          b,
-          add: (k, g) => this.accumulate(adj, instr.args[k]!, g),
-          addAt: (k, idx, g) => this.accumulateAt(adj, instr.args[k]!, idx, g),
-        });
+        if (dy && rule !== "nondiff") {
+          if (typeof rule !== "function") throw new Error(`internal: ${instr.op} cannot appear in a forward function`);
+          const remapped = { ...instr, args: instr.args.map((a) => this.primal(ctx, a)), result: this.primal(ctx, instr.result) } as SimpleInstr;
+          (rule as VjpRule<typeof instr.op>)(remapped, dy, {
+            b,
+            add: (k, g) => this.accumulate(adj, instr.args[k]!, g),
+            addAt: (k, idx, g) => this.accumulateAt(adj, instr.args[k]!, idx, g),
+          });
+        }
+        if (ctx.restore?.ofStore.has(instr)) this.unstore(instr, ctx, ctx.restore);
       }
     }
+  }
+
+  /** A deep chain's own store, reversed: the element it overwrote goes back (read by the recomputation). */
+  private unstore(instr: SimpleInstr, ctx: Ctx, restore: Restore): void {
+    const chain = restore.ofStore.get(instr)!;
+    const idx = instr.args.slice(1, -1).map((a) => this.primal(ctx, a));
+    const y = this.b.emit("store", [restore.cur.get(chain)!, ...idx, restore.olds.get(instr)!], {}, instr.args[0]!.name);
+    restore.cur.set(chain, y);
+    ctx.P.set(instr.args[0]!.id, y);
+  }
+
+  /**
+   * Loop L (a for or while at carried position m of an enclosing deep chain), reversed by
+   * reversedLoop, left the tensor as L found it: the chain's tensor from here on.
+   */
+  private unloop(L: ForInstr | WhileInstr, ctx: Ctx, restored: ReadonlyMap<number, Value>): void {
+    for (const chain of ctx.restore?.ofLoop.get(L) ?? []) {
+      const m = chain.loops.get(L)!;
+      const y = restored.get(m) ?? ctx.restore!.cur.get(chain)!;
+      ctx.restore!.cur.set(chain, y);
+      ctx.P.set(L.init[m]!.id, y);
+    }
+  }
+
+  /** The adjoints of L's results; a deep chain's tensor gets one even if nothing reads it (L still has to be undone). */
+  private resultAdjoints(L: ForInstr | WhileInstr, adj: Adj, ctx: Ctx): (Value | undefined)[] {
+    const on = new Set((ctx.restore?.ofLoop.get(L) ?? []).map((c) => c.loops.get(L)!));
+    return L.results.map((r, k) => adj.get(r.id) ?? (on.has(k) ? this.zero(r) : undefined));
   }
 
   private reverseIf(I: IfInstr, adj: Adj, ctx: Ctx): void {
@@ -385,10 +507,11 @@ class ReverseMode {
 
   private reverseFor(L: ForInstr, adj: Adj, ctx: Ctx): void {
     const { b } = this;
-    const dRs = L.results.map((r) => adj.get(r.id));
+    const dRs = this.resultAdjoints(L, adj, ctx);
     if (dRs.every((d) => d === undefined)) return;
     if (staticTrip(L, this.constOf) === 0) {
       L.init.forEach((v, k) => dRs[k] && this.accumulate(adj, v, dRs[k]!));
+      this.unloop(L, ctx, new Map());
       return;
     }
     const saved = ctx.tapes.get(L);
@@ -399,30 +522,33 @@ class ReverseMode {
     const last = this.lastOf(L, start, end);
     const stop = b.emit("sub", [start, b.const(L.step)], {});
     const iv2 = b.value(F64, iv.name);
-    this.reversedLoop(L.body, carried, L.init, L.results, dRs, saved.tapes, adj, ctx, L.loc, (tapes, adjoints, body, yields, results) =>
+    const restored = this.reversedLoop(L.body, carried, L.init, L.results, dRs, saved.tapes, adj, ctx, L.loc, (tapes, adjoints, body, yields, results) =>
       makeFor(results, last, stop, -L.step, [...saved.tapes, ...adjoints], makeBlock([iv2, ...tapes, ...body.params], body.instrs, yields), L.loc),
     (bctx) => bctx.P.set(iv.id, iv2));
+    this.unloop(L, ctx, restored);
   }
 
   private reverseWhile(W: WhileInstr, adj: Adj, ctx: Ctx): void {
     const { b } = this;
-    const dRs = W.results.map((r) => adj.get(r.id));
+    const dRs = this.resultAdjoints(W, adj, ctx);
     if (dRs.every((d) => d === undefined)) return;
     const saved = ctx.tapes.get(W);
     if (!saved?.count) throw new Error("internal: a while loop is reversed without its forward copy");
     const last = b.emit("sub", [saved.count, b.const(1)], {});
     const stop = b.const(-1);
     const r = b.value(F64, "trip");
-    this.reversedLoop(W.body, W.body.params, W.init, W.results, dRs, saved.tapes, adj, ctx, W.loc, (tapes, adjoints, body, yields, results) =>
+    const restored = this.reversedLoop(W.body, W.body.params, W.init, W.results, dRs, saved.tapes, adj, ctx, W.loc, (tapes, adjoints, body, yields, results) =>
       makeFor(results, last, stop, -1, [...saved.tapes, ...adjoints], makeBlock([r, ...tapes, ...body.params], body.instrs, yields), W.loc),
     () => {});
+    this.unloop(W, ctx, restored);
   }
 
   /**
    * The reversed loop of a loop body: each iteration pops the carried values the forward
    * copy pushed, recomputes the body from them and runs its adjoints. Carries the tapes, the
    * adjoints of the carried values and of every outer value the body reads, and each tensor
-   * restored from an undo tape (starting from the loop's final value: `finals`).
+   * restored from an undo tape (starting from the loop's final value: `finals`). Returns
+   * those tensors as the reversed loop leaves them (as the loop found them), by position.
    */
   private reversedLoop(
     body: Block, carried: readonly Value[], init: readonly Value[], finals: readonly Value[], dRs: readonly (Value | undefined)[], tapes: readonly Value[],
@@ -430,7 +556,7 @@ class ReverseMode {
     loc: Instr["loc"],
     make: (tapeParams: Value[], adjointInit: Value[], inner: Block, yields: Value[], results: Value[]) => Instr,
     bind: (bctx: Ctx) => void,
-  ): void {
+  ): Map<number, Value> {
     const { b } = this;
     const free = freeValues(body, (id) => this.within(id, body));
     const dCinit = carried.map((p, k) => dRs[k] ?? this.zero(p));
@@ -448,10 +574,17 @@ class ReverseMode {
     let yields: Value[] = [];
     const instrs = b.block(() => {
       const starts = new Map<number, Value>();
+      const olds = new Map<number, Value[]>();
       const popped = carried.map((p, k) => {
         const chain = chains.get(k);
+        if (chain?.indexFree) {
+          const r = popOverwritten(b, tapeParams[k]!, chain.stores.length);
+          olds.set(k, r.olds);
+          return r.tape;
+        }
         if (chain) {
-          const r = restoreOverwritten(b, tapeParams[k]!, restored[restoredKs.indexOf(k)]!, chain, p.name);
+          const y = restored[restoredKs.indexOf(k)]!;
+          const r = chain.deep ? restoreCounted(b, tapeParams[k]!, y, rankOf(p), p.name) : restoreOverwritten(b, tapeParams[k]!, y, chain, p.name);
           starts.set(k, r.y);
           bctx.P.set(p.id, r.y);
           return r.tape;
@@ -460,15 +593,31 @@ class ReverseMode {
         bctx.P.set(p.id, v);
         return b.emit("drop", [tapeParams[k]!], { of: p.type }, tapeParams[k]!.name);
       });
-      if (chains.size) bctx.forwarding = new Forwarding(chains, carried, starts);
-      this.clone(body.instrs, bctx);
-      bctx.forwarding = undefined;
+      // index-free chains: the stores' indices first, then the popped numbers go back there
+      const slice = new Set([...chains.values()].flatMap((c) => c.indexSlice));
+      const early = body.instrs.filter((x) => slice.has(x));
+      this.clone(early, bctx);
+      for (const [k, os] of olds) {
+        const chain = chains.get(k)!;
+        const at = chain.stores.map((st) => st.args.slice(1, -1).map((a) => this.primal(bctx, a)));
+        const y = writeBack(b, restored[restoredKs.indexOf(k)]!, at, os, carried[k]!.name);
+        starts.set(k, y);
+        bctx.P.set(carried[k]!.id, y);
+      }
+      const straight = new Map([...chains].filter(([, c]) => !c.deep));
+      const deep = [...chains.values()].filter((c) => c.deep);
+      if (straight.size) bctx.forwarding = new Forwarding(straight, carried, starts, ctx.forwarding);
+      if (deep.length) bctx.restore = restoreState(deep);
+      // the recomputation (a deep chain's with its stores, whose overwritten elements it reads)
+      this.clone(early.length ? body.instrs.filter((x) => !slice.has(x)) : body.instrs, bctx);
+      for (const c of deep) bctx.restore!.cur.set(c, this.primal(bctx, body.yields[c.k]!));
       const badj: Adj = new Layered();
       free.forEach((f, m) => badj.set(f.id, dF[m]!));
       body.yields.forEach((y, k) => this.accumulate(badj, y, dC[k]!));
+      // the adjoints (undoing a deep chain's writes as they go back over them)
       this.reverse(body.instrs, badj, bctx);
       yields = [...popped, ...carried.map((p) => badj.get(p.id) ?? this.zero(p)), ...free.map((f) => badj.get(f.id)!),
-        ...restoredKs.map((k) => starts.get(k)!)];
+        ...restoredKs.map((k) => (chains.get(k)!.deep ? bctx.restore!.cur.get(chains.get(k)!)! : starts.get(k)!))];
     });
     // an outer value the body never adds to (a label, a condition's operand) keeps no adjoint
     const touched = free.map((_, m) => yields[tapes.length + carried.length + m] !== dF[m]);
@@ -481,8 +630,22 @@ class ReverseMode {
       [...resT, ...resC, ...resF, ...resR]));
     free.forEach((f, m) => touched[m] && this.setAdj(adj, f, resF[m]!));
     init.forEach((v, k) => this.accumulate(adj, v, resC[k]!));
+    return new Map(restoredKs.map((k, n) => [k, resR[n]!]));
   }
 }
+
+/** The bookkeeping of a reversed iteration over deep chains (filled by the recomputation and the adjoints). */
+function restoreState(deep: readonly UndoChain[]): Restore {
+  const ofStore = new Map<SimpleInstr, UndoChain>();
+  const ofLoop = new Map<Instr, UndoChain[]>();
+  for (const c of deep) {
+    for (const s of c.stores) ofStore.set(s, c);
+    for (const L of c.loops.keys()) ofLoop.set(L, [...(ofLoop.get(L) ?? []), c]);
+  }
+  return { cur: new Map(), olds: new Map(), ofStore, ofLoop };
+}
+
+const rankOf = (v: Value): number => (v.type.kind === "tensor" ? v.type.shape.length : 0);
 
 const dname = (v: Value): string | undefined => (v.name ? `d${v.name}` : undefined);
 
