@@ -139,10 +139,8 @@ export async function compileHere(sourceText: string, options: CompileOptions = 
       }
       const primal = simplify(ranged, enabled, log(entry.name));
       const sunk = sinkStores(primal);
-      if (sunk !== primal) {
-        verifyFunc(sunk, "sinkStores");
-        log(entry.name)("sinkStores", sunk);
-      }
+      verifyFunc(sunk, "sinkStores");
+      log(entry.name)("sinkStores", sunk);
       let grad = reverseMode(sunk, entry.wrt);
       verifyFunc(grad, "reverseMode");
       log(entry.name)("reverseMode", grad);

@@ -10,6 +10,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import { requireCached } from "../codeCache.js";
 
 /** Modules larger than this are formatted on two threads. */
 const PARALLEL_BYTES = 1_000_000;
@@ -34,11 +35,10 @@ export async function formatChunks(chunks: readonly string[]): Promise<string> {
 }
 
 export async function formatEach(chunks: readonly string[]): Promise<string[]> {
-  const [prettier, babel, estree] = await Promise.all([
-    import("prettier/standalone"),
-    import("prettier/plugins/babel"),
-    import("prettier/plugins/estree"),
-  ]);
+  // (their CommonJS builds, through V8's code cache: ../codeCache.ts)
+  const prettier = requireCached<typeof import("prettier/standalone")>("prettier/standalone");
+  const babel = requireCached<typeof import("prettier/plugins/babel")>("prettier/plugins/babel");
+  const estree = requireCached<typeof import("prettier/plugins/estree")>("prettier/plugins/estree");
   const out: string[] = [];
   for (const c of chunks) out.push(await prettier.format(c, { parser: "babel-ts", plugins: [babel, estree], printWidth: 100 }));
   return out;
