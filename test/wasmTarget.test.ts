@@ -182,22 +182,36 @@ it("the wasm target's module imports nothing and typechecks with only the ES2022
   expect(diagnostics).toEqual([]);
 });
 
-it("random-size products and convolutions: the Wasm kernels agree with the TypeScript kernels", { timeout: 60_000 }, async () => {
-  // a convolution with padding and a row stride, an unpadded one whose output rows are not
-  // a multiple of the lanes, and linear layers of odd sizes (leftover blocks everywhere)
+it("odd sizes, strides and padding: the Wasm kernels agree with the TypeScript kernels", { timeout: 60_000 }, async () => {
+  // a convolution with padding and a row stride (its input adjoint stays TypeScript), one
+  // with padding [1, 2] whose input adjoint is a Wasm convolution and whose output rows (9)
+  // are not a multiple of the lanes, an unpadded one whose input adjoint is mostly border
+  // (TypeScript), and linear layers of odd sizes (leftover blocks everywhere)
   const source = `import { type Tensor, conv2d, linear, flatten, relu, sum } from "adgen";
-/** @wrt w1, b1, w2, w3, b3 */
-export function f(x: Tensor<[3, 2, 11, 9]>, w1: Tensor<[5, 2, 3, 3]>, b1: Tensor<[5]>, w2: Tensor<[3, 5, 2, 4]>, w3: Tensor<[7, 90]>, b3: Tensor<[7]>): number {
+/** @wrt w1, b1, w2, w3, w4, b4 */
+export function f(
+  x: Tensor<[3, 2, 11, 9]>, w1: Tensor<[5, 2, 3, 3]>, b1: Tensor<[5]>, w2: Tensor<[3, 5, 3, 5]>, w3: Tensor<[4, 3, 3, 3]>,
+  w4: Tensor<[7, 112]>, b4: Tensor<[7]>,
+): number {
   const h1 = relu(conv2d(x, w1, b1, { padding: 1, stride: [2, 1] }));
-  const h2 = conv2d(h1, w2);
-  return sum(relu(linear(flatten(h2, 1), w3, b3)));
+  const h2 = relu(conv2d(h1, w2, undefined, { padding: [1, 2] }));
+  const h3 = conv2d(h2, w3);
+  return sum(relu(linear(flatten(h3, 1), w4, b4)));
 }
 `;
-  const simdMod = await importCode<Mod>((await compileOrThrow(source, { target: "wasm" })).code!);
+  const simd = await compileOrThrow(source, { target: "wasm" });
+  for (const k of ["conv1", "conv2", "conv3", "conv2GradInput", "conv1GradWeight", "conv2GradWeight", "linear", "linearGradInput", "linearGradWeight"]) {
+    expect(simd.code!, `${k} calls its Wasm kernel`).toContain(`simd.${k}(`);
+  }
+  for (const k of ["conv3GradInput"]) expect(simd.code!, `${k} has no Wasm kernel`).not.toContain(`simd.${k}(`);
+  const simdMod = await importCode<Mod>(simd.code!);
   const plainMod = await importCode<Mod>((await compileOrThrow(source)).code!);
   const args = randomArgs(plainMod, "float64", 3);
   const got = run(simdMod, args);
   const want = run(plainMod, args);
   expect(maxRelErr(got.value, want.value)).toBeLessThanOrEqual(1e-12);
-  for (const [w, g] of Object.entries(want.grads)) expect(maxRelErr(got.grads[w]!, g), w).toBeLessThanOrEqual(1e-12);
+  for (const [w, g] of Object.entries(want.grads)) {
+    expect(maxRelErr(got.grads[w]!, g), w).toBeLessThanOrEqual(1e-12);
+    expect(scaledErr(got.grads[w]!, g), w).toBeLessThanOrEqual(1e-12);
+  }
 });
