@@ -6,9 +6,13 @@
 // - LeNet-5 (batch 1 and 8) and the 784-128-10 MLP (batch 1 and 16) of the benchmark, in
 //   float64 (to 1e-12 of the default target) and float32 (to float32 precision);
 // - the fallback: with WebAssembly hidden the module runs its TypeScript kernels;
-// - the module typechecks on its own (no DOM or Node types) and imports nothing.
+// - the module typechecks on its own (no DOM or Node types) and imports nothing;
+// - the command line: `--target wasm` writes it, a bad target is a usage error.
 
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import ts from "typescript";
 import { afterEach, describe, expect, it } from "vitest";
 import { lenet, mlp } from "../bench/models.js";
@@ -214,4 +218,42 @@ export function f(
     expect(maxRelErr(got.grads[w]!, g), w).toBeLessThanOrEqual(1e-12);
     expect(scaledErr(got.grads[w]!, g), w).toBeLessThanOrEqual(1e-12);
   }
+});
+
+describe("adgen --target", () => {
+  const CLI = new URL("../dist/compiler/cli.js", import.meta.url).pathname;
+  const adgen = (args: string[], cwd: string) => spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", cwd });
+
+  it("--target wasm writes the module with its Wasm kernels; a bad target is a usage error", { timeout: 60_000 }, () => {
+    if (!existsSync(CLI)) spawnSync("npm", ["run", "build"], { stdio: "inherit" });
+    const dir = mkdtempSync(join(tmpdir(), "adgen-wasm-"));
+    try {
+      writeFileSync(join(dir, "m.ts"), mlp(2).source);
+      const r = adgen(["--target", "wasm", "m.ts"], dir);
+      expect(r.status, r.stderr).toBe(0);
+      const code = readFileSync(join(dir, "m.grad.ts"), "utf8");
+      expect(code).toContain("export function useSimd(");
+      expect(code).toContain("simd.linear1(");
+      const help = adgen(["--help"], dir);
+      expect(help.stdout).toContain("--target wasm");
+      const bad = adgen(["--target", "wasm32", "m.ts"], dir);
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toContain("--target takes ts or wasm, not 'wasm32'");
+      expect(bad.stderr).not.toMatch(/^\s+at /m);
+      const plain = adgen(["m.ts", "-o", "plain.grad.ts"], dir);
+      expect(plain.status, plain.stderr).toBe(0);
+      expect(readFileSync(join(dir, "plain.grad.ts"), "utf8")).not.toContain("useSimd");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+it("an entry named useSimd is refused on the wasm target (it would collide with the export)", async () => {
+  const { compile } = await import("../compiler/pipeline.js");
+  const source = "export function useSimd(x: number): number {\n  return x * x;\n}\n";
+  const r = await compile(source, { target: "wasm" });
+  expect(r.diagnostics.map((d) => d.code)).toEqual(["ADG1020"]);
+  expect(r.diagnostics[0]!.message).toContain("useSimd");
+  expect((await compile(source)).diagnostics).toEqual([]);
 });
