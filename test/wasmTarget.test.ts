@@ -7,7 +7,8 @@
 //   float64 (to 1e-12 of the default target) and float32 (to float32 precision);
 // - the fallback: with WebAssembly hidden the module runs its TypeScript kernels;
 // - the module typechecks on its own (no DOM or Node types) and imports nothing;
-// - the command line: `--target wasm` writes it, a bad target is a usage error.
+// - the command line: `--target wasm` writes it, a bad target is a usage error;
+// - the fuzzer's random programs that use linear or conv2d, against the default target.
 
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -256,4 +257,42 @@ it("an entry named useSimd is refused on the wasm target (it would collide with 
   expect(r.diagnostics.map((d) => d.code)).toEqual(["ADG1020"]);
   expect(r.diagnostics[0]!.message).toContain("useSimd");
   expect((await compile(source)).diagnostics).toEqual([]);
+});
+
+describe("the fuzzer's programs on the wasm target", () => {
+  // the property test's random programs (test/fuzz) that use linear or conv2d: their
+  // gradients on the wasm target against the default target's
+  it("gradients agree with the default target's to 1e-12 (relative to max(1, |g|))", { timeout: 240_000 }, async () => {
+    const { generateProgram, printPrograms, entryOf: entryFn } = await import("./fuzz/generator.js");
+    const { makeInputs } = await import("./fuzz/harness.js");
+    let checked = 0;
+    for (let seed = 1; seed <= 400 && checked < 12; seed++) {
+      const p = generateProgram(seed);
+      const source = printPrograms([p]);
+      if (!/\b(linear|conv2d)\(/.test(source)) continue;
+      const plain = await compileOrThrow(source);
+      const simd = await compileOrThrow(source, { target: "wasm" });
+      if (!simd.code!.includes("useSimd")) continue;
+      const f = entryFn(p);
+      const simdMod = await importCode<Mod>(simd.code!);
+      const plainMod = await importCode<Mod>(plain.code!);
+      expect(simdMod.useSimd()).toBe(true);
+      const args = makeInputs(p, 0);
+      const grad = f.ret.k === "ten" ? `${f.name}Vjp` : `${f.name}Grad`;
+      const call = (m: Mod): { value: any; grads: Record<string, ArrayLike<number> | number> } => {
+        if (f.ret.k !== "ten") return m[grad](...args);
+        const size = (m[`${f.name}OutputShape`] as number[]).reduce((a, b) => a * b, 1);
+        return m[grad](...args, Float64Array.from({ length: size }, (_, i) => 1 - (i % 3) / 2));
+      };
+      const want = call(plainMod);
+      const got = call(simdMod);
+      if (![want.value].flat().every(Number.isFinite)) continue;
+      expect(maxRelErr(got.value, want.value), `seed ${seed} value`).toBeLessThanOrEqual(1e-12);
+      for (const [w, g] of Object.entries(want.grads)) {
+        expect(maxRelErr(got.grads[w] as ArrayLike<number>, g as ArrayLike<number>), `seed ${seed} gradient of ${w}`).toBeLessThanOrEqual(1e-12);
+      }
+      checked++;
+    }
+    expect(checked).toBeGreaterThanOrEqual(5);
+  });
 });
