@@ -1,7 +1,8 @@
 // The benchmark: one training step (forward, loss, every parameter gradient) and one forward
 // pass of LeNet-5 and of a 784-128-10 MLP, at batch 1, 32 and 128, for
 //   - adgen's generated code (the allocation-free lossGradInto, and loss), float64 and float32,
-//     compiled at start-up from bench/models.ts through the compiler API;
+//     compiled at start-up from bench/models.ts through the compiler API, for the default
+//     target (TypeScript kernels) and `--target wasm` (WebAssembly SIMD layer kernels);
 //   - the hand-written TypeScript of bench/peers/handwritten.ts (im2col + blocked GEMM);
 //   - TensorFlow.js (bench/peers/tfjs.ts, cpu backend, float32);
 //   - PyTorch eager on one thread, float64 and float32 (bench/peers/pytorch.ts: a Python
@@ -74,9 +75,9 @@ interface Generated {
 }
 
 /** Compiles a model with the compiler API, writes the module as .ts, transpiles it and imports it. */
-async function generate(model: BenchModel, dtype: "float64" | "float32", dir: string): Promise<Generated> {
-  const base = `${model.name.split(" ")[0]!.toLowerCase().replace(/[^a-z0-9]/g, "")}_b${model.batch}${model.symbolic ? "_anyN" : ""}_${dtype}`;
-  const result = await compile(model.source, { fileName: `${base}.ts`, dtype });
+async function generate(model: BenchModel, dtype: "float64" | "float32", dir: string, target: "ts" | "wasm" = "ts"): Promise<Generated> {
+  const base = `${model.name.split(" ")[0]!.toLowerCase().replace(/[^a-z0-9]/g, "")}_b${model.batch}${model.symbolic ? "_anyN" : ""}_${dtype}${target === "wasm" ? "_wasm" : ""}`;
+  const result = await compile(model.source, { fileName: `${base}.ts`, dtype, target });
   if (result.code === undefined) {
     throw new Error(`adgen could not compile ${base}:\n${result.diagnostics.map((d) => d.message).join("\n")}`);
   }
@@ -182,7 +183,7 @@ function median(xs: readonly number[]): number {
 // ---------------------------------------------------------------------------------------
 // Subjects
 
-const PEERS = ["adgen (float64)", "adgen any N (f64)", "adgen (float32)", "hand-written", "TensorFlow.js", "PyTorch (float64)", "PyTorch (float32)"] as const;
+const PEERS = ["adgen (float64)", "adgen any N (f64)", "adgen (float32)", "adgen wasm (f64)", "adgen wasm (f32)", "hand-written", "TensorFlow.js", "PyTorch (float64)", "PyTorch (float32)"] as const;
 type Peer = (typeof PEERS)[number];
 
 /** A subject timed in this process, or in the PyTorch worker. */
@@ -225,6 +226,15 @@ async function makeCase(
   subjects.set("adgen (float64)", { step: timed(g64.step), forward: timed(g64.forward) });
   subjects.set("adgen (float32)", { step: timed(g32.step), forward: timed(g32.forward) });
   agreement.set("adgen (float32)", maxRelDiff(g64.grads, g32.grads));
+  // --target wasm: the same modules with WebAssembly SIMD layer kernels
+  const w64 = adgenSubject(await generate(model, "float64", dir, "wasm"), params, x, labels, false);
+  const w32 = adgenSubject(await generate(model, "float32", dir, "wasm"), params, x, labels, true);
+  w64.step();
+  w32.step();
+  subjects.set("adgen wasm (f64)", { step: timed(w64.step), forward: timed(w64.forward) });
+  subjects.set("adgen wasm (f32)", { step: timed(w32.step), forward: timed(w32.forward) });
+  agreement.set("adgen wasm (f64)", maxRelDiff(g64.grads, w64.grads));
+  agreement.set("adgen wasm (f32)", maxRelDiff(g64.grads, w32.grads));
   if (model.name.startsWith("LeNet")) {
     // the same network written once for any batch N (one generated file for every size)
     const gN = adgenSubject(await generate(lenet(model.batch, true), "float64", dir), params, x, labels, false);
@@ -359,6 +369,15 @@ function report(cases: readonly Case[], cliTimes: readonly number[], seconds: nu
       `${(median(n.forward.samples) / median(a.forward.samples)).toFixed(2)}x`,
     );
   }
+  for (const c of cases) {
+    const parts = (["float64", "float32"] as const).map((dtype) => {
+      const plain = c.subjects.get(`adgen (${dtype})`)!;
+      const wasm = c.subjects.get(`adgen wasm (${dtype === "float64" ? "f64" : "f32"})`)!;
+      const [p, w] = [median(plain.step.samples), median(wasm.step.samples)];
+      return `${dtype} ${fmt(w)} ms (${(p / w).toFixed(2)}x faster than the TypeScript kernels' ${fmt(p)} ms)`;
+    });
+    console.log(`  ${c.model.name} batch ${c.model.batch}, --target wasm step: ${parts.join(", ")}`);
+  }
   console.log("");
   reportTorch(cases, torchNote);
   console.log("");
@@ -366,31 +385,35 @@ function report(cases: readonly Case[], cliTimes: readonly number[], seconds: nu
     `(min ${fmt(Math.min(...cliTimes))}, max ${fmt(Math.max(...cliTimes))})`);
 }
 
-/** adgen against PyTorch of the same dtype, and PyTorch's CPU time (one thread: ~ its wall time). */
+/** adgen (each target) against PyTorch of the same dtype, and PyTorch's CPU time (one thread: ~ its wall time). */
 function reportTorch(cases: readonly Case[], torchNote: string): void {
   console.log(`adgen vs PyTorch eager, same dtype (${torchNote}):`);
   if (!cases.some((c) => c.subjects.has("PyTorch (float64)"))) return;
-  console.log("adgen's time over PyTorch's (below 1: adgen is faster); PyTorch's own CPU time over its wall time.");
-  const header = `${"model".padEnd(16)}${pad("batch", 6)}  ${"dtype".padEnd(8)}${pad("adgen step", 11)}${pad("torch step", 11)}${pad("ratio", 7)}` +
+  console.log("adgen's time over PyTorch's (below 1: adgen is faster), per target (ts: TypeScript kernels; wasm:");
+  console.log("WebAssembly SIMD layer kernels); PyTorch's own CPU time over its wall time.");
+  const header = `${"model".padEnd(16)}${pad("batch", 6)}  ${"dtype".padEnd(8)}${"target".padEnd(7)}${pad("adgen step", 11)}${pad("torch step", 11)}${pad("ratio", 7)}` +
     `${pad("adgen fwd", 10)}${pad("torch fwd", 10)}${pad("ratio", 7)}${pad("torch GFLOP/s", 14)}${pad("cpu/wall", 9)}${pad("grad diff", 11)}`;
   console.log(header);
   console.log("-".repeat(header.length));
   let disagree = false;
   for (const c of cases) {
     for (const dtype of ["float64", "float32"] as const) {
-      const a = c.subjects.get(`adgen (${dtype})`)!;
       const t = c.subjects.get(`PyTorch (${dtype})`);
       if (t === undefined || !("cpuSamples" in t.step)) continue;
-      const [aStep, aFwd, tStep, tFwd] = [a.step, a.forward, t.step, t.forward].map((x) => median(x.samples)) as [number, number, number, number];
-      const diff = c.agreement.get(`PyTorch (${dtype})`)!;
-      // float64 gradients must agree to 1e-9 (as the reference tests' PyTorch gradients do)
-      const bad = dtype === "float64" && !(diff <= 1e-9);
-      disagree ||= bad;
-      console.log(
-        `${c.model.name.padEnd(16)}${pad(String(c.model.batch), 6)}  ${dtype.padEnd(8)}${pad(fmt(aStep), 11)}${pad(fmt(tStep), 11)}${pad(`${(aStep / tStep).toFixed(2)}x`, 7)}` +
-        `${pad(fmt(aFwd), 10)}${pad(fmt(tFwd), 10)}${pad(`${(aFwd / tFwd).toFixed(2)}x`, 7)}${pad((c.model.stepFlops / tStep / 1e6).toFixed(2), 14)}` +
-        `${pad((median(t.step.cpuSamples) / tStep).toFixed(2), 9)}${pad(`${diff.toExponential(0)}${bad ? " (!)" : ""}`, 11)}`,
-      );
+      for (const target of ["ts", "wasm"] as const) {
+        const a = c.subjects.get(target === "ts" ? `adgen (${dtype})` : `adgen wasm (${dtype === "float64" ? "f64" : "f32"})`);
+        if (a === undefined) continue;
+        const [aStep, aFwd, tStep, tFwd] = [a.step, a.forward, t.step, t.forward].map((x) => median(x.samples)) as [number, number, number, number];
+        const diff = c.agreement.get(`PyTorch (${dtype})`)!;
+        // float64 gradients must agree to 1e-9 (as the reference tests' PyTorch gradients do)
+        const bad = dtype === "float64" && !(diff <= 1e-9);
+        disagree ||= bad;
+        console.log(
+          `${c.model.name.padEnd(16)}${pad(String(c.model.batch), 6)}  ${dtype.padEnd(8)}${target.padEnd(7)}${pad(fmt(aStep), 11)}${pad(fmt(tStep), 11)}${pad(`${(aStep / tStep).toFixed(2)}x`, 7)}` +
+          `${pad(fmt(aFwd), 10)}${pad(fmt(tFwd), 10)}${pad(`${(aFwd / tFwd).toFixed(2)}x`, 7)}${pad((c.model.stepFlops / tStep / 1e6).toFixed(2), 14)}` +
+          `${pad((median(t.step.cpuSamples) / tStep).toFixed(2), 9)}${pad(`${diff.toExponential(0)}${bad ? " (!)" : ""}`, 11)}`,
+        );
+      }
     }
   }
   if (disagree) console.log("(!) PyTorch's float64 gradients differ from adgen's by more than 1e-9.");

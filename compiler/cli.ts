@@ -38,6 +38,9 @@ Options:
                         DOT (render with: dot -Tsvg); --entry NAME picks one entry
   --print-ir-after P    print the IR after pass P (or "all") to stderr while compiling
   --dtype float32       generate Float32Array code instead of Float64Array
+  --target wasm         also emit the layer kernels (linear, conv2d and their adjoints) as
+                        WebAssembly SIMD, embedded in the module and used where the runtime
+                        supports it (default: ts, TypeScript kernels only)
   --no-simplify         skip constant folding, algebraic simplification and CSE
   --watch               recompile when an input changes (keeps the last good output on errors)
   --                    end of options: every later argument is an input file
@@ -60,6 +63,7 @@ interface Args {
   seed?: number;
   printIrAfter?: string;
   dtype: "float64" | "float32";
+  target: "ts" | "wasm";
   simplify: boolean;
   watch: boolean;
 }
@@ -69,7 +73,7 @@ class UsageError extends Error {}
 const MODE_FLAG: Record<Exclude<Mode, "write">, string> = { emit: "--emit", check: "--check", graph: "--graph" };
 
 function parseArgs(argv: readonly string[]): Args | "help" | "version" {
-  const args: Args = { files: [], mode: "write", dtype: "float64", simplify: true, watch: false };
+  const args: Args = { files: [], mode: "write", dtype: "float64", target: "ts", simplify: true, watch: false };
   const setMode = (mode: Exclude<Mode, "write">): void => {
     if (args.mode !== "write" && args.mode !== mode) throw new UsageError(`${MODE_FLAG[args.mode]} and ${MODE_FLAG[mode]} cannot be combined`);
     args.mode = mode;
@@ -142,6 +146,12 @@ function parseArgs(argv: readonly string[]): Args | "help" | "version" {
         args.dtype = v;
         break;
       }
+      case "--target": {
+        const v = value();
+        if (v !== "ts" && v !== "wasm") throw new UsageError(`--target takes ts or wasm, not '${v}'`);
+        args.target = v;
+        break;
+      }
       case "--no-simplify":
         takesNoValue();
         args.simplify = false;
@@ -211,6 +221,7 @@ async function compileFile(file: string, args: Args, color: boolean): Promise<Fi
     fileName: display,
     simplify: args.simplify,
     dtype: args.dtype,
+    target: args.target,
     printIrAfter: args.printIrAfter,
     onIr: (pass, entry, text) => process.stderr.write(`; after ${pass} (${entry})\n${text}\n`),
   });

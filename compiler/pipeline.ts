@@ -34,6 +34,12 @@ export interface CompileOptions {
   readonly simplify?: boolean;
   /** Element type of the generated code (default "float64"). */
   readonly dtype?: "float64" | "float32";
+  /**
+   * "wasm": the layer kernels (linear, conv2d and their adjoints) also as WebAssembly SIMD,
+   * embedded in the module and used where the runtime supports it, the TypeScript kernels
+   * otherwise (default "ts": TypeScript only).
+   */
+  readonly target?: "ts" | "wasm";
   /** Called with the IR after each pass ("all") or after the named pass. */
   readonly printIrAfter?: string;
   readonly onIr?: (pass: string, entry: string, text: string) => void;
@@ -163,6 +169,14 @@ export async function compileHere(sourceText: string, options: CompileOptions = 
         file: displayName, line: entry.loc.line, col: entry.loc.col, length: "export function".length,
       }]);
     }
+    if (options.target === "wasm" && entry.name === "useSimd") {
+      return FAILED([{
+        code: "ADG1020",
+        message: "An entry point named 'useSimd' would collide with the export of the same name that --target wasm adds.",
+        hint: "Rename the function.",
+        file: displayName, line: entry.loc.line, col: entry.loc.col, length: "export function".length,
+      }]);
+    }
     for (const n of Object.values(exportNamesOf(entry.name))) {
       const other = owner.get(n);
       if (other) {
@@ -182,7 +196,7 @@ export async function compileHere(sourceText: string, options: CompileOptions = 
     // the generated code names the file without its directory: the same input gives the
     // same output wherever the compiler runs
     const sourceName = displayName.replace(/\\/g, "/").split("/").pop()!;
-    const chunks = emitModuleChunks(compiled as EntryCode[], { fileName: sourceName, sourceText, dtype: options.dtype ?? "float64", version: VERSION });
+    const chunks = emitModuleChunks(compiled as EntryCode[], { fileName: sourceName, sourceText, dtype: options.dtype ?? "float64", version: VERSION, target: options.target ?? "ts" });
     code = await formatChunks(chunks);
   } catch (e) {
     return FAILED([internal(e, displayName, 0, "generating code")]);

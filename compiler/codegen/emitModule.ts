@@ -30,6 +30,8 @@ export interface ModuleSettings {
   readonly sourceText: string;
   readonly dtype: "float64" | "float32";
   readonly version: string;
+  /** "wasm": the layer kernels also as WebAssembly SIMD, used where the runtime supports it (default "ts"). */
+  readonly target?: "ts" | "wasm";
 }
 
 const capital = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
@@ -115,7 +117,7 @@ export function emitModuleChunks(entries: readonly EntryCode[], settings: Module
     exportsOf.set(entry.name, want);
   }
   const helpers = new ModuleHelpers(moduleNames);
-  const kernels = createKernelRegistry(moduleNames, arrayType);
+  const kernels = createKernelRegistry(moduleNames, arrayType, settings.target === "wasm" ? { dtype: settings.dtype } : undefined);
 
   for (const { entry, primal, grad } of entries) {
     const ex = exportsOf.get(entry.name)!;

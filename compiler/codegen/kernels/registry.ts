@@ -8,6 +8,8 @@ import { jsDim, symbolsOf } from "../../ir/dims.js";
 import { OPS } from "../../ops/index.js";
 import { OpEmitContext, OpEmitter } from "./context.js";
 import { NameScope } from "../names.js";
+import { simdPlanFor } from "../wasm/plan.js";
+import { PlacedKernel, RuntimeNames, kernelPrologue, place, runtimeLines } from "../wasm/runtime.js";
 
 export interface Kernel {
   readonly name: string;
@@ -22,9 +24,22 @@ export interface KernelRegistry {
   emit(): string[];
 }
 
-export function createKernelRegistry(moduleNames: NameScope, arrayType: string): KernelRegistry {
+/** `--target wasm`: kernels that have a WebAssembly SIMD version start with a call of it. */
+export interface SimdTarget {
+  readonly dtype: "float64" | "float32";
+}
+
+export function createKernelRegistry(moduleNames: NameScope, arrayType: string, simd?: SimdTarget): KernelRegistry {
   const byKey = new Map<string, Kernel>();
   const functions: string[][] = [];
+  const simdKernels: PlacedKernel[] = [];
+  let runtime: RuntimeNames | undefined;
+  const runtimeNames = (): RuntimeNames => (runtime ??= {
+    kernels: moduleNames.fresh("simdKernels"), useSimd: moduleNames.fresh("useSimd"), bytes: moduleNames.fresh("simdModule"),
+    state: moduleNames.fresh("simdState"), enabled: moduleNames.fresh("simdEnabled"), instantiate: moduleNames.fresh("instantiateSimd"),
+    bind: moduleNames.fresh("bindSimd"), decode: moduleNames.fresh("decodeBase64"), exportsType: moduleNames.fresh("SimdKernels"),
+    apiType: moduleNames.fresh("WasmApi"),
+  });
   const jsType = (t: Type): string => (t.kind === "tensor" ? arrayType : "number");
   return {
     kernelFor(instr, layer) {
@@ -66,6 +81,13 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string):
         },
       };
       const body = (em.kernel as OpEmitter)(ctx);
+      const plan = simd && tensorResult ? simdPlanFor(instr, name, simd.dtype) : null;
+      if (plan) {
+        const elementBytes = simd!.dtype === "float32" ? 4 : 8;
+        const placed = place(plan, elementBytes);
+        simdKernels.push(placed);
+        body.unshift(...kernelPrologue(placed, runtimeNames(), params, result, elementBytes, (hint) => scope.fresh(hint)));
+      }
       const attrs = Object.entries(instr.attrs as Record<string, unknown>)
         .filter(([k]) => k !== "inputShape" && k !== "weightShape")
         .map(([k, v]) => `${k} ${JSON.stringify(v)}`)
@@ -87,6 +109,6 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string):
       functions.push([...scratchDecls, ...lines]);
       return kernel;
     },
-    emit: () => functions.flat(),
+    emit: () => [...functions.flat(), ...(simdKernels.length ? runtimeLines(simdKernels, runtimeNames(), arrayType) : [])],
   };
 }

@@ -1,0 +1,229 @@
+// The TypeScript side of `--target wasm`: what a generated module adds to run its layer
+// kernels as WebAssembly SIMD.
+//
+// - Each kernel with a Wasm version (plan.ts) starts with a call of it: the kernel's
+//   arguments are copied into the Wasm module's memory at static offsets, the Wasm function
+//   runs, and the result is copied out into the kernel's result buffer; the TypeScript loops
+//   that follow are the fallback.
+// - Once per module: the Wasm module's bytes as a base64 constant (encoded here, decoded by
+//   a small decoder in the module: no `atob` or `Buffer` needed), and `simdKernels()`, which
+//   instantiates it on first use and returns its exports, or null where WebAssembly or its
+//   SIMD is unavailable (`WebAssembly.validate` fails) or compiling fails; then every kernel
+//   runs its TypeScript loops. A browser's main thread may refuse to compile a module of more
+//   than 4 KB synchronously (older Chromium): then the module is compiled asynchronously and
+//   the kernels switch over when it is ready (the two agree to rounding).
+// - `useSimd(enabled)` turns the Wasm kernels off (and on again) and says whether they are in
+//   use: the TypeScript kernels can be checked against them in one process.
+//
+// Every kernel's buffers start at address 0: kernels run one at a time, so they share one
+// memory, sized for the largest kernel and never grown (growing would detach the views).
+
+import { PAGE_BYTES, type EncodedFunction, encodeModule } from "./encoder.js";
+import type { SimdBuffer, SimdKernelPlan } from "./plan.js";
+
+/** Buffers start at multiples of 64 bytes (a cache line). */
+const ALIGN = 64;
+
+export interface PlacedKernel {
+  readonly plan: SimdKernelPlan;
+  /** Byte address of each buffer (plan.buffers' order). */
+  readonly addresses: readonly number[];
+  /** Bytes of memory the kernel uses. */
+  readonly bytes: number;
+}
+
+/** Lays out a kernel's buffers from address 0. */
+export function place(plan: SimdKernelPlan, elementBytes: number): PlacedKernel {
+  const addresses: number[] = [];
+  let end = 0;
+  for (const b of plan.buffers) {
+    addresses.push(end);
+    end += Math.ceil((b.elements * elementBytes) / ALIGN) * ALIGN;
+  }
+  return { plan, addresses, bytes: end };
+}
+
+/** Names the generated code uses for the runtime (module-level, collision-free). */
+export interface RuntimeNames {
+  /** The function returning the instantiated kernels or null. */
+  readonly kernels: string;
+  readonly useSimd: string;
+  readonly bytes: string;
+  readonly state: string;
+  readonly enabled: string;
+  readonly instantiate: string;
+  readonly bind: string;
+  readonly decode: string;
+  readonly exportsType: string;
+  readonly apiType: string;
+}
+
+/**
+ * The statements that start a kernel: the Wasm call and `return`, when the Wasm kernels are
+ * in use. `args` and `result` are the kernel's parameter names; `fresh` gives local names.
+ */
+export function kernelPrologue(
+  k: PlacedKernel, names: RuntimeNames, args: readonly string[], result: string, elementBytes: number,
+  fresh: (hint: string) => string,
+): string[] {
+  const simd = fresh("simd");
+  const mem = fresh("memory");
+  const lines = [
+    `const ${simd} = ${names.kernels}();`,
+    `if (${simd} !== null) {`,
+    `// WebAssembly SIMD (${k.plan.what}) on copies in its memory`,
+    `const ${mem} = ${simd}.memory;`,
+  ];
+  let resultAt = -1;
+  let resultElements = 0;
+  k.plan.buffers.forEach((b: SimdBuffer, slot) => {
+    const at = k.addresses[slot]! / elementBytes;
+    if (b.kind === "arg") lines.push(`${mem}.set(${args[b.arg]}, ${at});`);
+    if (b.kind === "flipped") lines.push(...flippedCopy(b, args[b.arg]!, mem, at, fresh));
+    if (b.kind === "result") {
+      resultAt = at;
+      resultElements = b.elements;
+    }
+  });
+  lines.push(`${simd}.${k.plan.fn.name}(${k.addresses.join(", ")});`);
+  lines.push(`${result}.set(${mem}.subarray(${resultAt}, ${resultAt + resultElements}));`);
+  lines.push("return;", "}");
+  return lines;
+}
+
+/** Copies w [O, C, taps] into memory as [C, O, taps] with each kernel's taps reversed. */
+function flippedCopy(b: Extract<SimdBuffer, { kind: "flipped" }>, w: string, mem: string, at: number, fresh: (hint: string) => string): string[] {
+  const o = fresh("o");
+  const c = fresh("c");
+  const k = fresh("k");
+  const from = fresh("from");
+  const to = fresh("to");
+  return [
+    `// ${w}[o][c][k] goes to [c][o][${b.taps - 1} - k]: the kernels transposed, their taps reversed`,
+    `for (let ${o} = 0; ${o} < ${b.O}; ${o}++) {`,
+    `for (let ${c} = 0; ${c} < ${b.C}; ${c}++) {`,
+    `const ${from} = ${o} * ${b.C * b.taps} + ${c} * ${b.taps};`,
+    `const ${to} = ${at + b.taps - 1} + ${c} * ${b.O * b.taps} + ${o} * ${b.taps};`,
+    `for (let ${k} = 0; ${k} < ${b.taps}; ${k}++) ${mem}[${to} - ${k}] = ${w}[${from} + ${k}];`,
+    "}",
+    "}",
+  ];
+}
+
+const BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/** Standard base64 with padding (no Buffer: the compiler also runs in browsers). */
+export function toBase64(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
+    out += BASE64[(n >> 18) & 63]! + BASE64[(n >> 12) & 63]!;
+    out += i + 1 < bytes.length ? BASE64[(n >> 6) & 63]! : "=";
+    out += i + 2 < bytes.length ? BASE64[n & 63]! : "=";
+  }
+  return out;
+}
+
+/** The Wasm module holding every kernel, in one memory sized for the largest. */
+export function encodeKernels(kernels: readonly PlacedKernel[]): Uint8Array {
+  const bytes = Math.max(ALIGN, ...kernels.map((k) => k.bytes));
+  const pages = Math.ceil(bytes / PAGE_BYTES);
+  const functions: EncodedFunction[] = kernels.map((k) => k.plan.fn);
+  return encodeModule({ memory: { pages, maxPages: pages, exportAs: "memory" }, functions, names: false });
+}
+
+/** The module-level declarations: the bytes, their decoder, instantiation and `useSimd`. */
+export function runtimeLines(kernels: readonly PlacedKernel[], names: RuntimeNames, arrayType: string): string[] {
+  const bytes = encodeKernels(kernels);
+  const text = toBase64(bytes);
+  const pieces: string[] = [];
+  for (let i = 0; i < text.length; i += 96) pieces.push(JSON.stringify(text.slice(i, i + 96)));
+  const lanes = arrayType === "Float32Array" ? "f32x4" : "f64x2";
+  const sig = (k: PlacedKernel): string => k.plan.buffers.map((_, i) => `a${i}: number`).join(", ");
+  const N = names;
+  return [
+    "// --- WebAssembly SIMD kernels (adgen --target wasm) ---",
+    "",
+    `/** The WebAssembly module of the ${lanes} kernels above (${bytes.length} bytes, base64): generated by adgen, it imports nothing. */`,
+    `const ${N.bytes} =`,
+    `${pieces.join(" +\n")};`,
+    "",
+    "/** The part of the WebAssembly API used here (declared here: the module needs no DOM or Node types). */",
+    `interface ${N.apiType} {`,
+    "validate(bytes: Uint8Array): boolean;",
+    "Module: new (bytes: Uint8Array) => object;",
+    "Instance: new (module: object) => { readonly exports: Record<string, unknown> };",
+    "instantiate?(bytes: Uint8Array): Promise<{ readonly instance: { readonly exports: Record<string, unknown> } }>;",
+    "}",
+    "",
+    "/** The kernels' exports: byte addresses in and out of `memory`, a view of the module's memory. */",
+    `interface ${N.exportsType} {`,
+    `readonly memory: ${arrayType};`,
+    ...kernels.map((k) => `readonly ${k.plan.fn.name}: (${sig(k)}) => void;`),
+    "}",
+    "",
+    "/** The instantiated kernels; null while they cannot be used; undefined before the first try. */",
+    `let ${N.state}: ${N.exportsType} | null | undefined;`,
+    `let ${N.enabled} = true;`,
+    "",
+    "/**",
+    " * Turns the WebAssembly SIMD kernels on or off (they are on by default; off, every kernel",
+    " * runs its TypeScript loops) and returns whether they are in use: false where the runtime",
+    " * has no WebAssembly SIMD.",
+    " */",
+    `export function ${N.useSimd}(enabled: boolean = ${N.enabled}): boolean {`,
+    `${N.enabled} = enabled;`,
+    `return ${N.kernels}() !== null;`,
+    "}",
+    "",
+    "/** The kernels, instantiated on first use, or null where they cannot run. */",
+    `function ${N.kernels}(): ${N.exportsType} | null {`,
+    `if (!${N.enabled}) return null;`,
+    `if (${N.state} === undefined) ${N.state} = ${N.instantiate}();`,
+    `return ${N.state};`,
+    "}",
+    "",
+    `function ${N.instantiate}(): ${N.exportsType} | null {`,
+    `const api = (globalThis as { WebAssembly?: ${N.apiType} }).WebAssembly;`,
+    `if (typeof api !== "object" || api === null) return null;`,
+    `const bytes = ${N.decode}(${N.bytes});`,
+    "try {",
+    "// false where WebAssembly has no SIMD",
+    "if (!api.validate(bytes)) return null;",
+    `return ${N.bind}(new api.Instance(new api.Module(bytes)).exports);`,
+    "} catch {",
+    "// a browser's main thread may refuse to compile more than 4 KB synchronously: compile in",
+    "// the background and use the TypeScript kernels until it is done",
+    `api.instantiate?.(bytes).then((r) => (${N.state} = ${N.bind}(r.instance.exports)), () => undefined);`,
+    "return null;",
+    "}",
+    "}",
+    "",
+    `function ${N.bind}(exports: Record<string, unknown>): ${N.exportsType} {`,
+    `const memory = new ${arrayType}((exports.memory as { readonly buffer: ArrayBuffer }).buffer);`,
+    `return { ...(exports as unknown as ${N.exportsType}), memory };`,
+    "}",
+    "",
+    "/** Decodes base64 (here, not with atob or Buffer: not every runtime has them). */",
+    `function ${N.decode}(text: string): Uint8Array {`,
+    `const digits = "${BASE64}";`,
+    "const value = new Uint8Array(128);",
+    "for (let i = 0; i < 64; i++) value[digits.charCodeAt(i)] = i;",
+    `const end = text.indexOf("=") < 0 ? text.length : text.indexOf("=");`,
+    "const bytes = new Uint8Array((end * 3) >> 2);",
+    "let bits = 0;",
+    "let held = 0;",
+    "let at = 0;",
+    "for (let i = 0; i < end; i++) {",
+    "bits = ((bits << 6) | value[text.charCodeAt(i)]!) & 0xffffff;",
+    "held += 6;",
+    "if (held >= 8) {",
+    "held -= 8;",
+    "bytes[at++] = (bits >> held) & 255;",
+    "}",
+    "}",
+    "return bytes;",
+    "}",
+    "",
+  ];
+}

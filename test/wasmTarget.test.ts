@@ -1,0 +1,298 @@
+// `--target wasm`: the same module, whose layer kernels run as WebAssembly SIMD.
+// - every reference case (test/reference) on the wasm target: PyTorch's gradients to 1e-9,
+//   the default target's to 1e-12 (float64 SIMD sums some products in another order), and
+//   the default target's to the bit with the SIMD kernels turned off (`useSimd(false)`: the
+//   TypeScript kernels are the same code);
+// - LeNet-5 (batch 1 and 8) and the 784-128-10 MLP (batch 1 and 16) of the benchmark, in
+//   float64 (to 1e-12 of the default target) and float32 (to float32 precision);
+// - the fallback: with WebAssembly hidden the module runs its TypeScript kernels;
+// - the module typechecks on its own (no DOM or Node types) and imports nothing;
+// - the command line: `--target wasm` writes it, a bad target is a usage error;
+// - the fuzzer's random programs that use linear or conv2d, against the default target.
+
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import ts from "typescript";
+import { afterEach, describe, expect, it } from "vitest";
+import { lenet, mlp } from "../bench/models.js";
+import { asArg, compileOrThrow, importCode, loadReference, maxRelErr, rng } from "./helpers.js";
+
+const CASES = [
+  "quiz1", "simple_cos", "logistic_regression", "nn_one_hidden", "mlp_softmax",
+  "conv_basic", "maxpool_overlap", "seed_maxpool_ties", "seed_blur", "lenet5_digit7",
+];
+
+type Mod = Record<string, any>;
+
+const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}/model.ts`, import.meta.url), "utf8");
+
+/** The entry point of a generated module (the function with a Forward form). */
+const entryOf = (mod: Mod): string => Object.keys(mod).find((k) => typeof mod[k] === "function" && mod[`${k}Forward`])!;
+
+/** Calls the gradient (or vector-Jacobian product) of the module's entry. */
+function run(mod: Mod, args: unknown[], cotangent?: unknown): { value: any; grads: Record<string, Float64Array | Float32Array> } {
+  const entry = entryOf(mod);
+  return cotangent === undefined ? mod[`${entry}Grad`](...args) : mod[`${entry}Vjp`](...args, cotangent);
+}
+
+describe.each(CASES)("reference %s on the wasm target", (name) => {
+  it("matches PyTorch to 1e-9 and the default target to 1e-12 (to the bit without SIMD)", { timeout: 60_000 }, async () => {
+    const ref = loadReference(name);
+    const source = fixture(name);
+    const wasm = await compileOrThrow(source, { fileName: `${name}/model.ts`, target: "wasm" });
+    const plain = await compileOrThrow(source, { fileName: `${name}/model.ts` });
+    const simdMod = await importCode<Mod>(wasm.code!);
+    const plainMod = await importCode<Mod>(plain.code!);
+    const args = Object.keys(plainMod[`${entryOf(plainMod)}Shapes`]).map((p) => asArg(ref.inputs[p]!));
+    const cot = ref.cotangent ? asArg(ref.cotangent) : undefined;
+    const hasKernels = /\b(conv2d|linear)\(/.test(source);
+    expect(wasm.code!.includes("WebAssembly SIMD kernels"), "the module has Wasm kernels").toBe(hasKernels);
+    if (hasKernels) expect(simdMod.useSimd(true), "the SIMD kernels are in use").toBe(true);
+
+    const got = run(simdMod, args, cot);
+    const want = run(plainMod, args, cot);
+    expect(maxRelErr(got.value, ref.output.data)).toBeLessThanOrEqual(1e-9);
+    expect(maxRelErr(got.value, want.value)).toBeLessThanOrEqual(1e-12);
+    for (const w of ref.wrt) {
+      expect(maxRelErr(got.grads[w]!, ref.grads[w]!.data), `gradient of ${w} vs PyTorch`).toBeLessThanOrEqual(1e-9);
+      expect(maxRelErr(got.grads[w]!, want.grads[w]!), `gradient of ${w} vs the default target`).toBeLessThanOrEqual(1e-12);
+    }
+    if (hasKernels) {
+      expect(simdMod.useSimd(false)).toBe(false);
+      const off = run(simdMod, args, cot);
+      expect(off.value).toEqual(want.value);
+      for (const w of ref.wrt) expect(off.grads[w], `gradient of ${w} without SIMD`).toEqual(want.grads[w]);
+      simdMod.useSimd(true);
+    }
+  });
+});
+
+/** Random arguments for a module's entry: tensors in [-1, 1), labels in [0, 10). */
+function randomArgs(mod: Mod, dtype: "float64" | "float32", seed: number): unknown[] {
+  const r = rng(seed);
+  const shapes = mod[`${entryOf(mod)}Shapes`] as Record<string, readonly number[]>;
+  return Object.entries(shapes).map(([name, shape]) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const label = name.startsWith("label");
+    const data = Array.from({ length: n }, () => (label ? Math.floor(10 * r()) : 2 * r() - 1));
+    if (shape.length === 0) return data[0];
+    return dtype === "float32" ? Float32Array.from(data) : Float64Array.from(data);
+  });
+}
+
+/** max |a - b| / max |b|: the error relative to the gradient's scale. */
+function scaledErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return worst / Math.max(scale, 1e-30);
+}
+
+const MODELS = [lenet(1), lenet(8), mlp(1), mlp(16)];
+
+describe.each(MODELS.map((m) => [`${m.name} batch ${m.batch}`, m] as const))("%s on the wasm target", (_, model) => {
+  it("float64: the default target's gradient to 1e-12", { timeout: 60_000 }, async () => {
+    const simdMod = await importCode<Mod>((await compileOrThrow(model.source, { target: "wasm" })).code!);
+    const plainMod = await importCode<Mod>((await compileOrThrow(model.source)).code!);
+    expect(simdMod.useSimd()).toBe(true);
+    const args = randomArgs(plainMod, "float64", model.batch);
+    const got = run(simdMod, args);
+    const want = run(plainMod, args);
+    expect(maxRelErr(got.value, want.value)).toBeLessThanOrEqual(1e-12);
+    for (const [w, g] of Object.entries(want.grads)) {
+      expect(maxRelErr(got.grads[w]!, g), `gradient of ${w}`).toBeLessThanOrEqual(1e-12);
+      expect(scaledErr(got.grads[w]!, g), `gradient of ${w}`).toBeLessThanOrEqual(1e-12);
+    }
+  });
+
+  it("float32: the float64 gradient to float32 precision", { timeout: 60_000 }, async () => {
+    const simdMod = await importCode<Mod>((await compileOrThrow(model.source, { target: "wasm", dtype: "float32" })).code!);
+    const plainMod = await importCode<Mod>((await compileOrThrow(model.source)).code!);
+    expect(simdMod.useSimd()).toBe(true);
+    const args32 = randomArgs(plainMod, "float32", model.batch);
+    const args64 = args32.map((a) => (a instanceof Float32Array ? Float64Array.from(a) : a));
+    const got = run(simdMod, args32);
+    const want = run(plainMod, args64);
+    expect(Math.abs(got.value - want.value) / Math.max(1, Math.abs(want.value))).toBeLessThan(1e-5);
+    for (const [w, g] of Object.entries(want.grads)) {
+      expect(got.grads[w]).toBeInstanceOf(Float32Array);
+      expect(scaledErr(got.grads[w]!, g), `gradient of ${w}`).toBeLessThan(1e-4);
+    }
+  });
+});
+
+describe("the fallback where WebAssembly is unavailable", () => {
+  const saved = globalThis.WebAssembly;
+  afterEach(() => {
+    (globalThis as { WebAssembly?: unknown }).WebAssembly = saved;
+  });
+
+  it("with WebAssembly hidden, the module runs its TypeScript kernels (same results as the default target)", { timeout: 60_000 }, async () => {
+    const model = lenet(2);
+    // a file name of its own: a freshly imported module, whose kernels were never instantiated
+    const simdMod = await importCode<Mod>((await compileOrThrow(model.source, { target: "wasm", fileName: "hidden.ts" })).code!);
+    const plainMod = await importCode<Mod>((await compileOrThrow(model.source)).code!);
+    const args = randomArgs(plainMod, "float64", 7);
+    (globalThis as { WebAssembly?: unknown }).WebAssembly = undefined;
+    const got = run(simdMod, args);
+    expect(simdMod.useSimd()).toBe(false);
+    const want = run(plainMod, args);
+    expect(got.value).toEqual(want.value);
+    for (const [w, g] of Object.entries(want.grads)) expect(got.grads[w], w).toEqual(g);
+  });
+
+  it("where WebAssembly has no SIMD (validate fails), the module runs its TypeScript kernels", { timeout: 60_000 }, async () => {
+    const model = mlp(4);
+    const simdMod = await importCode<Mod>((await compileOrThrow(model.source, { target: "wasm", fileName: "nosimd.ts" })).code!);
+    const plainMod = await importCode<Mod>((await compileOrThrow(model.source)).code!);
+    const args = randomArgs(plainMod, "float64", 8);
+    let validated = 0;
+    (globalThis as { WebAssembly?: unknown }).WebAssembly = {
+      ...saved,
+      validate: () => {
+        validated++;
+        return false;
+      },
+      Module: saved.Module,
+      Instance: saved.Instance,
+    };
+    const got = run(simdMod, args);
+    expect(validated).toBe(1);
+    expect(simdMod.useSimd()).toBe(false);
+    const want = run(plainMod, args);
+    expect(got.value).toEqual(want.value);
+    for (const [w, g] of Object.entries(want.grads)) expect(got.grads[w], w).toEqual(g);
+  });
+});
+
+it("the wasm target's module imports nothing and typechecks with only the ES2022 library", { timeout: 60_000 }, async () => {
+  const code = (await compileOrThrow(lenet(4).source, { target: "wasm" })).code!;
+  expect(code).not.toMatch(/^\s*import\b/m);
+  expect(code).not.toMatch(/\brequire\(|\bBuffer\.|\batob\(/);
+  const file = "/virtual/model.grad.ts";
+  const options: ts.CompilerOptions = {
+    strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022,
+    lib: ["lib.es2022.d.ts"], types: [], noUnusedParameters: false, skipLibCheck: true,
+  };
+  const host = ts.createCompilerHost(options);
+  const read = host.getSourceFile.bind(host);
+  host.getSourceFile = (name, lang) => (name === file ? ts.createSourceFile(name, code, lang) : read(name, lang));
+  const program = ts.createProgram([file], options, host);
+  const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+  expect(diagnostics).toEqual([]);
+});
+
+it("odd sizes, strides and padding: the Wasm kernels agree with the TypeScript kernels", { timeout: 60_000 }, async () => {
+  // a convolution with padding and a row stride (its input adjoint stays TypeScript), one
+  // with padding [1, 2] whose input adjoint is a Wasm convolution and whose output rows (9)
+  // are not a multiple of the lanes, an unpadded one whose input adjoint is mostly border
+  // (TypeScript), and linear layers of odd sizes (leftover blocks everywhere)
+  const source = `import { type Tensor, conv2d, linear, flatten, relu, sum } from "adgen";
+/** @wrt w1, b1, w2, w3, w4, b4 */
+export function f(
+  x: Tensor<[3, 2, 11, 9]>, w1: Tensor<[5, 2, 3, 3]>, b1: Tensor<[5]>, w2: Tensor<[3, 5, 3, 5]>, w3: Tensor<[4, 3, 3, 3]>,
+  w4: Tensor<[7, 112]>, b4: Tensor<[7]>,
+): number {
+  const h1 = relu(conv2d(x, w1, b1, { padding: 1, stride: [2, 1] }));
+  const h2 = relu(conv2d(h1, w2, undefined, { padding: [1, 2] }));
+  const h3 = conv2d(h2, w3);
+  return sum(relu(linear(flatten(h3, 1), w4, b4)));
+}
+`;
+  const simd = await compileOrThrow(source, { target: "wasm" });
+  for (const k of ["conv1", "conv2", "conv3", "conv2GradInput", "conv1GradWeight", "conv2GradWeight", "linear", "linearGradInput", "linearGradWeight"]) {
+    expect(simd.code!, `${k} calls its Wasm kernel`).toContain(`simd.${k}(`);
+  }
+  for (const k of ["conv3GradInput"]) expect(simd.code!, `${k} has no Wasm kernel`).not.toContain(`simd.${k}(`);
+  const simdMod = await importCode<Mod>(simd.code!);
+  const plainMod = await importCode<Mod>((await compileOrThrow(source)).code!);
+  const args = randomArgs(plainMod, "float64", 3);
+  const got = run(simdMod, args);
+  const want = run(plainMod, args);
+  expect(maxRelErr(got.value, want.value)).toBeLessThanOrEqual(1e-12);
+  for (const [w, g] of Object.entries(want.grads)) {
+    expect(maxRelErr(got.grads[w]!, g), w).toBeLessThanOrEqual(1e-12);
+    expect(scaledErr(got.grads[w]!, g), w).toBeLessThanOrEqual(1e-12);
+  }
+});
+
+describe("adgen --target", () => {
+  const CLI = new URL("../dist/compiler/cli.js", import.meta.url).pathname;
+  const adgen = (args: string[], cwd: string) => spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", cwd });
+
+  it("--target wasm writes the module with its Wasm kernels; a bad target is a usage error", { timeout: 60_000 }, () => {
+    if (!existsSync(CLI)) spawnSync("npm", ["run", "build"], { stdio: "inherit" });
+    const dir = mkdtempSync(join(tmpdir(), "adgen-wasm-"));
+    try {
+      writeFileSync(join(dir, "m.ts"), mlp(2).source);
+      const r = adgen(["--target", "wasm", "m.ts"], dir);
+      expect(r.status, r.stderr).toBe(0);
+      const code = readFileSync(join(dir, "m.grad.ts"), "utf8");
+      expect(code).toContain("export function useSimd(");
+      expect(code).toContain("simd.linear1(");
+      const help = adgen(["--help"], dir);
+      expect(help.stdout).toContain("--target wasm");
+      const bad = adgen(["--target", "wasm32", "m.ts"], dir);
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toContain("--target takes ts or wasm, not 'wasm32'");
+      expect(bad.stderr).not.toMatch(/^\s+at /m);
+      const plain = adgen(["m.ts", "-o", "plain.grad.ts"], dir);
+      expect(plain.status, plain.stderr).toBe(0);
+      expect(readFileSync(join(dir, "plain.grad.ts"), "utf8")).not.toContain("useSimd");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+it("an entry named useSimd is refused on the wasm target (it would collide with the export)", async () => {
+  const { compile } = await import("../compiler/pipeline.js");
+  const source = "export function useSimd(x: number): number {\n  return x * x;\n}\n";
+  const r = await compile(source, { target: "wasm" });
+  expect(r.diagnostics.map((d) => d.code)).toEqual(["ADG1020"]);
+  expect(r.diagnostics[0]!.message).toContain("useSimd");
+  expect((await compile(source)).diagnostics).toEqual([]);
+});
+
+describe("the fuzzer's programs on the wasm target", () => {
+  // the property test's random programs (test/fuzz) that use linear or conv2d: their
+  // gradients on the wasm target against the default target's
+  it("gradients agree with the default target's to 1e-12 (relative to max(1, |g|))", { timeout: 240_000 }, async () => {
+    const { generateProgram, printPrograms, entryOf: entryFn } = await import("./fuzz/generator.js");
+    const { makeInputs } = await import("./fuzz/harness.js");
+    let checked = 0;
+    for (let seed = 1; seed <= 400 && checked < 12; seed++) {
+      const p = generateProgram(seed);
+      const source = printPrograms([p]);
+      if (!/\b(linear|conv2d)\(/.test(source)) continue;
+      const plain = await compileOrThrow(source);
+      const simd = await compileOrThrow(source, { target: "wasm" });
+      if (!simd.code!.includes("useSimd")) continue;
+      const f = entryFn(p);
+      const simdMod = await importCode<Mod>(simd.code!);
+      const plainMod = await importCode<Mod>(plain.code!);
+      expect(simdMod.useSimd()).toBe(true);
+      const args = makeInputs(p, 0);
+      const grad = f.ret.k === "ten" ? `${f.name}Vjp` : `${f.name}Grad`;
+      const call = (m: Mod): { value: any; grads: Record<string, ArrayLike<number> | number> } => {
+        if (f.ret.k !== "ten") return m[grad](...args);
+        const size = (m[`${f.name}OutputShape`] as number[]).reduce((a, b) => a * b, 1);
+        return m[grad](...args, Float64Array.from({ length: size }, (_, i) => 1 - (i % 3) / 2));
+      };
+      const want = call(plainMod);
+      const got = call(simdMod);
+      if (![want.value].flat().every(Number.isFinite)) continue;
+      expect(maxRelErr(got.value, want.value), `seed ${seed} value`).toBeLessThanOrEqual(1e-12);
+      for (const [w, g] of Object.entries(want.grads)) {
+        expect(maxRelErr(got.grads[w] as ArrayLike<number>, g as ArrayLike<number>), `seed ${seed} gradient of ${w}`).toBeLessThanOrEqual(1e-12);
+      }
+      checked++;
+    }
+    expect(checked).toBeGreaterThanOrEqual(5);
+  });
+});
