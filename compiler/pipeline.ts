@@ -1,6 +1,7 @@
 // The compiler as a straight list of passes: lower, simplify, differentiate, simplify,
 // emit. The verifier runs after every pass and names the pass that broke the IR.
 
+import { hvpOf, jvpOf } from "./ad/forwardMode.js";
 import { reverseMode } from "./ad/reverseMode.js";
 import { EntryCode, emitModuleChunks, exportNamesOf } from "./codegen/emitModule.js";
 import { formatChunks } from "./codegen/format.js";
@@ -24,7 +25,7 @@ import { VERSION } from "./version.js";
 
 /** The passes whose IR --print-ir-after / CompileOptions.printIrAfter can show, in pipeline order. */
 export const PASS_NAMES = [
-  "lowerModule", "checkIndexRanges", "foldConstants", "eliminateCommonSubexpressions", "hoistLoopInvariants", "eliminateDeadCode", "sinkStores", "reverseMode",
+  "lowerModule", "checkIndexRanges", "foldConstants", "eliminateCommonSubexpressions", "hoistLoopInvariants", "eliminateDeadCode", "sinkStores", "reverseMode", "forwardMode",
 ] as const;
 
 export interface CompileOptions {
@@ -49,6 +50,10 @@ export interface CompiledEntry {
   readonly entry: LoweredEntry;
   readonly primal: Func;
   readonly grad: GradFunc;
+  /** Forward mode: the parameters, then one tangent per differentiated parameter; yields the value and its tangent. */
+  readonly jvp: Func;
+  /** Forward over reverse (entries returning a number): yields the value, the gradients, then their tangents (the last ones: the HVP). */
+  readonly hvp?: Func;
 }
 
 export interface CompileResult {
@@ -60,12 +65,14 @@ export interface CompileResult {
   readonly ir: string;
   /** The reverse-mode IR of every entry (after simplification), as text. */
   readonly adjointIr: string;
+  /** The forward-mode (JVP) IR of every entry (after simplification), as text. */
+  readonly jvpIr: string;
 }
 
 /** Globals that generated code refers to: an export of the same name would hide them. */
 const GLOBALS_USED = new Set(["Math", "Float64Array", "Float32Array", "Int32Array", "Object", "RangeError", "Number", "Infinity", "NaN", "undefined"]);
 
-const FAILED = (diagnostics: Diagnostic[]): CompileResult => ({ diagnostics, entries: [], ir: "", adjointIr: "" });
+const FAILED = (diagnostics: Diagnostic[]): CompileResult => ({ diagnostics, entries: [], ir: "", adjointIr: "", jvpIr: "" });
 
 /**
  * Runs simplification passes to a fixed point, verifying after each. A pass that changes
@@ -151,7 +158,18 @@ export async function compileHere(sourceText: string, options: CompileOptions = 
       verifyFunc(grad, "reverseMode");
       log(entry.name)("reverseMode", grad);
       grad = simplify(grad, enabled, log(entry.name));
-      compiled.push({ entry, primal, grad });
+      // forward mode over the function (JVP) and over its gradient (HVP: forward over reverse)
+      let jvp = jvpOf(primal, grad);
+      verifyFunc(jvp, "forwardMode");
+      log(entry.name)("forwardMode", jvp);
+      jvp = simplify(jvp, enabled, log(`${entry.name}Jvp`));
+      let hvp = hvpOf(primal, grad);
+      if (hvp) {
+        verifyFunc(hvp, "forwardMode");
+        log(`${entry.name}Hvp`)("forwardMode", hvp);
+        hvp = simplify(hvp, enabled, log(`${entry.name}Hvp`));
+      }
+      compiled.push({ entry, primal, grad, jvp, ...(hvp ? { hvp } : {}) });
     } catch (e) {
       if (e instanceof CompileError) return FAILED([...e.diagnostics]);
       return FAILED([internal(e, displayName, entry.loc.line, `compiling '${entry.name}'`, entry.loc.col)]);
@@ -207,6 +225,7 @@ export async function compileHere(sourceText: string, options: CompileOptions = 
     entries: compiled,
     ir: compiled.map((c) => printFunc(c.primal)).join("\n"),
     adjointIr: compiled.map((c) => printFunc(c.grad)).join("\n"),
+    jvpIr: compiled.map((c) => printFunc(c.jvp)).join("\n"),
   };
 }
 

@@ -24,6 +24,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { OPS } from "../compiler/ops/index.js";
 import { reverseMode } from "../compiler/ad/reverseMode.js";
+import { hvpOf, jvpOf } from "../compiler/ad/forwardMode.js";
 import { emitModule } from "../compiler/codegen/emitModule.js";
 import type { LoweredEntry } from "../compiler/frontend/lowerModule.js";
 import { Builder, createBuilder, makeBlock } from "../compiler/ir/builder.js";
@@ -56,6 +57,8 @@ interface CaseBase {
   points?: number;
   eps?: number;
   tol?: number;
+  /** Tolerance of fHvp against differences of the gradient (default 1e-5). */
+  hvpTol?: number;
   /** Parameters whose gradient must be exactly 0 at every point (reached only through a nondiff op). */
   exactZero?: string[];
   /** Parameters that must get no gradient (labels). */
@@ -1021,7 +1024,7 @@ async function compileDsl(items: typeof caseList): Promise<Map<string, Compiled>
   return out;
 }
 
-function buildIr(name: string, c: IrCase): { entry: LoweredEntry; primal: Func; grad: GradFunc } {
+function buildIr(name: string, c: IrCase): { entry: LoweredEntry; primal: Func; grad: GradFunc; jvp: Func; hvp?: Func } {
   const b = createBuilder(0, loc);
   const params = c.params.map(([n, shape]) => b.value(shape.length ? tensorType(shape) : F64, n));
   const result = c.build(b, params);
@@ -1031,7 +1034,8 @@ function buildIr(name: string, c: IrCase): { entry: LoweredEntry; primal: Func; 
   const entry: LoweredEntry = {
     name, params: params.map((p) => ({ name: p.name!, type: p.type })), result: result.type, wrt: c.wrt ?? null, func: primal, loc, sites: new Map(),
   };
-  return { entry, primal, grad };
+  const hvp = hvpOf(primal, grad);
+  return { entry, primal, grad, jvp: simplify(jvpOf(primal, grad), true, () => {}), ...(hvp ? { hvp: simplify(hvp, true, () => {}) } : {}) };
 }
 
 async function compileIr(items: typeof caseList): Promise<Map<string, Compiled>> {
@@ -1126,6 +1130,7 @@ function checkCase(op: string, name: string, c: Case): void {
     const err = directionalCheck(f, args, paramNames.map((p) => grads[p]), { eps: c.eps ?? 1e-6, seed: point + 1, directions: 3 });
     expect(err, `${what}: finite differences at point ${point} (inputs ${JSON.stringify(args.map((a) => (typeof a === "number" ? a : Array.from(a))))})`)
       .toBeLessThanOrEqual(c.tol ?? 1e-6);
+    checkForwardModes(mod, name, what, paramNames, args, value, grads, cot, r, c, f);
   }
 
   for (const [k, ex] of (c.exact ?? []).entries()) {
@@ -1140,6 +1145,82 @@ function checkCase(op: string, name: string, c: Case): void {
       expect(same, `${what}: gradient of ${p} at exact point ${k}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`).toBe(true);
     }
   }
+}
+
+
+// ---------------------------------------------------------------------------------------
+// Forward mode and second order, on every case: fJvp's tangent against the gradient
+// (⟨grad, t⟩, or ⟨cotangent, J t⟩ = ⟨Jᵀ cotangent, t⟩ for a tensor value) and against
+// finite differences of the function along t, so every JVP rule runs; fHvp (a number value)
+// against centered differences of the gradient along the direction, which runs the JVP
+// rules of the adjoint ops too (forward over reverse).
+
+const dotOf = (a: number | Float64Array, b: number | Float64Array): { dot: number; scale: number } => {
+  if (typeof a === "number") return { dot: a * (b as number), scale: Math.abs(a * (b as number)) };
+  let dot = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * (b as Float64Array)[i]!;
+    scale += Math.abs(a[i]! * (b as Float64Array)[i]!);
+  }
+  return { dot, scale };
+};
+
+function checkForwardModes(
+  mod: Record<string, any>, name: string, what: string, paramNames: string[], args: Arg[], value: number | Float64Array, grads: Grads,
+  cot: Float64Array | undefined, r: Rand, c: Case, f: (a: Arg[]) => number,
+): void {
+  const wrt = paramNames.filter((p) => grads[p] !== undefined);
+  const t: Record<string, number | Float64Array> = {};
+  for (const p of wrt) {
+    const g = grads[p]!;
+    t[p] = typeof g === "number" ? r() * 2 - 1 : Float64Array.from(g, () => r() * 2 - 1);
+  }
+  const jvp = mod[`${name}Jvp`](...args, t);
+  expect(jvp.value, `${what}: fJvp's value`).toEqual(value);
+  const lhs = cot ? dotOf(cot, jvp.tangent) : { dot: jvp.tangent as number, scale: 0 };
+  let rhs = 0;
+  let scale = lhs.scale;
+  for (const p of wrt) {
+    const d = dotOf(grads[p]!, t[p]!);
+    rhs += d.dot;
+    scale += d.scale;
+  }
+  expect(Math.abs(lhs.dot - rhs) / Math.max(1e-12, scale), `${what}: fJvp against the gradient (${lhs.dot} vs ${rhs})`).toBeLessThanOrEqual(1e-9);
+  // finite differences of the function along t
+  const eps = c.eps ?? 1e-6;
+  const along = (sign: number): Arg[] =>
+    args.map((a, k) => {
+      const d = t[paramNames[k]!];
+      if (d === undefined) return a;
+      return typeof a === "number" ? a + sign * eps * (d as number) : Float64Array.from(a, (v, i) => v + sign * eps * (d as Float64Array)[i]!);
+    });
+  const fd = (f(along(1)) - f(along(-1))) / (2 * eps);
+  expect(Math.abs(fd - lhs.dot) / Math.max(1e-8, scale, Math.abs(fd)), `${what}: fJvp against finite differences`).toBeLessThanOrEqual(c.tol ?? 1e-6);
+
+  if (cot) return;
+  const h = mod[`${name}Hvp`](...args, t);
+  expect(h.value, `${what}: fHvp's value`).toEqual(value);
+  for (const p of wrt) expect(maxRelErr(h.grads[p], grads[p]!), `${what}: fHvp's gradient of ${p}`).toBeLessThanOrEqual(1e-12);
+  // centered differences of the gradient along t, projected on a random vector
+  const he = 1e-5;
+  const gPlus = mod[`${name}Grad`](...along(he / eps)).grads as Grads;
+  const gMinus = mod[`${name}Grad`](...along(-he / eps)).grads as Grads;
+  let got = 0;
+  let want = 0;
+  let hs = 0;
+  for (const p of wrt) {
+    const w = typeof grads[p] === "number" ? r() * 2 - 1 : Float64Array.from(grads[p] as Float64Array, () => r() * 2 - 1);
+    const fdg = typeof grads[p] === "number"
+      ? ((gPlus[p] as number) - (gMinus[p] as number)) / (2 * he)
+      : Float64Array.from(gPlus[p] as Float64Array, (v, i) => (v - (gMinus[p] as Float64Array)[i]!) / (2 * he));
+    const a = dotOf(w, h.hvp[p]);
+    const b = dotOf(w, fdg);
+    got += a.dot;
+    want += b.dot;
+    hs += a.scale + b.scale;
+  }
+  expect(Math.abs(got - want) / Math.max(1e-6, hs), `${what}: fHvp against differences of the gradient (${got} vs ${want})`).toBeLessThanOrEqual(c.hvpTol ?? 1e-5);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // Emits the generated module: per entry point `f`, the forward function `f` and its
 // allocation-free form `fInto`, the forward/backward split (`fForward`, `fBackward`, and
-// `fGrad` or `fVjp`), the allocation-free gradient (`fGradInto` or `fVjpInto`), the types
+// `fGrad` or `fVjp`), the allocation-free gradient (`fGradInto` or `fVjpInto`), forward
+// mode (`fJvp`) and the Hessian-vector product (`fHvp`), the types
 // and the shapes as data; then the layers' kernels, shared by every entry and form.
 
 import { Func, GradFunc, SimpleInstr, ValueId, isSimple } from "../ir/types.js";
@@ -11,6 +12,7 @@ import { FormContext, shapeOf } from "./forms/common.js";
 import { shownDim } from "./forms/sizes.js";
 import { emitForward, emitForwardInto } from "./forms/forward.js";
 import { emitGradInto } from "./forms/into.js";
+import { emitJvp } from "./forms/jvp.js";
 import { emitSplit } from "./forms/split.js";
 import { createKernelRegistry } from "./kernels/registry.js";
 import { ModuleHelpers } from "./helpers.js";
@@ -23,6 +25,9 @@ export interface EntryCode {
   readonly entry: LoweredEntry;
   readonly primal: Func;
   readonly grad: GradFunc;
+  /** Forward mode (fJvp) and forward over reverse (fHvp, entries returning a number). */
+  readonly jvp?: Func;
+  readonly hvp?: Func;
 }
 
 export interface ModuleSettings {
@@ -42,7 +47,7 @@ export function exportNamesOf(f: string): Record<string, string> {
   return {
     fn: f, into: `${f}Into`, forward: `${f}Forward`, backward: `${f}Backward`, grad: `${f}Grad`, vjp: `${f}Vjp`,
     shapes: `${f}Shapes`, outputShape: `${f}OutputShape`, gradsType: `${T}Grads`, tapeType: `${T}Tape`,
-    gradInto: `${f}GradInto`, vjpInto: `${f}VjpInto`, workspace: `${f}Workspace`, intoWorkspace: `${f}IntoWorkspace`,
+    jvp: `${f}Jvp`, hvp: `${f}Hvp`, gradInto: `${f}GradInto`, vjpInto: `${f}VjpInto`, workspace: `${f}Workspace`, intoWorkspace: `${f}IntoWorkspace`,
   };
 }
 
@@ -119,7 +124,7 @@ export function emitModuleChunks(entries: readonly EntryCode[], settings: Module
   const helpers = new ModuleHelpers(moduleNames);
   const kernels = createKernelRegistry(moduleNames, arrayType, settings.target === "wasm" ? { dtype: settings.dtype } : undefined);
 
-  for (const { entry, primal, grad } of entries) {
+  for (const { entry, primal, grad, jvp, hvp } of entries) {
     const ex = exportsOf.get(entry.name)!;
     const layers = layerNames(primal);
     const cx: FormContext = {
@@ -134,7 +139,8 @@ export function emitModuleChunks(entries: readonly EntryCode[], settings: Module
     out.push(`export const ${ex.outputShape} = [${shapeOf(entry.result).map(shownDim).join(", ")}] as const;`, "");
     // (the allocation-free forward form only where the forward pass has buffers to allocate)
     const tensors = entry.result.kind === "tensor" || hasTensorValues(primal);
-    for (const form of [emitForward(cx), ...(tensors ? [emitForwardInto(cx)] : []), emitSplit(cx), emitGradInto(cx)]) {
+    for (const form of [emitForward(cx), ...(tensors ? [emitForwardInto(cx)] : []), emitSplit(cx), emitGradInto(cx),
+      ...(jvp ? [emitJvp(cx, jvp, "jvp")] : []), ...(hvp ? [emitJvp(cx, hvp, "hvp")] : [])]) {
       chunks.push(out.join("\n") + "\n");
       out.length = 0;
       out.push(...form);

@@ -7,6 +7,7 @@ import * as kernels from "../codegen/kernels/conv2d.js";
 import { OpDef } from "./op.js";
 import { Dim, dimEquals } from "../ir/dims.js";
 import { arity, fmt, literalDims, needTensor, shapeOf, windowOut } from "./shapes.js";
+import { layer, linearIn, multilinear } from "./jvp.js";
 
 /** The output shape of conv2d on shapes xs and ws, or an error naming them. */
 export function convOutput(op: string, xs: readonly Dim[], wsDims: readonly Dim[], attrs: Conv2dAttrs): readonly Dim[] | string {
@@ -79,6 +80,7 @@ export const CONV2D: {
       const ys = convOutput("conv2d", xs, ws, attrs);
       return typeof ys === "string" ? ys : tensorType(ys);
     },
+    jvp: layer(),
     vjp: (i, dy, ctx) => {
       const [x, w] = i.args as [typeof dy, typeof dy];
       const shapeOfValue = (v: typeof dy): readonly Dim[] => (v.type.kind === "tensor" ? v.type.shape : []);
@@ -90,7 +92,7 @@ export const CONV2D: {
   },
   conv2dGradInput: {
     doc: "the input adjoint of conv2d: a transposed convolution of dy with w", family: "layer", name: "dconvIn",
-    vjp: "adjointOnly", emit: { kernel: kernels.conv2dGradInput, params: ["dy", "w"] },
+    jvp: multilinear(2), vjp: "adjointOnly", emit: { kernel: kernels.conv2dGradInput, params: ["dy", "w"] },
     type: (args, attrs: AttrsOf<"conv2dGradInput">) => {
       const e = arity("conv2dGradInput", args, 2);
       if (e) return e;
@@ -101,7 +103,7 @@ export const CONV2D: {
   },
   conv2dGradWeight: {
     doc: "the filter adjoint of conv2d: the correlation of x with dy", family: "layer", name: "dconvW",
-    vjp: "adjointOnly", emit: { kernel: kernels.conv2dGradWeight, params: ["dy", "x"] },
+    jvp: multilinear(2), vjp: "adjointOnly", emit: { kernel: kernels.conv2dGradWeight, params: ["dy", "x"] },
     type: (args, attrs: AttrsOf<"conv2dGradWeight">) => {
       const e = arity("conv2dGradWeight", args, 2);
       if (e) return e;
@@ -112,7 +114,7 @@ export const CONV2D: {
   },
   conv2dGradBias: {
     doc: "the bias adjoint of conv2d: dy summed over batch and space", family: "layer", name: "dconvB",
-    vjp: "adjointOnly", emit: { kernel: kernels.conv2dGradBias, params: ["dy"] },
+    jvp: linearIn(0), vjp: "adjointOnly", emit: { kernel: kernels.conv2dGradBias, params: ["dy"] },
     type: (args) => {
       const e = arity("conv2dGradBias", args, 1);
       if (e) return e;

@@ -6,6 +6,7 @@ import { Type, tensorType } from "../ir/types.js";
 import * as kernels from "../codegen/kernels/linear.js";
 import { OpDef } from "./op.js";
 import { arity, fmt, needTensor, shapeOf } from "./shapes.js";
+import { layer, linearIn, multilinear } from "./jvp.js";
 
 /** The batch size of a [N, n] tensor, null for [n]. */
 const batchOf = (s: readonly Dim[]): Dim | null => (s.length === 2 ? s[0]! : null);
@@ -44,6 +45,7 @@ export const LINEAR: {
       }
       return tensorType(xs.length === 1 ? [ws[0]!] : [xs[0]!, ws[0]!]);
     },
+    jvp: layer(),
     vjp: (i, dy, ctx) => {
       ctx.add(0, ctx.b.emit("linearGradInput", [dy, i.args[1]!], {}));
       ctx.add(1, ctx.b.emit("linearGradWeight", [dy, i.args[0]!], {}));
@@ -51,7 +53,7 @@ export const LINEAR: {
     },
   },
   linearGradInput: {
-    doc: "the input adjoint of linear: dx = dyᵀ W", family: "layer", name: "dlinIn", vjp: "adjointOnly",
+    doc: "the input adjoint of linear: dx = dyᵀ W", family: "layer", name: "dlinIn", vjp: "adjointOnly", jvp: multilinear(2),
     emit: { kernel: kernels.linearGradInput, params: ["dy", "w"] },
     type: (args) => {
       const e = arity("linearGradInput", args, 2);
@@ -66,7 +68,7 @@ export const LINEAR: {
     },
   },
   linearGradWeight: {
-    doc: "the weight adjoint of linear: dW = Σ_n dy ⊗ x", family: "layer", name: "dlinW", vjp: "adjointOnly",
+    doc: "the weight adjoint of linear: dW = Σ_n dy ⊗ x", family: "layer", name: "dlinW", jvp: multilinear(2), vjp: "adjointOnly",
     emit: { kernel: kernels.linearGradWeight, params: ["dy", "x"] },
     type: (args) => {
       const e = arity("linearGradWeight", args, 2);
@@ -81,7 +83,7 @@ export const LINEAR: {
     },
   },
   linearGradBias: {
-    doc: "the bias adjoint of linear: db = Σ_n dy", family: "layer", name: "dlinB", vjp: "adjointOnly",
+    doc: "the bias adjoint of linear: db = Σ_n dy", family: "layer", name: "dlinB", jvp: linearIn(0), vjp: "adjointOnly",
     emit: { kernel: kernels.linearGradBias, params: ["dy"] },
     type: (args) => {
       const e = arity("linearGradBias", args, 1);

@@ -4,6 +4,7 @@
 // - `type`: the result type of the op applied to arguments of given types, or an error
 //   message naming the shapes. The front end reports it as a diagnostic at the call; the
 //   builder and the verifier check every instruction with it, adjoint ops included.
+// - `jvp`: the forward-mode rule (the tangent of the result from the arguments' tangents).
 // - `vjp`: the reverse-mode rule (the derivative table of JAX or Tangent), or "nondiff"
 //   (zero derivative), or "adjointOnly" (the op appears only in backward code).
 // - `emit`: how code generation computes it: a JavaScript expression for scalar ops (also
@@ -32,6 +33,20 @@ export interface VjpContext {
  * recomputed ones inside a reversed region) and adds to the adjoint of each argument.
  */
 export type VjpRule<K extends SimpleOp> = (instr: SimpleInstr<K>, dy: Value, ctx: VjpContext) => void;
+
+/** What the forward-mode transform gives a JVP rule. */
+export interface JvpContext {
+  readonly b: Builder;
+  /** The zero of v's type (0, a tensor of zeros, an empty tape). */
+  zero(v: Value): Value;
+}
+
+/**
+ * A Jacobian-vector product rule: the tangent of the result from the tangents of the
+ * arguments (undefined where an argument's tangent is zero), or undefined for a zero
+ * tangent. It reads the primal values it needs from `instr`.
+ */
+export type JvpRule<K extends SimpleOp> = (instr: SimpleInstr<K>, t: readonly (Value | undefined)[], ctx: JvpContext) => Value | undefined;
 
 export type ShapeRule<K extends SimpleOp> = (args: readonly Type[], attrs: AttrsOf<K>) => Type | string;
 
@@ -70,6 +85,11 @@ export interface OpDef<K extends SimpleOp> {
   readonly family: OpFamily;
   readonly type: ShapeRule<K>;
   readonly vjp: VjpRule<K> | "nondiff" | "adjointOnly";
+  /**
+   * The forward-mode rule, or "nondiff" (a zero tangent). Adjoint ops have one too: the
+   * Hessian-vector product runs forward mode over the reverse-mode function.
+   */
+  readonly jvp: JvpRule<K> | "nondiff";
   readonly emit: Emission;
   /** The result's name when the user gave it none (else a generic one: t, buf). */
   readonly name?: string;

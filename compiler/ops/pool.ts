@@ -7,6 +7,7 @@ import * as kernels from "../codegen/kernels/pool.js";
 import { OpDef } from "./op.js";
 import { Dim } from "../ir/dims.js";
 import { arity, fmt, literalDims, needTensor, shapeOf, windowOut } from "./shapes.js";
+import { linearIn, maxpoolTangent } from "./jvp.js";
 
 /** The pooled shape of xs, or an error. */
 export function poolOutput(op: string, xs: readonly Dim[] | null, attrs: PoolAttrs): readonly Dim[] | string {
@@ -51,11 +52,12 @@ export const POOL: {
   maxpool2d: {
     doc: "maxpool2d", family: "layer", name: "pool", type: pool("maxpool2d"),
     emit: { kernel: kernels.maxpool2d, params: ["x"] },
+    jvp: (i, t, ctx) => (t[0] ? maxpoolTangent(ctx.b, i.args[0]!, t[0], i.attrs) : undefined),
     vjp: (i, dy, ctx) => ctx.add(0, ctx.b.emit("maxpool2dGrad", [i.args[0]!, dy], i.attrs)),
   },
   maxpool2dGrad: {
     doc: "the adjoint of maxpool2d: each window's dy goes to its first maximum (row-major)", family: "layer",
-    name: "dpool", vjp: "adjointOnly", emit: { kernel: kernels.maxpool2dGrad, params: ["x", "dy"] },
+    name: "dpool", jvp: linearIn(1), vjp: "adjointOnly", emit: { kernel: kernels.maxpool2dGrad, params: ["x", "dy"] },
     type: (args, attrs) => {
       const e = arity("maxpool2dGrad", args, 2);
       if (e) return e;
@@ -68,6 +70,7 @@ export const POOL: {
   avgpool2d: {
     doc: "avgpool2d", family: "layer", name: "pool", type: pool("avgpool2d"),
     emit: { kernel: kernels.avgpool2d, params: ["x"] },
+    jvp: linearIn(0),
     vjp: (i, dy, ctx) => {
       const x = i.args[0]!;
       const inputShape = x.type.kind === "tensor" ? x.type.shape : [];
@@ -76,7 +79,7 @@ export const POOL: {
   },
   avgpool2dGrad: {
     doc: "the adjoint of avgpool2d: each window's dy spread evenly over it", family: "layer", name: "dpool",
-    vjp: "adjointOnly", emit: { kernel: kernels.avgpool2dGrad, params: ["dy"] },
+    jvp: linearIn(0), vjp: "adjointOnly", emit: { kernel: kernels.avgpool2dGrad, params: ["dy"] },
     type: (args, attrs) =>
       arity("avgpool2dGrad", args, 1) ?? fitsPooled("avgpool2dGrad", attrs.inputShape, args[0], attrs) ?? tensorType(attrs.inputShape),
   },

@@ -8,6 +8,7 @@ import { F64, Type, Value, sizeOf, tensorType, typeEquals, showType } from "../i
 import * as reduce from "../codegen/kernels/reduce.js";
 import { OpDef } from "./op.js";
 import { arity, fmt, shapeOf } from "./shapes.js";
+import { linearIn, multilinear } from "./jvp.js";
 
 /** zeros of v's type: a number or a tensor. */
 export function zeroLike(b: Builder, v: Value): Value {
@@ -50,7 +51,7 @@ export const TENSOR: {
   readonly dot: OpDef<"dot">;
 } = {
   zeros: {
-    doc: "a tensor of zeros", family: "structural", name: "buf", emit: "structural", vjp: "nondiff",
+    doc: "a tensor of zeros", family: "structural", name: "buf", emit: "structural", vjp: "nondiff", jvp: "nondiff",
     type: (args, { shape }) => arity("zeros", args, 0) ?? tensorType(shape),
   },
   // d broadcast(s) = sum(dy)
@@ -58,12 +59,14 @@ export const TENSOR: {
     doc: "a tensor with every element s", family: "structural", name: "fill", emit: "structural",
     type: (args, { shape }) => arity("broadcast", args, 1) ?? (args[0]!.kind === "f64" ? tensorType(shape) : "broadcast takes a number"),
     vjp: (_i, dy, ctx) => ctx.add(0, ctx.b.emit("sum", [dy], {})),
+    jvp: linearIn(0),
   },
   // d x[idx] = dx[idx] += dy   (indices have no derivative)
   index: {
     doc: "x[idx]: an element, or the sub-tensor of a partial index", family: "structural", emit: "structural",
     type: indexed("index"),
     vjp: (i, dy, ctx) => ctx.addAt(0, i.args.slice(1), dy),
+    jvp: linearIn(0),
   },
   // d store(x, idx, v) = (dy with dy[idx] = 0, dy[idx])
   store: {
@@ -74,6 +77,14 @@ export const TENSOR: {
       ctx.add(i.args.length - 1, ctx.b.emit("index", [dy, ...idx], {}));
       ctx.add(0, ctx.b.emit("store", [dy, ...idx, zeroLike(ctx.b, v)], {}));
     },
+    // the tangent tensor with the stored value's tangent at idx
+    jvp: (i, t, ctx) => {
+      const x = i.args[0]!;
+      const v = i.args[i.args.length - 1]!;
+      const tv = t[i.args.length - 1];
+      if (!t[0] && !tv) return undefined;
+      return ctx.b.emit("store", [t[0] ?? ctx.zero(x), ...i.args.slice(1, -1), tv ?? ctx.zero(v)], {});
+    },
   },
   // d accum(x, idx, v) = (dy, dy[idx])
   accum: {
@@ -82,10 +93,15 @@ export const TENSOR: {
       ctx.add(i.args.length - 1, ctx.b.emit("index", [dy, ...i.args.slice(1, -1)], {}));
       ctx.add(0, dy);
     },
+    jvp: (i, t, ctx) => {
+      const tv = t[i.args.length - 1];
+      if (!tv) return t[0];
+      return ctx.b.emit("accum", [t[0] ?? ctx.zero(i.args[0]!), ...i.args.slice(1, -1), tv], {});
+    },
   },
   // an index has no derivative
   checkIndex: {
-    doc: "i, checked to be an integer in [0, size)", family: "structural", emit: "structural", vjp: "nondiff",
+    doc: "i, checked to be an integer in [0, size)", family: "structural", emit: "structural", vjp: "nondiff", jvp: "nondiff",
     type: (args) => arity("checkIndex", args, 1) ?? (args[0]!.kind === "f64" ? F64 : "checkIndex takes a number"),
   },
   // d reshape(x) = dy reshaped back to x's shape
@@ -103,6 +119,7 @@ export const TENSOR: {
       const x = i.args[0]!;
       ctx.add(0, ctx.b.emit("reshape", [dy], { shape: x.type.kind === "tensor" ? x.type.shape : [] }));
     },
+    jvp: linearIn(0),
   },
   // d sum(x) = dy broadcast to x's shape
   sum: {
@@ -112,6 +129,7 @@ export const TENSOR: {
       const t = i.args[0]!.type;
       ctx.add(0, ctx.b.emit("broadcast", [dy], { shape: t.kind === "tensor" ? t.shape : [] }));
     },
+    jvp: linearIn(0),
   },
   // d mean(x) = dy / n broadcast to x's shape
   mean: {
@@ -122,6 +140,7 @@ export const TENSOR: {
       const shape = t.kind === "tensor" ? t.shape : [];
       ctx.add(0, ctx.b.emit("broadcast", [ctx.b.emit("div", [dy, dimValue(ctx.b, sizeOf(shape))], {})], { shape }));
     },
+    jvp: linearIn(0),
   },
   // d dot(a, b) = (dy b, dy a)
   dot: {
@@ -135,6 +154,7 @@ export const TENSOR: {
       return F64;
     },
     emit: { kernel: reduce.dot, params: ["a", "b"] },
+    jvp: multilinear(2),
     vjp: (i, dy, ctx) => {
       ctx.add(0, ctx.b.emit("mul", [i.args[1]!, dy], {}));
       ctx.add(1, ctx.b.emit("mul", [i.args[0]!, dy], {}));
