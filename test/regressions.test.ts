@@ -42,4 +42,21 @@ export function e(t: Tensor<[6]>): number {
     expect(m.e(t)).toBe(want);
     expect(m.eGrad(t).value).toBe(want);
   });
+
+  it("(i + 1) % 2 of a while loop's counter is an index checked at run time, not ADG1009 'takes values from -2 to 2' (fuzzer)", async () => {
+    const m = await compileModule(`import { type Tensor } from "adgen";
+export function f(x: Tensor<[2]>): number {
+  let s = 0;
+  let i = 0;
+  while (i < 3) {
+    s += x[(i + 1) % 2] * x[i % 2];
+    i++;
+  }
+  return s;
+}`);
+    const x = Float64Array.from([0.5, -3]);
+    // i = 0, 1, 2: x[1] x[0] + x[0] x[1] + x[1] x[0]
+    expect(m.f(x)).toBe(3 * x[0]! * x[1]!);
+    expect(Array.from(m.fGrad(x).grads.x)).toEqual([3 * x[1]!, 3 * x[0]!]);
+  });
 });

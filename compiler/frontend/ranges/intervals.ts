@@ -56,8 +56,11 @@ export function intervalOf(instr: SimpleInstr, args: readonly Interval[]): Inter
       if (b.lo <= 0 && b.hi >= 0) return TOP;
       const m = Math.max(Math.abs(b.lo), Math.abs(b.hi));
       const bound = a.int && b.int ? m - 1 : m;
-      const lo = a.lo >= 0 ? 0 : Math.max(a.lo, -bound);
-      const hi = a.hi <= 0 ? 0 : Math.min(a.hi, bound);
+      // (a dividend unbounded on a side -- a counter of a while loop -- leaves that side
+      // unbounded: (-m, m) would bound the values but not be values the index takes, and a
+      // finite interval outside the dimension is a compile-time error; this one is checked at run time)
+      const lo = a.lo >= 0 ? 0 : a.lo === -Infinity ? -Infinity : Math.max(a.lo, -bound);
+      const hi = a.hi <= 0 ? 0 : a.hi === Infinity ? Infinity : Math.min(a.hi, bound);
       return { lo, hi, int: a.int && b.int };
     }
     case "abs":
