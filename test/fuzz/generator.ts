@@ -685,8 +685,9 @@ class Gen {
         if (lo - o >= 0 && hi - o < dim) opts.push(`${l.v} - ${o}`);
       }
       if (lo >= 0 && 2 * hi < dim) opts.push(`2 * ${l.v}`);
-      if (this.flags.triangularLoops && lo >= 0 && Math.floor(hi / 2) < dim && hi >= 2) opts.push(`Math.floor(${l.v} / 2)`);
-      if (this.flags.modulo && lo >= 0 && hi >= dim - 1) opts.push(`(${l.v} + ${this.r.int(1, 2)}) % ${dim}`);
+      // (sometimes: the options above keep their share)
+      if (this.flags.triangularLoops && lo >= 0 && Math.floor(hi / 2) < dim && hi >= 2 && this.r.chance(0.4)) opts.push(`Math.floor(${l.v} / 2)`);
+      if (this.flags.modulo && lo >= 0 && hi >= dim - 1 && this.r.chance(0.4)) opts.push(`(${l.v} + ${this.r.int(1, 2)}) % ${dim}`);
       // two counters: i + k, 2 * i + k (as in a convolution written out)
       for (const m of fixed) {
         if (m === l) continue;
@@ -1388,6 +1389,7 @@ class Gen {
   }
 
   returnExpr(): Expr {
+    if (this.retTy.k === "ten" && this.retTy.dims) return this.symTensor(this.retTy.dims, 2);
     return this.retTy.k === "num" ? this.scalar(3) : this.tensor(shapeOf(this.retTy), 2, true);
   }
 
@@ -1514,13 +1516,14 @@ class Gen {
       if (dim + 1 < shape.length) return [build(dim + 1, here)];
       const target = `${y.name}${here.map((i) => `[${i}]`).join("")}`;
       if (r.chance(0.35)) {
-        // y[i] += a[i][k] * b[k] over k: a matrix product written out
-        const red = this.loop(r.int(2, 4), () => {
+        // y[i] += a[i][k] * b[k] over k: a matrix product written out (or over a triangle, k < i)
+        const body = (): Stmt[] => {
           const e = this.without(y, () => this.scalar(2));
           y.ub += this.trips(y) * e.ub;
           return [{ k: "assign", target, op: "+=", e }];
-        });
-        return [red];
+        };
+        const tri = r.chance(0.4) ? this.triRange(l) : undefined;
+        return [tri ? this.loopRange(tri, body) : this.loop(r.int(2, 4), body)];
       }
       const pre = this.stmts(r.int(0, 1), false);
       const e = this.scalar(r.int(1, 3));
@@ -1932,8 +1935,6 @@ class Gen {
         e = bin(r.pick(["+", "-"]), e, term, e.ub + term.ub);
       } else if (x.ty.k === "num") {
         e = call(r.pick(["add", "mul"]), [e, this.squash(x)], this.retTy, e.ub * (x.ub + 1));
-      } else if (x.ty.k === "ten" && x.ty.dims) {
-        continue; // (a tensor of run-time size adds to a number only)
       } else if (sameTy(x.ty, this.retTy)) {
         e = call("add", [e, x], this.retTy, e.ub + x.ub);
       }
@@ -1996,7 +1997,7 @@ export function generateProgram(seed: number, flags: GenFlags = DEFAULT_FLAGS): 
     g.helpers.push({ name: fn.name, params: fn.params, ret, ub });
   }
   const params: Param[] = [];
-  const ret = flags.tensorReturn && r.chance(0.2) ? ten(g.randomShape()) : NUM;
+  let ret = flags.tensorReturn && r.chance(0.2) ? ten(g.randomShape()) : NUM;
   g.params = params;
   g.isEntry = true;
   g.scopes = [[]];
@@ -2004,6 +2005,9 @@ export function generateProgram(seed: number, flags: GenFlags = DEFAULT_FLAGS): 
   const nScalars = r.int(2, 4);
   for (let k = 0; k < nScalars; k++) g.newParam(NUM);
   const runs = flags.runTimeSizes ? runTimeSizes(g) : undefined;
+  // a tensor of run-time size out (its vector-Jacobian product takes a cotangent of that size)
+  const sized = params.filter((q) => q.ty.k === "ten" && q.ty.dims);
+  if (sized.length && flags.tensorReturn && r.chance(0.25)) ret = r.pick(sized).ty;
   const nTensors = r.int(0, runs ? 1 : 2);
   for (let k = 0; k < nTensors; k++) g.newParam(ten(g.randomShape()));
   const { fn } = g.fn(`e${seed}`, true, params, ret, r.int(3, 6));
@@ -2047,7 +2051,10 @@ function runTimeSizes(g: Gen): SizeRun[] | undefined {
       : [["N", "M"], ["N", "M"], ["N"], ["M"], ["M", r.int(2, 3)], ["N", r.int(2, 3)], ["M", "N"]];
     const nParams = r.int(1, 3);
     const dimsList: Dim[][] = [];
-    for (let k = 0; k < nParams; k++) dimsList.push(r.pick(choices));
+    // sometimes only [N, M] arrays: no array determines N or M alone, so the generated
+    // functions take a trailing { N, M } argument
+    const onlyPairs = syms.length === 2 && r.chance(0.35);
+    for (let k = 0; k < nParams; k++) dimsList.push(onlyPairs ? r.pick<Dim[]>([["N", "M"], ["M", "N"]]) : r.pick(choices));
     // every size appears in some parameter
     for (const S of syms) if (!dimsList.some((ds) => ds.includes(S))) dimsList.push([S]);
     for (const dims of dimsList) g.newParam(symTen(dims, at));
