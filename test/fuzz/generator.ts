@@ -20,7 +20,8 @@
 // - const/let, reassignment, += -= *=;
 // - if/else and ?: with data-dependent conditions (comparisons, && || !), loop-counter
 //   conditions, and early returns inside branches;
-// - for loops with static bounds (up, down, step 2, `<=`/`>=`, `x.length`) carrying scalar
+// - for loops with static bounds (up, down, step 2, `<=`/`>=`, `x.length`), printed as for,
+//   while, do-while or for-with-break, carrying scalar
 //   state (running sums, bounded products, Horner, tanh recurrences, running max, conditional
 //   updates), nested loops;
 // - tensors: element reads `t[i][j]` with loop-counter indices (i, i + 1, n - 1 - i),
@@ -29,7 +30,19 @@
 //   linear / conv2d (stride 1-2, padding 0-2, rectangular kernels) / maxpool2d / avgpool2d
 //   (size and stride 1-3) / relu / sigmoid / tanh / exp / log / softmax / logSoftmax /
 //   crossEntropy (integer label or a batch of labels) / sum / mean / dot / flatten (with a
-//   start dim) / add / sub / mul / div, on random small shapes, batched forms included.
+//   start dim) / add / sub / mul / div, on random small shapes, batched forms included;
+// - run-time sizes (SPEC section 5): some entry points are generic, `e<N extends number,
+//   M extends number>(x: Tensor<[N, 3]>, ...)`, read the sizes as `x.length`, `x[0].length`
+//   or `const n = x.length`, loop to them (up, down, by 2), index with `i`, `n - 1 - i`,
+//   `(i + 1) % n`, `Math.floor(i / 2)`, fill `zeros([x.length])` / `zeros([n, 2])` (a prefix
+//   recurrence over earlier elements among the fillings), reduce with sum / mean / dot /
+//   linear on a batch of any size, and may return a `Tensor<[N]>`; some take an integer
+//   parameter `steps` as a loop bound. Each such program carries its runs -- N = 1, a small
+//   and a larger N, integer values from 0 -- and the harness checks it at every run (with a
+//   trailing `{ N, M }` argument where no array determines the sizes);
+// - triangular loops (`j < i`, `j <= i`, `j = i + 1 ..`, to a literal or a run-time size),
+//   `%` on counters (`i % 2 === 0` conditions, `(i + 1) % 3` indices) and on numbers
+//   (`a % 0.7`, `a % (1.5 + Math.tanh(b))`: random inputs lie on none of its jumps).
 //
 // Values are kept in a sane range while generating: each expression carries an upper bound
 // `ub` of its magnitude (a rough interval analysis) and is scaled down or squashed with tanh

@@ -78,6 +78,9 @@ export interface Failure {
 
 export interface CheckStats {
   checked: number;
+  /** Of those, checks at a run with run-time sizes or integer parameters (and at N = 1). */
+  sized: number;
+  sizeOne: number;
   discarded: number;
   /** Directions that needed a smaller step (a kink or branch flip within 1e-6 of x). */
   refined: number;
@@ -86,7 +89,7 @@ export interface CheckStats {
   directions: number;
 }
 
-export const newStats = (): CheckStats => ({ checked: 0, discarded: 0, refined: 0, ties: 0, directions: 0 });
+export const newStats = (): CheckStats => ({ checked: 0, sized: 0, sizeOne: 0, discarded: 0, refined: 0, ties: 0, directions: 0 });
 
 const GENERATED_DIR = new URL("../.generated/", import.meta.url);
 const RUNTIME_URL = new URL("../../runtime/index.ts", import.meta.url).href;
@@ -362,6 +365,8 @@ function checkRun(p: Program, b: Built, stats: CheckStats, run: SizeRun): Failur
     }
     if (!refOut.every((v) => Number.isFinite(v) && Math.abs(v) <= 1e6) || refTrace.nonFinite || refTrace.maxAbs > 1e8) continue;
     stats.checked++;
+    if (Object.keys(run).length) stats.sized++;
+    if (Object.values(run).includes(1) && (f.typeParams ?? []).some((t) => run[t] === 1)) stats.sizeOne++;
     const atTie = (): boolean => {
       if (nearTie(p, b, args, refOut, run)) {
         stats.ties++;
