@@ -1,6 +1,8 @@
 // Property tests on random DSL programs (test/fuzz/generator.ts): every generated program
 // compiles, its forward function equals the DSL file run as-is, its gradient agrees with
 // finite differences, and the build without simplification agrees with the simplified one.
+// An entry generic in its sizes (or taking an integer loop bound) is checked so at each of
+// its runs: three sizes, N = 1 among them.
 // See test/fuzz/harness.ts for the checks and for how non-smooth points are handled.
 //
 // Several programs (each an exported entry point with its helpers) share one file and one
@@ -52,7 +54,8 @@ describe("property: random DSL programs", () => {
   afterAll(() => {
     const n = batches.flat().length;
     console.log(
-      `property: ${n} programs in ${batches.length} files, ${stats.checked} checked, ${stats.discarded} discarded ` +
+      `property: ${n} programs in ${batches.length} files, ${stats.checked} checked (${stats.sized} at run-time sizes or integer ` +
+      `parameters, ${stats.sizeOne} with a size 1), ${stats.discarded} discarded ` +
       `(the reference run overflowed or got huge); ${stats.directions} finite-difference directions, ${stats.refined} needed a ` +
       `smaller step, ${stats.ties} skipped at ties; ${timing.compiles} compiles, ${(timing.compileMs / Math.max(1, timing.compiles)).toFixed(0)} ms each; ` +
       `${((Date.now() - started) / 1000).toFixed(1)} s in all`,

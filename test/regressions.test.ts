@@ -42,4 +42,47 @@ export function e(t: Tensor<[6]>): number {
     expect(m.e(t)).toBe(want);
     expect(m.eGrad(t).value).toBe(want);
   });
+
+  it("(i + 1) % 2 of a while loop's counter is an index checked at run time, not ADG1009 'takes values from -2 to 2' (fuzzer)", async () => {
+    const m = await compileModule(`import { type Tensor } from "adgen";
+export function f(x: Tensor<[2]>): number {
+  let s = 0;
+  let i = 0;
+  while (i < 3) {
+    s += x[(i + 1) % 2] * x[i % 2];
+    i++;
+  }
+  return s;
+}`);
+    const x = Float64Array.from([0.5, -3]);
+    // i = 0, 1, 2: x[1] x[0] + x[0] x[1] + x[1] x[0]
+    expect(m.f(x)).toBe(3 * x[0]! * x[1]!);
+    expect(Array.from(m.fGrad(x).grads.x)).toEqual([3 * x[1]!, 3 * x[0]!]);
+  });
+
+  it("% in an index: exact for a counter, so (i + 4) % 4 with i < 3 fits [3]; a narrowed counter's (i + 2) % 2 is no ADG1009 (fuzzer seed 126)", async () => {
+    const m = await compileModule(`import { type Tensor, zeros } from "adgen";
+export function f(x: Tensor<[3]>): number {
+  let s = 0;
+  for (let i = 0; i < 3; i++) s += x[(i + 4) % 4] * x[(i - 2) % 3 + 2];
+  return s;
+}
+export function g(x0: number, x10: number): number {
+  const y3 = zeros([2, 3]);
+  for (let i3 = 0; ; i3++) {
+    if (!(i3 < 1)) break;
+    if (!(i3 >= 0)) {
+    } else {
+      x10 += (1 > i3) ? y3[(i3 + 2) % 2][2] + x0 : x0;
+    }
+  }
+  return x10;
+}`);
+    const x = Float64Array.from([0.5, -3, 2]);
+    // i = 0, 1, 2: x[0] x[0] + x[1] x[1] + x[2] x[2]
+    expect(m.f(x)).toBe(0.25 + 9 + 4);
+    expect(Array.from(m.fGrad(x).grads.x)).toEqual([1, -6, 4]);
+    expect(m.g(0.75, 2)).toBe(2.75);
+    expect(m.gGrad(0.75, 2).grads).toEqual({ x0: 1, x10: 1 });
+  });
 });

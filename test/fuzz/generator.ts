@@ -20,7 +20,8 @@
 // - const/let, reassignment, += -= *=;
 // - if/else and ?: with data-dependent conditions (comparisons, && || !), loop-counter
 //   conditions, and early returns inside branches;
-// - for loops with static bounds (up, down, step 2, `<=`/`>=`, `x.length`) carrying scalar
+// - for loops with static bounds (up, down, step 2, `<=`/`>=`, `x.length`), printed as for,
+//   while, do-while or for-with-break, carrying scalar
 //   state (running sums, bounded products, Horner, tanh recurrences, running max, conditional
 //   updates), nested loops;
 // - tensors: element reads `t[i][j]` with loop-counter indices (i, i + 1, n - 1 - i),
@@ -29,7 +30,19 @@
 //   linear / conv2d (stride 1-2, padding 0-2, rectangular kernels) / maxpool2d / avgpool2d
 //   (size and stride 1-3) / relu / sigmoid / tanh / exp / log / softmax / logSoftmax /
 //   crossEntropy (integer label or a batch of labels) / sum / mean / dot / flatten (with a
-//   start dim) / add / sub / mul / div, on random small shapes, batched forms included.
+//   start dim) / add / sub / mul / div, on random small shapes, batched forms included;
+// - run-time sizes (SPEC section 5): some entry points are generic, `e<N extends number,
+//   M extends number>(x: Tensor<[N, 3]>, ...)`, read the sizes as `x.length`, `x[0].length`
+//   or `const n = x.length`, loop to them (up, down, by 2), index with `i`, `n - 1 - i`,
+//   `(i + 1) % n`, `Math.floor(i / 2)`, fill `zeros([x.length])` / `zeros([n, 2])` (a prefix
+//   recurrence over earlier elements among the fillings), reduce with sum / mean / dot /
+//   linear on a batch of any size, and may return a `Tensor<[N]>`; some take an integer
+//   parameter `steps` as a loop bound. Each such program carries its runs -- N = 1, a small
+//   and a larger N, integer values from 0 -- and the harness checks it at every run (with a
+//   trailing `{ N, M }` argument where no array determines the sizes);
+// - triangular loops (`j < i`, `j <= i`, `j = i + 1 ..`, to a literal or a run-time size),
+//   `%` on counters (`i % 2 === 0` conditions, `(i + 1) % 3` indices) and on numbers
+//   (`a % 0.7`, `a % (1.5 + Math.tanh(b))`: random inputs lie on none of its jumps).
 //
 // Values are kept in a sane range while generating: each expression carries an upper bound
 // `ub` of its magnitude (a rough interval analysis) and is scaled down or squashed with tanh
@@ -97,17 +110,37 @@ export function hash32(...parts: (string | number)[]): number {
 // ---------------------------------------------------------------------------------------------
 
 export type Shape = readonly number[];
-/** "int" marks an integer-only operand (a class label): never a stand-in for a number while shrinking. */
-export type Ty = { readonly k: "num" } | { readonly k: "bool" } | { readonly k: "int" } | { readonly k: "ten"; readonly shape: Shape };
+/** A dimension as written: a literal, or a size type parameter of the entry (`N`). */
+export type Dim = number | string;
+/**
+ * "int" marks an integer-only operand (a class label, a size): never a stand-in for a number
+ * while shrinking. A tensor with `dims` has run-time sizes (`Tensor<[N, 3]>`); its `shape` is
+ * then the shape at the largest sizes the program is run at (for magnitude bounds only).
+ */
+export type Ty =
+  | { readonly k: "num" } | { readonly k: "bool" } | { readonly k: "int" }
+  | { readonly k: "ten"; readonly shape: Shape; readonly dims?: readonly Dim[] };
 export const NUM: Ty = { k: "num" };
 export const BOOL: Ty = { k: "bool" };
 export const INT: Ty = { k: "int" };
 /** The shape of a tensor type ([] for anything else). */
 export const shapeOf = (t: Ty): Shape => (t.k === "ten" ? t.shape : []);
 export const ten = (shape: Shape): Ty => ({ k: "ten", shape: [...shape] });
+const sameDims = (a: readonly Dim[] | undefined, b: readonly Dim[] | undefined): boolean =>
+  a === undefined ? b === undefined : b !== undefined && a.length === b.length && a.every((d, i) => d === b[i]);
 export const sameTy = (a: Ty, b: Ty): boolean =>
-  a.k === b.k && (a.k !== "ten" || (b.k === "ten" && a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i])));
-export const showTy = (t: Ty): string => (t.k === "ten" ? `Tensor<[${t.shape.join(", ")}]>` : t.k === "bool" ? "boolean" : "number");
+  a.k === b.k && (a.k !== "ten" || (b.k === "ten" && a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]) &&
+    sameDims(a.dims, b.dims)));
+export const showTy = (t: Ty): string =>
+  (t.k === "ten" ? `Tensor<[${(t.dims ?? t.shape).join(", ")}]>` : t.k === "bool" ? "boolean" : "number");
+/** A tensor type with run-time sizes; `at` gives the sizes its nominal shape is taken at. */
+export const symTen = (dims: readonly Dim[], at: (sym: string) => number): Ty =>
+  ({ k: "ten", shape: dims.map((d) => (typeof d === "number" ? d : at(d))), dims: [...dims] });
+/** The values of the sizes and integer parameters in one run of a program: { N: 3, steps: 2 }. */
+export type SizeRun = Readonly<Record<string, number>>;
+/** The shape of a tensor type at a run's sizes ([] for anything else). */
+export const shapeAt = (t: Ty, run: SizeRun): Shape =>
+  t.k !== "ten" ? [] : t.dims ? t.dims.map((d) => (typeof d === "number" ? d : run[d]!)) : t.shape;
 export const sizeOf = (s: Shape): number => s.reduce((p, d) => p * d, 1);
 
 interface Printed {
@@ -142,15 +175,29 @@ export type Stmt =
       readonly inclusive: boolean; readonly lengthOf?: string;
       /** A module-level constant equal to the exclusive bound (up loops from 0, step 1). */
       readonly boundConst?: string;
+      /** A header written out (a bound known only at run time, a triangular loop); start/step/count are then nominal. */
+      readonly header?: LoopHeader;
       readonly body: readonly Stmt[];
     }
   | { readonly k: "return"; readonly e: Expr };
 
+/** The parts of a loop header, `for (let <v> = <init>; <cond>; <inc>)`. */
+export interface LoopHeader {
+  readonly init: string;
+  readonly cond: string;
+  readonly inc: string;
+  /** The fewest iterations any execution of the loop makes (a do-while needs 1). */
+  readonly minTrips: number;
+}
+
 export interface Param {
   readonly name: string;
   readonly ty: Ty;
-  /** real: differentiable input; label/labels: integer class indices in [0, classes). */
-  readonly role: "real" | "label" | "labels";
+  /**
+   * real: differentiable input; label/labels: integer class indices in [0, classes); int: an
+   * integer parameter (a loop bound, no gradient) whose value comes from the program's runs.
+   */
+  readonly role: "real" | "label" | "labels" | "int";
   readonly classes?: number;
 }
 
@@ -161,6 +208,8 @@ export interface Fn {
   readonly ret: Ty;
   readonly body: readonly Stmt[];
   readonly wrt?: readonly string[];
+  /** Size type parameters (`<N extends number, M extends number>`). */
+  readonly typeParams?: readonly string[];
 }
 
 export interface Program {
@@ -169,7 +218,15 @@ export interface Program {
   readonly consts?: readonly { readonly name: string; readonly value: number }[];
   /** Helpers first (a helper calls only earlier ones), the entry point last. */
   readonly fns: readonly Fn[];
+  /**
+   * The sizes (type parameters) and integer parameters the entry is called with: one
+   * program check calls the generated code at every run. Absent: one run, no sizes.
+   */
+  readonly runs?: readonly SizeRun[];
 }
+
+/** The runs of a program (one empty run when it has no sizes or integer parameters). */
+export const runsOf = (p: Program): readonly SizeRun[] => (p.runs?.length ? p.runs : [{}]);
 
 export const entryOf = (p: Program): Fn => p.fns[p.fns.length - 1]!;
 
@@ -245,9 +302,10 @@ function printStmts(stmts: readonly Stmt[], indent: string, out: string[]): void
  * once), or a `for` without a condition left by `break`.
  */
 function printLoop(s: Extract<Stmt, { k: "for" }>, indent: string, out: string[]): void {
-  const header = loopHeader(s);
-  const m = /^for \(let (\w+) = (-?\d+); (.*); (.*)\)$/.exec(header)!;
-  const [, v, start, cond, inc] = m;
+  const header = s.header ? `for (let ${s.v} = ${s.header.init}; ${s.header.cond}; ${s.header.inc})` : loopHeader(s);
+  const [v, start, cond, inc] = s.header
+    ? [s.v, s.header.init, s.header.cond, s.header.inc]
+    : /^for \(let (\w+) = (-?\d+); (.*); (.*)\)$/.exec(header)!.slice(1);
   const form = (s.start * 7 + s.count * 13 + s.step * 5 + v!.length + s.body.length * 3) % 4;
   const body = (extra: string): void => {
     printStmts(s.body, indent + "  " + extra, out);
@@ -256,7 +314,7 @@ function printLoop(s: Extract<Stmt, { k: "for" }>, indent: string, out: string[]
     out.push(`${indent}{`, `${indent}  let ${v} = ${start};`, `${indent}  while (${cond}) {`);
     body("  ");
     out.push(`${indent}    ${inc};`, `${indent}  }`, `${indent}}`);
-  } else if (form === 2 && s.count >= 1) {
+  } else if (form === 2 && (s.header ? s.header.minTrips >= 1 : s.count >= 1)) {
     out.push(`${indent}{`, `${indent}  let ${v} = ${start};`, `${indent}  do {`);
     body("  ");
     out.push(`${indent}    ${inc};`, `${indent}  } while (${cond});`, `${indent}}`);
@@ -275,7 +333,8 @@ export function printFn(f: Fn): string {
   const out: string[] = [];
   if (f.wrt) out.push(`/** @wrt ${f.wrt.join(", ")} */`);
   const params = f.params.map((p) => `${p.name}: ${showTy(p.ty)}`).join(", ");
-  out.push(`${f.exported ? "export " : ""}function ${f.name}(${params}): ${showTy(f.ret)} {`);
+  const tps = f.typeParams?.length ? `<${f.typeParams.map((t) => `${t} extends number`).join(", ")}>` : "";
+  out.push(`${f.exported ? "export " : ""}function ${f.name}${tps}(${params}): ${showTy(f.ret)} {`);
   printStmts(f.body, "  ", out);
   out.push("}");
   return out.join("\n");
@@ -413,6 +472,16 @@ export interface GenFlags {
    * compared with data or literals otherwise.
    */
   readonly infeasibleCounterConditions: boolean;
+  /**
+   * Entry points generic in their sizes (`<N extends number>`, `Tensor<[N, 3]>`, loops to
+   * `x.length` / `x[0].length`, `zeros([x.length])`, triangular loops over them) and integer
+   * parameters as loop bounds (`steps: number`), called at several sizes (SPEC section 5).
+   */
+  readonly runTimeSizes: boolean;
+  /** `%`: on loop counters (`x[(i + 1) % n]`, `i % 2 === 0`) and on numbers (`a % 0.7`). */
+  readonly modulo: boolean;
+  /** Triangular loops (`j < i`, `j <= i`, `j = i + 1 ..`) and `Math.floor(i / 2)` indices. */
+  readonly triangularLoops: boolean;
 }
 
 export const DEFAULT_FLAGS: GenFlags = {
@@ -439,6 +508,9 @@ export const DEFAULT_FLAGS: GenFlags = {
   sameValueInBothBranches: true,
   scalarCopies: true,
   infeasibleCounterConditions: true,
+  runTimeSizes: true,
+  modulo: true,
+  triangularLoops: true,
 };
 
 const LIMIT = 20; // target bound on magnitudes
@@ -459,9 +531,26 @@ interface Var {
 
 interface Loop {
   readonly v: string;
+  /** The counter's values (for a loop of run-time trip count, its values at the largest run). */
   readonly vals: readonly number[];
+  /**
+   * A loop over a run-time size S: `full` takes the counter through (a subset of) [0, S),
+   * `lt`/`le` through [0, outer) / [0, outer], `after` through (outer, S). Such a counter
+   * indexes only tensors with the run-time dimension S (see symIndex), never a literal one.
+   */
+  readonly sym?: { readonly s: string; readonly kind: "full" | "lt" | "le" | "after"; readonly outer?: string };
+  /** A counter that indexes nothing (a loop to an integer parameter such as `steps`). */
+  readonly opaque?: boolean;
   /** A branch condition on this counter exists already (see infeasibleCounterConditions). */
   conditioned?: boolean;
+}
+
+/** A loop with a written-out header: its counter's values and what the counter may index. */
+interface Range {
+  readonly header: LoopHeader;
+  readonly vals: readonly number[];
+  readonly sym?: Loop["sym"];
+  readonly opaque?: boolean;
 }
 
 interface HelperSig {
@@ -485,6 +574,14 @@ class Gen {
   consts: { name: string; value: number }[] = [];
   /** No loop counters as numbers (inside conditions, see infeasibleCounterConditions). */
   noCounterLeaves = false;
+  /** The entry's size type parameters with their values in each run (empty: no run-time sizes). */
+  syms = new Map<string, readonly number[]>();
+  /** The entry's integer parameters (loop bounds) with their values in each run. */
+  ints: { readonly name: string; readonly values: readonly number[] }[] = [];
+  /** `const n0 = x.length;` at the top of the entry: a name for a size. */
+  sizeConsts: { readonly name: string; readonly sym: string }[] = [];
+  /** Statements that open the entry's body (the size constants). */
+  prelude: Stmt[] = [];
   /** Remaining budget of nodes, so that programs stay small. */
   budget = 0;
   stmtDepth = 0;
@@ -508,7 +605,11 @@ class Gen {
 
   // ------------------------------------------------------------------ scopes
   vars(): Var[] {
-    return this.scopes.flat().filter((v) => !v.hidden);
+    return this.scopes.flat().filter((v) => !v.hidden && !(v.ty.k === "ten" && v.ty.dims));
+  }
+  /** The tensors with run-time dimensions in scope (generated only by the code below that knows them). */
+  symVars(): Var[] {
+    return this.scopes.flat().filter((v) => !v.hidden && v.ty.k === "ten" && v.ty.dims !== undefined);
   }
   /** Generates with v out of sight: `s += e` in a loop must not read s (growth). */
   without<T>(v: Var, f: () => T): T {
@@ -584,7 +685,8 @@ class Gen {
   /** An index expression in [0, dim) for every value of the enclosing loop counters. */
   index(dim: number): string {
     const opts: string[] = [];
-    for (const l of this.loops) {
+    const fixed = this.loops.filter((l) => !l.sym && !l.opaque && l.vals.length > 0);
+    for (const l of fixed) {
       const lo = Math.min(...l.vals);
       const hi = Math.max(...l.vals);
       if (lo >= 0 && hi < dim) {
@@ -596,8 +698,11 @@ class Gen {
         if (lo - o >= 0 && hi - o < dim) opts.push(`${l.v} - ${o}`);
       }
       if (lo >= 0 && 2 * hi < dim) opts.push(`2 * ${l.v}`);
+      // (sometimes: the options above keep their share)
+      if (this.flags.triangularLoops && lo >= 0 && Math.floor(hi / 2) < dim && hi >= 2 && this.r.chance(0.4)) opts.push(`Math.floor(${l.v} / 2)`);
+      if (this.flags.modulo && lo >= 0 && hi >= dim - 1 && this.r.chance(0.4)) opts.push(`(${l.v} + ${this.r.int(1, 2)}) % ${dim}`);
       // two counters: i + k, 2 * i + k (as in a convolution written out)
-      for (const m of this.loops) {
+      for (const m of fixed) {
         if (m === l) continue;
         const lo2 = Math.min(...m.vals);
         const hi2 = Math.max(...m.vals);
@@ -611,7 +716,7 @@ class Gen {
 
   // ------------------------------------------------------------------ parameters
   newParam(ty: Ty, role: Param["role"] = "real", classes?: number): Param {
-    const prefix = role !== "real" ? "lbl" : ty.k === "num" ? "x" : shapeOf(ty).length >= 2 ? "w" : "t";
+    const prefix = role === "int" ? "steps" : role !== "real" ? "lbl" : ty.k === "num" ? "x" : shapeOf(ty).length >= 2 ? "w" : "t";
     const p: Param = { name: this.fresh(prefix), ty, role, ...(classes !== undefined ? { classes } : {}) };
     this.params.push(p);
     if (role === "real") this.scopes[0]!.push({ name: p.name, ty, mutable: this.flags.paramReassign && ty.k === "num", ub: ty.k === "num" ? 1.5 : 1, writable: false, reads: 0, loopDepth: 0, param: p });
@@ -662,8 +767,15 @@ class Gen {
       [nums.length ? 5 : 0, () => this.read(this.pickVar((v) => v.ty.k === "num")!)],
       [2, () => this.literal()],
       [tens.length ? 4 : 0, () => this.elementRead()],
-      [this.loops.length && !this.noCounterLeaves ? 1 : 0, () => {
-        const l = r.pick(this.loops);
+      // a tensor of run-time size, read at indices valid at every size (more often inside a loop over it)
+      [this.symVars().length ? (this.loops.some((l) => l.sym) ? 6 : 2) : 0, () => this.symElementRead()],
+      // a size as a number (`s / x.length`)
+      [this.syms.size ? 0.5 : 0, () => {
+        const S = r.pick([...this.syms.keys()]);
+        return leaf(NUM, this.sizeExpr(S), this.maxSize(S));
+      }],
+      [this.loops.some((l) => l.vals.length > 0) && !this.noCounterLeaves ? 1 : 0, () => {
+        const l = r.pick(this.loops.filter((x) => x.vals.length > 0));
         const ub = Math.max(...l.vals.map(Math.abs));
         return r.chance(0.5) ? leaf(NUM, l.v, ub) : bin("*", this.posLiteral(0.1, 0.5), leaf(NUM, l.v, ub), ub * 0.5);
       }],
@@ -767,6 +879,14 @@ class Gen {
         const fn = r.pick(["Math.floor", "Math.sign", "Math.round", "Math.ceil", "Math.trunc"]);
         return tpl(NUM, [a, b], (u + 1) * b.ub, (k) => `${fn}(${k[0]!.s}) * ${k[1]!.p}`, false);
       }],
+      [f.modulo ? 1 : 0, () => {
+        // JavaScript's remainder, jumping where a / b is an integer (random inputs lie on no
+        // jump; the finite-difference check steps past one as past a kink); b >= 0.3
+        const b = r.chance(0.5)
+          ? this.posLiteral(0.3, 2)
+          : tpl(NUM, [this.scalar(d - 1)], 2.5, (k) => `1.5 + Math.tanh(${k[0]!.s})`, false);
+        return bin("%", a, b, Math.min(u, b.ub));
+      }],
     ])();
   }
 
@@ -774,7 +894,20 @@ class Gen {
     const r = this.r;
     const free = this.flags.infeasibleCounterConditions;
     const cmp = (single: boolean): Expr => {
-      const loops = this.loops.filter((l) => free || (single && !l.conditioned && l.vals.length >= 2));
+      const loops = this.loops.filter((l) => l.vals.length > 0 && (free || (single && !l.conditioned && l.vals.length >= 2)));
+      if (this.flags.modulo && loops.length && r.chance(0.12)) {
+        // a parity-like condition on a counter: i % 2 === 0, (i + j) % 3 !== 1
+        const l = r.pick(loops);
+        const m = r.int(2, 3);
+        const rem = r.int(0, m - 1);
+        const holds = l.vals.filter((v) => v % m === rem).length;
+        if (free || (holds > 0 && holds < l.vals.length)) {
+          if (!free) l.conditioned = true;
+          const other = free ? this.loops.filter((x) => x !== l && x.vals.length > 0) : [];
+          const lhs = other.length && r.chance(0.3) ? `(${l.v} + ${r.pick(other).v})` : l.v;
+          return leaf(BOOL, `${lhs} % ${m} ${r.pick(["===", "!=="])} ${rem}`, 0, false);
+        }
+      }
       if (loops.length && r.chance(0.2)) {
         const l = r.pick(loops);
         // (only > and >=: `a < (b) > (c)` would parse as a call with type arguments)
@@ -825,6 +958,7 @@ class Gen {
         return call("dot", [a, b], NUM, a.ub * b.ub * sizeOf(shapeOf(a.ty)));
       }],
       [f.crossEntropy ? 2 : 0, () => this.crossEntropy(d)],
+      [this.symVars().length ? 4 : 0, () => this.symReduction(d)],
       [f.softmax ? 1 : 0, () => {
         const k = r.int(2, 5);
         const z = this.tensor([k], d - 1);
@@ -1130,6 +1264,7 @@ class Gen {
         [f.earlyReturn && canReturn && !deep && this.earlyReturns < 2 ? 2 : 0, () => this.earlyReturn()],
         [f.loops && !deep && this.loops.length < 3 ? 4 : 0, () => this.loopScalar()],
         [f.loops && f.elementWrites && !deep && this.loops.length < 2 ? 3 : 0, () => this.buildTensor()],
+        [this.syms.size && f.loops && f.elementWrites && !deep && this.loops.length < 2 ? 4 : 0, () => this.buildSym()],
         [f.loops && f.loopCarriedTensors && !deep && this.loops.length < 1 ? 2 : 0, () => this.recurrentCell()],
         [f.loops && f.handLayers && f.elementWrites && !deep && this.loops.length < 1 ? 2 : 0, () => this.handLayer()],
       ])();
@@ -1267,6 +1402,7 @@ class Gen {
   }
 
   returnExpr(): Expr {
+    if (this.retTy.k === "ten" && this.retTy.dims) return this.symTensor(this.retTy.dims, 2);
     return this.retTy.k === "num" ? this.scalar(3) : this.tensor(shapeOf(this.retTy), 2, true);
   }
 
@@ -1325,7 +1461,14 @@ class Gen {
     const tens = this.vars().filter((v) => v.ty.k === "ten" && v.ty.shape[0]! >= 2);
     const over = tens.length && r.chance(0.5) ? r.pick(tens) : undefined;
     const n = over ? shapeOf(over.ty)[0]! : count;
-    const loop = this.loop(n, (l) => {
+    // a loop over a run-time size or to an integer parameter, in programs that have them
+    const range = r.weighted<((v: string) => Range) | undefined>([
+      [5, undefined],
+      [this.syms.size ? 5 : 0, this.syms.size ? this.symRange(r.pick([...this.syms.keys()])) : undefined],
+      [this.ints.length ? 2 : 0, this.ints.length ? this.intRange() : undefined],
+    ]);
+    const loopOf = (body: (l: Loop) => Stmt[]): Stmt => (range ? this.loopRange(range, body) : this.loop(n, body, over));
+    const loop = loopOf((l) => {
       const pre = this.stmts(r.int(0, 2), false);
       const kind = r.int(0, 6);
       const sRef = (): Expr => leaf(NUM, s.name, s.ub);
@@ -1360,18 +1503,18 @@ class Gen {
         }];
         s.ub += trips * a.ub;
       } else {
-        // a nested loop accumulating into s
-        const inner = this.loop(r.int(2, 3), () => {
+        // a nested loop accumulating into s: triangular (j < i, j <= i, j > i) or of its own count
+        const body = (): Stmt[] => {
           const e = this.without(s, () => this.scalar(2));
           s.ub += this.trips(s) * e.ub;
           return [{ k: "assign", target: s.name, op: r.pick<AssignOp>(["+=", "-="]), e }];
-        });
-        upd = [inner];
+        };
+        const tri = r.chance(l.sym ? 0.7 : 0.35) ? this.triRange(l) : undefined;
+        upd = [tri ? this.loopRange(tri, body) : this.loop(r.int(2, 3), body)];
       }
-      void l;
       const post = this.stmts(r.int(0, 1), false);
       return [...pre, ...upd, ...post];
-    }, over);
+    });
     return [decl, loop];
   }
 
@@ -1386,13 +1529,14 @@ class Gen {
       if (dim + 1 < shape.length) return [build(dim + 1, here)];
       const target = `${y.name}${here.map((i) => `[${i}]`).join("")}`;
       if (r.chance(0.35)) {
-        // y[i] += a[i][k] * b[k] over k: a matrix product written out
-        const red = this.loop(r.int(2, 4), () => {
+        // y[i] += a[i][k] * b[k] over k: a matrix product written out (or over a triangle, k < i)
+        const body = (): Stmt[] => {
           const e = this.without(y, () => this.scalar(2));
           y.ub += this.trips(y) * e.ub;
           return [{ k: "assign", target, op: "+=", e }];
-        });
-        return [red];
+        };
+        const tri = r.chance(0.4) ? this.triRange(l) : undefined;
+        return [tri ? this.loopRange(tri, body) : this.loop(r.int(2, 4), body)];
       }
       const pre = this.stmts(r.int(0, 1), false);
       const e = this.scalar(r.int(1, 3));
@@ -1517,7 +1661,7 @@ class Gen {
     const h = this.declare({ name: this.fresh("h"), ty: ten(shape), mutable: true, ub: 1, writable: false });
     const decl: Stmt = { k: "decl", kw: "let", name: h.name, init };
     const steps = r.int(2, 4);
-    const loop = this.loop(steps, () => {
+    const loop = (this.ints.length && r.chance(0.5) ? (b: () => Stmt[]) => this.loopRange(this.intRange(), b) : (b: () => Stmt[]) => this.loop(steps, b))(() => {
       if (r.chance(0.5)) {
         // whole-tensor update: h = tanh(W h + x_t)
         const hRef = leaf(ten(shape), h.name, 1);
@@ -1547,11 +1691,255 @@ class Gen {
     return [decl, loop];
   }
 
+  // ------------------------------------------------------------------ run-time sizes
+  /** The largest value of a size in the program's runs (for magnitude bounds). */
+  maxSize(sym: string): number {
+    return Math.max(...this.syms.get(sym)!);
+  }
+
+  /** `x.length` or `x[0].length` of a parameter with dimension S (before the body is generated). */
+  sizeExprFromParams(S: string): string {
+    const opts: string[] = [];
+    for (const p of this.params) {
+      const dims = p.ty.k === "ten" ? p.ty.dims : undefined;
+      if (dims?.[0] === S) opts.push(`${p.name}.length`);
+      if (dims?.[1] === S) opts.push(`${p.name}[0].length`);
+    }
+    return this.r.pick(opts);
+  }
+
+  /** An expression for size S: `x.length`, `x[0].length` or a `const n = x.length` of the entry. */
+  sizeExpr(S: string): string {
+    const opts: string[] = [];
+    for (const v of this.symVars()) {
+      const dims = (v.ty as { dims: readonly Dim[] }).dims;
+      if (dims[0] === S) opts.push(`${v.name}.length`);
+      if (dims[1] === S) opts.push(`${v.name}[0].length`);
+    }
+    for (const c of this.sizeConsts) if (c.sym === S) opts.push(c.name, c.name);
+    return this.r.pick(opts);
+  }
+
+  /** An index into a dimension of run-time size S, in range at every size (S >= 1). */
+  symIndex(S: string): string {
+    const r = this.r;
+    const opts: string[] = [];
+    const here = this.loops.filter((l) => l.sym?.s === S);
+    for (const l of here) {
+      const { kind, outer } = l.sym!;
+      const i = l.v;
+      opts.push(i, i);
+      if (kind === "full") {
+        opts.push(`${this.sizeExpr(S)} - 1 - ${i}`);
+        if (this.flags.modulo) opts.push(`(${i} + ${r.int(1, 2)}) % ${this.sizeExpr(S)}`);
+        if (this.flags.triangularLoops) opts.push(`Math.floor(${i} / 2)`);
+        for (const m of here) {
+          if (m !== l && m.sym!.kind === "full" && this.flags.modulo) opts.push(`(${i} + ${m.v}) % ${this.sizeExpr(S)}`);
+        }
+      } else if (kind === "lt") opts.push(`${i} + 1`, `${outer} - 1 - ${i}`);
+      else if (kind === "le") opts.push(`${outer} - ${i}`);
+      else opts.push(`${i} - 1`, `${this.sizeExpr(S)} - 1 - ${i}`);
+    }
+    if (opts.length && r.chance(0.85)) return r.pick(opts);
+    return r.chance(0.6) ? "0" : `${this.sizeExpr(S)} - 1`;
+  }
+
+  /** An index into one dimension (literal or run-time). */
+  dimIndex(d: Dim): string {
+    return typeof d === "number" ? this.index(d) : this.symIndex(d);
+  }
+
+  symElementRead(): Expr {
+    const looped = new Set(this.loops.filter((l) => l.sym).map((l) => l.sym!.s));
+    const v = this.pickVar((x) => x.ty.k === "ten" && x.ty.dims !== undefined &&
+      (looped.size === 0 || x.ty.dims.some((d) => looped.has(d as string)) || this.r.chance(0.3)));
+    const w = v ?? this.r.pick(this.symVars());
+    w.reads++;
+    const dims = (w.ty as { dims: readonly Dim[] }).dims;
+    return leaf(NUM, `${w.name}${dims.map((d) => `[${this.dimIndex(d)}]`).join("")}`, w.ub);
+  }
+
+  /** A tensor expression with the run-time dimensions `dims`, built from tensors of those dimensions. */
+  symTensor(dims: readonly Dim[], d: number): Expr {
+    const r = this.r;
+    const ty = symTen(dims, (S) => this.maxSize(S));
+    const same = this.symVars().filter((v) => sameTy(v.ty, ty));
+    if (d <= 0 || r.chance(0.35) || this.budget-- <= 0) {
+      const v = r.pick(same);
+      return this.read(v);
+    }
+    return r.weighted<() => Expr>([
+      [3, () => {
+        const a = this.symTensor(dims, d - 1);
+        return r.weighted<() => Expr>([
+          [2, () => call("relu", [a], ty, a.ub)],
+          [2, () => call("tanh", [a], ty, 1)],
+          [1, () => call("sigmoid", [a], ty, 1)],
+          [1, () => call("exp", [call("tanh", [a], ty, 1)], ty, Math.E)],
+          [dims.length === 1 ? 1 : 0, () => call("softmax", [a], ty, 1)],
+        ])();
+      }],
+      [2, () => {
+        const a = this.symTensor(dims, d - 1);
+        const s = this.within(this.scalar(d - 1), 3);
+        const op = r.pick(["add", "mul", "sub"]);
+        return call(op, r.chance(0.7) ? [a, s] : [s, a], ty, op === "mul" ? a.ub * s.ub : a.ub + s.ub);
+      }],
+      [2, () => {
+        const a = this.symTensor(dims, d - 1);
+        const b = this.symTensor(dims, d - 1);
+        const op = r.pick(["add", "mul", "sub"]);
+        return call(op, [a, b], ty, op === "mul" ? a.ub * b.ub : a.ub + b.ub);
+      }],
+    ])();
+  }
+
+  /** A number from tensors of run-time size: sum, mean, dot, a linear layer on a batch of any size. */
+  symReduction(d: number): Expr {
+    const r = this.r;
+    const src = r.pick(this.symVars());
+    const dims = (src.ty as { dims: readonly Dim[] }).dims;
+    const elems = sizeOf(shapeOf(src.ty));
+    const k = r.int(0, 9);
+    if (k < 4) {
+      const t = this.symTensor(dims, d - 1);
+      return r.chance(0.5) ? call("sum", [t], NUM, t.ub * elems) : call("mean", [t], NUM, t.ub);
+    }
+    if (k < 7) {
+      const a = this.symTensor(dims, d - 1);
+      const b = this.symTensor(dims, d - 1);
+      return call("dot", [a, b], NUM, a.ub * b.ub * elems);
+    }
+    if (this.flags.linear && dims.length === 2 && typeof dims[1] === "number") {
+      // linear(x, w, b) on x: [N, k]: [N, h]
+      const inp = dims[1];
+      const h = r.int(1, 3);
+      const x = this.symTensor(dims, d - 1);
+      const w = this.weight([h, inp], d);
+      const args = [x, w];
+      if (r.chance(0.5)) args.push(this.weight([h], d));
+      const ty = symTen([dims[0]!, h], (S) => this.maxSize(S));
+      const ub = inp * x.ub * w.ub + (args[2]?.ub ?? 0);
+      const y = call("linear", args, ty, ub);
+      const act = r.pick(["relu", "tanh", ""]);
+      const z = act ? call(act, [y], ty, act === "tanh" ? 1 : ub) : y;
+      return r.chance(0.5) ? call("sum", [z], NUM, z.ub * sizeOf(ty.k === "ten" ? ty.shape : [])) : call("mean", [z], NUM, z.ub);
+    }
+    // an element of a row: t[i] of a [N, k] tensor, reduced
+    return this.symElementRead();
+  }
+
+  /** A loop over a run-time size S: up, down or by 2 (the counter indexes dimensions S). */
+  symRange(S: string): (v: string) => Range {
+    const r = this.r;
+    const n = this.maxSize(S);
+    const min = Math.min(...this.syms.get(S)!);
+    const k = r.int(0, 5);
+    const len = this.sizeExpr(S);
+    const all = Array.from({ length: n }, (_, j) => j);
+    const sym = { s: S, kind: "full" as const };
+    if (k < 3) return (v) => ({ header: { init: "0", cond: `${v} < ${len}`, inc: `${v}++`, minTrips: min }, vals: all, sym });
+    if (k < 5) return (v) => ({ header: { init: `${len} - 1`, cond: `${v} >= 0`, inc: `${v}--`, minTrips: min }, vals: all, sym });
+    return (v) => ({ header: { init: "0", cond: `${v} < ${len}`, inc: `${v} += 2`, minTrips: min }, vals: all.filter((j) => j % 2 === 0), sym });
+  }
+
+  /**
+   * A triangular loop inside loop l: `j < i`, `j <= i` or `j = i + 1 ..` up to l's size (a
+   * literal bound for a loop of literal count). Undefined when l cannot have one.
+   */
+  triRange(l: Loop): ((v: string) => Range) | undefined {
+    if (!this.flags.triangularLoops || l.opaque || l.vals.length === 0) return undefined;
+    if (l.sym && l.sym.kind !== "full") return undefined;
+    const lo = Math.min(...l.vals);
+    const hi = Math.max(...l.vals);
+    if (lo < 0 || hi < 1) return undefined;
+    const r = this.r;
+    const kind = r.pick(["lt", "le", "after"] as const);
+    const upTo = (a: number, b: number): number[] => Array.from({ length: Math.max(0, b - a + 1) }, (_, j) => a + j);
+    const S = l.sym?.s;
+    const sym = S ? { s: S, kind, outer: l.v } : undefined;
+    const i = l.v;
+    if (kind === "lt") return (v) => ({ header: { init: "0", cond: `${v} < ${i}`, inc: `${v}++`, minTrips: 0 }, vals: upTo(0, hi - 1), ...(sym ? { sym } : {}) });
+    if (kind === "le") return (v) => ({ header: { init: "0", cond: `${v} <= ${i}`, inc: `${v}++`, minTrips: lo + 1 }, vals: upTo(0, hi), ...(sym ? { sym } : {}) });
+    const bound = S ? this.sizeExpr(S) : String(hi + 1 + r.int(0, 1));
+    const last = S ? this.maxSize(S) - 1 : Number(bound) - 1;
+    return (v) => ({ header: { init: `${i} + 1`, cond: `${v} < ${bound}`, inc: `${v}++`, minTrips: 0 }, vals: upTo(lo + 1, last), ...(sym ? { sym } : {}) });
+  }
+
+  /** A loop to an integer parameter: `for (let k = 0; k < steps; k++)`. */
+  intRange(): (v: string) => Range {
+    const p = this.r.pick(this.ints);
+    const n = Math.max(...p.values);
+    return (v) => ({
+      header: { init: "0", cond: `${v} < ${p.name}`, inc: `${v}++`, minTrips: Math.min(...p.values) },
+      vals: Array.from({ length: n }, (_, j) => j), opaque: true,
+    });
+  }
+
+  /** A loop with a written-out header (see Range); `body` is generated with the counter in scope. */
+  loopRange(range: (v: string) => Range, body: (l: Loop) => Stmt[]): Stmt {
+    const v = `i${this.loopCounter++}`;
+    const rg = range(v);
+    const l: Loop = { v, vals: rg.vals, ...(rg.sym ? { sym: rg.sym } : {}), ...(rg.opaque ? { opaque: true } : {}) };
+    this.loops.push(l);
+    const stmts = this.withScope(() => body(l));
+    this.loops.pop();
+    return { k: "for", v, start: 0, step: 1, count: rg.vals.length, inclusive: false, header: rg.header, body: stmts };
+  }
+
+  /**
+   * `const y = zeros([n])` (or `[n, k]`) filled in a loop over the run-time size: each
+   * element from reads at the counter, or accumulated over a triangular inner loop (a
+   * prefix recurrence over y's own earlier elements among them).
+   */
+  buildSym(): Stmt[] {
+    const r = this.r;
+    const S = r.pick([...this.syms.keys()]);
+    const k = r.chance(0.35) ? r.int(2, 3) : undefined;
+    const dims: Dim[] = k ? [S, k] : [S];
+    const len = this.sizeExpr(S);
+    const y = this.declare({ name: this.fresh("y"), ty: symTen(dims, (s) => this.maxSize(s)), mutable: false, ub: 0, writable: false });
+    y.hidden = true;
+    const decl: Stmt = { k: "decl", kw: "const", name: y.name, init: leaf(y.ty, `zeros([${len}${k ? `, ${k}` : ""}])`, 0) };
+    const loop = this.loopRange(this.symRange(S), (li) => {
+      const fill = (target: string): Stmt[] => {
+        const kind = r.int(0, 3);
+        const tri = this.triRange(li);
+        if (kind === 0 && tri) {
+          // y[i] += e over a triangular inner loop
+          return [this.loopRange(tri, () => {
+            const e = this.scalar(2);
+            y.ub += this.trips(y) * e.ub;
+            return [{ k: "assign", target, op: "+=", e }];
+          })];
+        }
+        if (kind === 1 && tri && !k) {
+          // a prefix recurrence: y[i] = e; y[i] += c * tanh(y[j]) for j < i
+          const e = this.scalar(2);
+          const c = this.posLiteral(0.1, 0.9);
+          const inner = this.loopRange(tri, (lj) => [{
+            k: "assign", target, op: "+=", e: bin("*", c, leaf(NUM, `Math.tanh(${y.name}[${lj.v}])`, 1), c.ub),
+          }]);
+          y.ub = Math.max(y.ub, e.ub) + this.maxSize(S);
+          return [{ k: "assign", target, op: "=", e }, inner];
+        }
+        const pre = this.stmts(r.int(0, 1), false);
+        const e = this.scalar(r.int(1, 3));
+        y.ub = Math.max(y.ub, e.ub);
+        return [...pre, { k: "assign", target, op: "=", e }];
+      };
+      if (k) return [this.loop(k, (lc) => fill(`${y.name}[${li.v}][${lc.v}]`))];
+      return fill(`${y.name}[${li.v}]`);
+    });
+    y.hidden = false;
+    return [decl, loop];
+  }
+
   // ------------------------------------------------------------------ functions
   /** The final return: uses the variables nothing has read yet, so little code is dead. */
   finalReturn(): Stmt {
     const r = this.r;
-    const unread = this.vars().filter((v) => v.reads === 0 && !v.param);
+    const unread = [...this.vars(), ...this.symVars()].filter((v) => v.reads === 0 && !v.param);
     let e = this.returnExpr();
     for (const v of unread.slice(0, 4)) {
       const x = this.read(v);
@@ -1580,7 +1968,7 @@ class Gen {
       this.scopes[0]!.push({ name: p.name, ty: p.ty, mutable: this.flags.paramReassign && p.ty.k === "num" && this.r.chance(0.3), ub: p.ty.k === "num" ? 1.5 : 1, writable: false, reads: 0, loopDepth: 0, param: p });
     }
     this.budget = exported ? 120 : 60;
-    const body = this.stmts(nStmts, true);
+    const body = [...(exported ? this.prelude : []), ...this.stmts(nStmts, true)];
     body.push(this.finalReturn());
     const ub = Math.min(LIMIT, Math.max(...collectReturns(body).map((e) => e.ub)));
     let wrt: string[] | undefined;
@@ -1589,7 +1977,8 @@ class Gen {
       wrt = real.filter(() => this.r.chance(0.6)).map((p) => p.name);
       if (wrt.length === 0) wrt = [real[0]!.name];
     }
-    return { fn: { name, exported, params: this.params, ret, body, ...(wrt ? { wrt } : {}) }, ub };
+    const typeParams = exported ? [...this.syms.keys()] : [];
+    return { fn: { name, exported, params: this.params, ret, body, ...(wrt ? { wrt } : {}), ...(typeParams.length ? { typeParams } : {}) }, ub };
   }
 }
 
@@ -1621,18 +2010,82 @@ export function generateProgram(seed: number, flags: GenFlags = DEFAULT_FLAGS): 
     g.helpers.push({ name: fn.name, params: fn.params, ret, ub });
   }
   const params: Param[] = [];
-  const ret = flags.tensorReturn && r.chance(0.2) ? ten(g.randomShape()) : NUM;
+  let ret = flags.tensorReturn && r.chance(0.2) ? ten(g.randomShape()) : NUM;
   g.params = params;
   g.isEntry = true;
   g.scopes = [[]];
   g.counter = 0;
   const nScalars = r.int(2, 4);
   for (let k = 0; k < nScalars; k++) g.newParam(NUM);
-  const nTensors = r.int(0, 2);
+  const runs = flags.runTimeSizes ? runTimeSizes(g) : undefined;
+  // a tensor of run-time size out (its vector-Jacobian product takes a cotangent of that size)
+  const sized = params.filter((q) => q.ty.k === "ten" && q.ty.dims);
+  if (sized.length && flags.tensorReturn && r.chance(0.25)) ret = r.pick(sized).ty;
+  const nTensors = r.int(0, runs ? 1 : 2);
   for (let k = 0; k < nTensors; k++) g.newParam(ten(g.randomShape()));
   const { fn } = g.fn(`e${seed}`, true, params, ret, r.int(3, 6));
   fns.push(fn);
-  return { seed, fns, ...(g.consts.length ? { consts: g.consts } : {}) };
+  return { seed, fns, ...(g.consts.length ? { consts: g.consts } : {}), ...(runs ? { runs } : {}) };
+}
+
+/** How many runs (sets of sizes) a program with run-time sizes is checked at. */
+const RUNS = 3;
+
+/**
+ * Makes some entry points generic in their sizes: type parameters N (and M), 1-3 tensor
+ * parameters with those dimensions (`[N]`, `[N, 3]`, `[N, M]`, `[2, N]`), sometimes
+ * `const n = x.length` at the top, and sometimes an integer parameter used as a loop bound
+ * (`steps`). Returns the runs -- N = 1, a small and a larger N, integers from 0 -- or
+ * undefined for an entry with neither.
+ */
+function runTimeSizes(g: Gen): SizeRun[] | undefined {
+  const r = g.r;
+  const sized = r.chance(0.3);
+  const withInt = r.chance(sized ? 0.3 : 0.08);
+  if (!sized && !withInt) return undefined;
+  const runs: Record<string, number>[] = Array.from({ length: RUNS }, () => ({}));
+  const shuffled = (xs: number[]): number[] => {
+    for (let k = xs.length - 1; k > 0; k--) {
+      const j = r.int(0, k);
+      [xs[k], xs[j]] = [xs[j]!, xs[k]!];
+    }
+    return xs;
+  };
+  if (sized) {
+    const syms = r.chance(0.6) ? ["N"] : ["N", "M"];
+    for (const S of syms) {
+      const values = S === "N" ? shuffled([1, r.int(2, 3), r.int(4, 6)]) : shuffled([r.int(1, 2), r.int(2, 3), r.int(3, 4)]);
+      values.forEach((v, k) => (runs[k]![S] = v));
+      g.syms.set(S, values);
+    }
+    const at = (S: string): number => g.maxSize(S);
+    const choices: Dim[][] = syms.length === 1
+      ? [["N"], ["N"], ["N", r.int(2, 3)], [r.int(2, 3), "N"]]
+      : [["N", "M"], ["N", "M"], ["N"], ["M"], ["M", r.int(2, 3)], ["N", r.int(2, 3)], ["M", "N"]];
+    const nParams = r.int(1, 3);
+    const dimsList: Dim[][] = [];
+    // sometimes only [N, M] arrays: no array determines N or M alone, so the generated
+    // functions take a trailing { N, M } argument
+    const onlyPairs = syms.length === 2 && r.chance(0.35);
+    for (let k = 0; k < nParams; k++) dimsList.push(onlyPairs ? r.pick<Dim[]>([["N", "M"], ["M", "N"]]) : r.pick(choices));
+    // every size appears in some parameter
+    for (const S of syms) if (!dimsList.some((ds) => ds.includes(S))) dimsList.push([S]);
+    for (const dims of dimsList) g.newParam(symTen(dims, at));
+    for (const S of syms) {
+      if (!r.chance(0.4)) continue;
+      const name = g.fresh("n");
+      const init = leaf(INT, g.sizeExprFromParams(S), g.maxSize(S));
+      g.prelude.push({ k: "decl", kw: "const", name, init });
+      g.sizeConsts.push({ name, sym: S });
+    }
+  }
+  if (withInt) {
+    const p = g.newParam(NUM, "int");
+    const values = shuffled([r.int(0, 1), r.int(1, 3), r.int(3, 5)]);
+    values.forEach((v, k) => (runs[k]![p.name] = v));
+    g.ints.push({ name: p.name, values });
+  }
+  return runs;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1751,7 +2204,12 @@ export function cleanup(p: Program): Program {
     const text = f.body.map((s) => printStmtText(s)).join("\n");
     const params = f.params.filter((q) => new RegExp(`\\b${q.name}\\b`).test(text));
     const wrt = f.wrt?.filter((w) => params.some((q) => q.name === w));
-    return { ...f, params, ...(f.wrt ? { wrt: wrt && wrt.length ? wrt : undefined } : {}) };
+    // (a size no parameter names any more goes too)
+    const typeParams = f.typeParams?.filter((t) => params.some((q) => q.ty.k === "ten" && q.ty.dims?.includes(t)));
+    return {
+      ...f, params, ...(f.wrt ? { wrt: wrt && wrt.length ? wrt : undefined } : {}),
+      ...(f.typeParams ? { typeParams: typeParams?.length ? typeParams : undefined } : {}),
+    };
   });
   return { ...p, fns };
 }
@@ -1788,9 +2246,9 @@ export function* shrinkCandidates(p: Program): Generator<Program> {
           yield put(replaceStmt(f.body, path, [{ ...s, els: null }]));
         }
       } else if (s.k === "for") {
-        const c: Stmt = { k: "decl", kw: "const", name: s.v, init: lit(s.start) };
+        const c: Stmt = { k: "decl", kw: "const", name: s.v, init: s.header ? leaf(INT, s.header.init, 0, false) : lit(s.start) };
         yield put(replaceStmt(f.body, path, [c, ...s.body]));
-        if (s.count > 1 && s.lengthOf === undefined) {
+        if (s.count > 1 && s.lengthOf === undefined && s.header === undefined) {
           yield put(replaceStmt(f.body, path, [{ ...s, count: 1, boundConst: undefined }]));
           if (s.count > 2) yield put(replaceStmt(f.body, path, [{ ...s, count: s.count - 1, boundConst: undefined }]));
         }

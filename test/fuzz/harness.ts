@@ -50,8 +50,8 @@ import ts from "typescript";
 import { compile } from "../../compiler/pipeline.js";
 import { importCode, unflatten } from "../helpers.js";
 import {
-  BUILTIN_NAMES, Fn, GenFlags, Param, Program, entryOf, hash32, makeRand, printProgram, printPrograms, programSize,
-  shapeOf, shrinkCandidates, sizeOf,
+  BUILTIN_NAMES, Fn, GenFlags, Param, Program, SizeRun, entryOf, hash32, makeRand, printProgram, printPrograms, programSize,
+  runsOf, shapeAt, shapeOf, shrinkCandidates, sizeOf,
 } from "./generator.js";
 
 type Mod = Record<string, any>;
@@ -78,6 +78,9 @@ export interface Failure {
 
 export interface CheckStats {
   checked: number;
+  /** Of those, checks at a run with run-time sizes or integer parameters (and at N = 1). */
+  sized: number;
+  sizeOne: number;
   discarded: number;
   /** Directions that needed a smaller step (a kink or branch flip within 1e-6 of x). */
   refined: number;
@@ -86,7 +89,7 @@ export interface CheckStats {
   directions: number;
 }
 
-export const newStats = (): CheckStats => ({ checked: 0, discarded: 0, refined: 0, ties: 0, directions: 0 });
+export const newStats = (): CheckStats => ({ checked: 0, sized: 0, sizeOne: 0, discarded: 0, refined: 0, ties: 0, directions: 0 });
 
 const GENERATED_DIR = new URL("../.generated/", import.meta.url);
 const RUNTIME_URL = new URL("../../runtime/index.ts", import.meta.url).href;
@@ -217,18 +220,59 @@ export async function build(
 // Inputs
 // ---------------------------------------------------------------------------------------------
 
-/** Inputs of a program's entry point: a function of (seed, parameter name, salt) only, so
- * that removing other parameters while shrinking keeps the remaining inputs unchanged. */
-export function makeInputs(p: Program, salt: number): Arg[] {
-  return entryOf(p).params.map((q) => inputFor(p.seed, q, salt));
+/** Inputs of a program's entry point at a run's sizes: a function of (seed, parameter name,
+ * salt, sizes) only, so that removing other parameters while shrinking keeps the remaining
+ * inputs unchanged. An integer parameter takes its value from the run. */
+export function makeInputs(p: Program, salt: number, run: SizeRun = {}): Arg[] {
+  return entryOf(p).params.map((q) => inputFor(p.seed, q, salt, run));
 }
 
-function inputFor(seed: number, q: Param, salt: number): Arg {
-  const r = makeRand(hash32(seed, q.name, salt));
+function inputFor(seed: number, q: Param, salt: number, run: SizeRun): Arg {
+  const r = makeRand(hash32(seed, q.name, salt, ...Object.values(run)));
+  const n = sizeOf(shapeAt(q.ty, run));
+  if (q.role === "int") return run[q.name]!;
   if (q.role === "label") return r.int(0, q.classes! - 1);
-  if (q.role === "labels") return Float64Array.from({ length: sizeOf(shapeOf(q.ty)) }, () => r.int(0, q.classes! - 1));
+  if (q.role === "labels") return Float64Array.from({ length: n }, () => r.int(0, q.classes! - 1));
   if (q.ty.k === "num") return r.real(-1.5, 1.5);
-  return Float64Array.from({ length: sizeOf(shapeOf(q.ty)) }, () => r.real(-1, 1));
+  return Float64Array.from({ length: n }, () => r.real(-1, 1));
+}
+
+/**
+ * The sizes that no parameter array determines, which the generated functions take as a
+ * trailing `{ N, M }` argument (SPEC section 5): a size is determined by an array in whose
+ * shape it is the only size not yet determined, repeatedly.
+ */
+export function trailingSizes(f: Fn): string[] {
+  const syms = f.typeParams ?? [];
+  const known = new Set<string>();
+  for (let progress = true; progress;) {
+    progress = false;
+    for (const q of f.params) {
+      const dims = q.ty.k === "ten" ? q.ty.dims : undefined;
+      if (!dims) continue;
+      const unknown = [...new Set(dims.filter((d): d is string => typeof d === "string" && !known.has(d)))];
+      if (unknown.length !== 1) continue;
+      known.add(unknown[0]!);
+      progress = true;
+    }
+  }
+  return syms.filter((s) => !known.has(s));
+}
+
+/**
+ * A module whose functions take a run's trailing sizes argument (when the entry needs one)
+ * appended to their arguments; a backward pass takes its tape (and cotangent) only.
+ */
+function atSizes(m: Mod, f: Fn, run: SizeRun): Mod {
+  const trailing = trailingSizes(f);
+  if (trailing.length === 0) return m;
+  const sizes = Object.fromEntries(trailing.map((s) => [s, run[s]!]));
+  return new Proxy(m, {
+    get: (t, k) => {
+      const v = t[k as string];
+      return typeof v === "function" && !String(k).endsWith("Backward") ? (...a: unknown[]) => v(...a, sizes) : v;
+    },
+  });
 }
 
 const toList = (x: unknown): number[] => (typeof x === "number" ? [x] : Array.from(x as ArrayLike<number>));
@@ -261,8 +305,9 @@ function worstRel(a: readonly number[], b: readonly number[]): { err: number; at
 
 const show = (x: number): string => (Number.isInteger(x) ? String(x) : x.toPrecision(17).replace(/\.?0+(e|$)/, "$1"));
 
-function inputsRecord(f: Fn, args: readonly Arg[], cot?: Float64Array): Record<string, number | number[]> {
+function inputsRecord(f: Fn, args: readonly Arg[], cot?: Float64Array, run: SizeRun = {}): Record<string, number | number[]> {
   const rec: Record<string, number | number[]> = {};
+  for (const s of f.typeParams ?? []) rec[`<size ${s}>`] = run[s]!;
   f.params.forEach((q, i) => (rec[q.name] = typeof args[i] === "number" ? (args[i] as number) : Array.from(args[i] as Float64Array)));
   if (cot) rec["<cotangent>"] = Array.from(cot);
   return rec;
@@ -280,21 +325,36 @@ const DIRECTIONS = 4;
  * Checks one program against built modules; null when it passes (or is discarded, which
  * `stats` counts).
  */
-export function checkProgram(p: Program, b: Built, stats: CheckStats = newStats()): Failure | null {
+export function checkProgram(p: Program, built: Built, stats: CheckStats = newStats()): Failure | null {
   const f = entryOf(p);
   const name = f.name;
-  const fail = (kind: string, message: string, args?: readonly Arg[], cot?: Float64Array): Failure => ({
-    seed: p.seed, kind, message, ...(args ? { inputs: inputsRecord(f, args, cot) } : {}),
-  });
   const isTensorOut = f.ret.k === "ten";
   for (const fnName of [name, isTensorOut ? `${name}Vjp` : `${name}Grad`]) {
-    if (typeof b.fast[fnName] !== "function") return fail("missing-export", `the generated module has no function ${fnName}`);
+    if (typeof built.fast[fnName] !== "function") return { seed: p.seed, kind: "missing-export", message: `the generated module has no function ${fnName}` };
   }
+  // every run: the sizes and integer parameters the generated code is called at, in turn
+  for (const run of runsOf(p)) {
+    const b: Built = { ...built, fast: atSizes(built.fast, f, run), ...(built.plain ? { plain: atSizes(built.plain, f, run) } : {}) };
+    const fl = checkRun(p, b, stats, run);
+    if (fl) return fl;
+  }
+  return null;
+}
+
+/** The checks of one program at one run's sizes (b's modules take the run's sizes argument). */
+function checkRun(p: Program, b: Built, stats: CheckStats, run: SizeRun): Failure | null {
+  const f = entryOf(p);
+  const name = f.name;
+  const at = Object.keys(run).length ? ` [at ${Object.entries(run).map(([k, v]) => `${k} = ${v}`).join(", ")}]` : "";
+  const fail = (kind: string, message: string, args?: readonly Arg[], cot?: Float64Array): Failure => ({
+    seed: p.seed, kind, message: message + at, ...(args ? { inputs: inputsRecord(f, args, cot, run) } : {}),
+  });
+  const isTensorOut = f.ret.k === "ten";
 
   // a few input draws: a draw whose reference output is degenerate (huge, not finite) is skipped
   for (let salt = 0; salt < 3; salt++) {
-    const args = makeInputs(p, salt);
-    const refArgs = args.map((a, i) => (typeof a === "number" ? a : unflatten(a, shapeOf(f.params[i]!.ty))));
+    const args = makeInputs(p, salt, run);
+    const refArgs = args.map((a, i) => (typeof a === "number" ? a : unflatten(a, shapeAt(f.params[i]!.ty, run))));
     let refOut: number[];
     refTrace.maxAbs = 0;
     refTrace.nonFinite = false;
@@ -305,8 +365,10 @@ export function checkProgram(p: Program, b: Built, stats: CheckStats = newStats(
     }
     if (!refOut.every((v) => Number.isFinite(v) && Math.abs(v) <= 1e6) || refTrace.nonFinite || refTrace.maxAbs > 1e8) continue;
     stats.checked++;
+    if (Object.keys(run).length) stats.sized++;
+    if (Object.values(run).includes(1) && (f.typeParams ?? []).some((t) => run[t] === 1)) stats.sizeOne++;
     const atTie = (): boolean => {
-      if (nearTie(p, b, args, refOut)) {
+      if (nearTie(p, b, args, refOut, run)) {
         stats.ties++;
         return true;
       }
@@ -345,13 +407,13 @@ export function checkProgram(p: Program, b: Built, stats: CheckStats = newStats(
     for (const q of f.params) {
       const gq = g.grads[q.name];
       if (q.role !== "real" && gq !== undefined) {
-        return fail("integer-param-grad", `integer-only parameter '${q.name}' (a class label) got a gradient`, args, cot);
+        return fail("integer-param-grad", `integer-only parameter '${q.name}' (a class label or an integer parameter) got a gradient`, args, cot);
       }
       if (f.wrt && !f.wrt.includes(q.name) && gq !== undefined) {
         return fail("wrt", `'${q.name}' is not in @wrt ${f.wrt.join(", ")} but got a gradient`, args, cot);
       }
       if (gq !== undefined) {
-        const want = sizeOf(shapeOf(q.ty));
+        const want = sizeOf(shapeAt(q.ty, run));
         if (q.ty.k === "num" ? typeof gq !== "number" : !(gq instanceof Float64Array) || gq.length !== want) {
           return fail("grad-shape", `gradient of '${q.name}' has the wrong type or size`, args, cot);
         }
@@ -359,7 +421,7 @@ export function checkProgram(p: Program, b: Built, stats: CheckStats = newStats(
     }
 
     // (c) finite differences
-    const fdFail = finiteDifferences(p, b, args, g.grads, cot, stats);
+    const fdFail = finiteDifferences(p, b, args, g.grads, cot, stats, run);
     if (fdFail) return fail("gradient", fdFail, args, cot);
 
     // (d) the unsimplified build
@@ -379,7 +441,7 @@ export function checkProgram(p: Program, b: Built, stats: CheckStats = newStats(
     }
     for (const q of f.params) {
       if (q.role !== "real") continue;
-      const size = sizeOf(shapeOf(q.ty));
+      const size = sizeOf(shapeAt(q.ty, run));
       const a = g.grads[q.name] === undefined ? new Array<number>(size).fill(0) : toList(g.grads[q.name]);
       const c = gPlain.grads[q.name] === undefined ? new Array<number>(size).fill(0) : toList(gPlain.grads[q.name]);
       const e = worstRel(c, a);
@@ -431,7 +493,7 @@ export function checkProgram(p: Program, b: Built, stats: CheckStats = newStats(
         return { value: into(...xs, grads) as number, grads };
       };
       try {
-        runInto(makeInputs(p, salt + 100));
+        runInto(makeInputs(p, salt + 100, run));
         const r = runInto(args);
         const ve = worstRel(toList(r.value), out);
         const d = ve.err > TOL.value ? `value ${show(toList(r.value)[ve.at] ?? NaN)} vs ${show(out[ve.at] ?? NaN)}` : same(r.grads, g.grads);
@@ -447,13 +509,13 @@ export function checkProgram(p: Program, b: Built, stats: CheckStats = newStats(
 }
 
 /** The reference output (flat) at inputs given as the generated code takes them. */
-function runReference(p: Program, b: Built, xs: readonly Arg[]): number[] {
+function runReference(p: Program, b: Built, xs: readonly Arg[], run: SizeRun): number[] {
   const f = entryOf(p);
-  return flattenNested(b.ref[f.name](...xs.map((a, i) => (typeof a === "number" ? a : unflatten(a, shapeOf(f.params[i]!.ty))))));
+  return flattenNested(b.ref[f.name](...xs.map((a, i) => (typeof a === "number" ? a : unflatten(a, shapeAt(f.params[i]!.ty, run))))));
 }
 
 /** Whether the reference jumps under perturbations of 1e-12 and 1e-10 of x (a tie at x). */
-function nearTie(p: Program, b: Built, args: readonly Arg[], f0: readonly number[]): boolean {
+function nearTie(p: Program, b: Built, args: readonly Arg[], f0: readonly number[], run: SizeRun): boolean {
   const f = entryOf(p);
   const r = makeRand(hash32(p.seed, "ties"));
   for (let n = 0; n < 4; n++) {
@@ -464,7 +526,7 @@ function nearTie(p: Program, b: Built, args: readonly Arg[], f0: readonly number
         if (d === undefined) return a;
         return typeof a === "number" ? a + t * (d as number) : Float64Array.from(a, (v, i) => v + t * (d as Float64Array)[i]!);
       });
-      const fx = runReference(p, b, xs);
+      const fx = runReference(p, b, xs, run);
       if (fx.some((v, i) => Math.abs(v - f0[i]!) > 1e-6 * Math.max(1, Math.abs(f0[i]!)))) return true;
     }
   }
@@ -474,7 +536,7 @@ function nearTie(p: Program, b: Built, args: readonly Arg[], f0: readonly number
 /** Directional finite-difference check; returns a description of the failure or null. */
 function finiteDifferences(
   p: Program, b: Built, args: readonly Arg[], grads: Record<string, Arg | undefined>, cot: Float64Array | undefined,
-  stats: CheckStats,
+  stats: CheckStats, run: SizeRun,
 ): string | null {
   const f = entryOf(p);
   const m = b.fast;
@@ -541,7 +603,7 @@ function finiteDifferences(
       // a jump of the reference itself within the smallest step: a tie, not a gradient error
       const hMin = STEPS[STEPS.length - 1]!;
       const ref = (xs: readonly Arg[]): number => {
-        const o = runReference(p, b, xs);
+        const o = runReference(p, b, xs, run);
         return cot ? o.reduce((acc, v, i) => acc + cot[i]! * v, 0) : o[0]!;
       };
       const r0 = ref(args);

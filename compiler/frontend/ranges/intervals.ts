@@ -51,14 +51,26 @@ export function intervalOf(instr: SimpleInstr, args: readonly Interval[]): Inter
       return { lo: f(a.lo), hi: f(a.hi), int: true };
     }
     case "mod": {
-      // a % b has a's sign and |a % b| < |b|: for a divisor within [m, M] (M > 0 or all
-      // negative), the result lies within (-max|b|, max|b|), and within [0, max|b|) for a >= 0
+      // a % b has a's sign and |a % b| < |b|. The interval must hold only values the index
+      // takes (a finite interval that leaves the dimension is a compile-time error), so it is
+      // exact for an integer dividend of finite range and a constant integer divisor m: within
+      // one period of m the remainders of a.lo .. a.hi, across a wrap every remainder of a's
+      // sign. Otherwise -- a dividend unbounded on a side (a while loop's counter), or not
+      // known to be an integer (checked at run time anyway) -- the side that cannot be exact
+      // is unbounded. A divisor of varying value keeps the bound (-max|b|, max|b|).
       if (b.lo <= 0 && b.hi >= 0) return TOP;
       const m = Math.max(Math.abs(b.lo), Math.abs(b.hi));
-      const bound = a.int && b.int ? m - 1 : m;
-      const lo = a.lo >= 0 ? 0 : Math.max(a.lo, -bound);
-      const hi = a.hi <= 0 ? 0 : Math.min(a.hi, bound);
-      return { lo, hi, int: a.int && b.int };
+      const int = a.int && b.int;
+      if (!int || !Number.isFinite(a.lo) || !Number.isFinite(a.hi)) return { lo: a.lo >= 0 ? 0 : -Infinity, hi: a.hi <= 0 ? 0 : Infinity, int };
+      if (b.lo !== b.hi) return { lo: a.lo >= 0 ? 0 : Math.max(a.lo, 1 - m), hi: a.hi <= 0 ? 0 : Math.min(a.hi, m - 1), int };
+      const nonNegative = (lo: number, hi: number): Interval =>
+        Math.floor(lo / m) === Math.floor(hi / m) ? { lo: lo % m, hi: hi % m, int } : { lo: 0, hi: m - 1, int };
+      if (a.lo >= 0) return nonNegative(a.lo, a.hi);
+      if (a.hi <= 0) {
+        const r = nonNegative(-a.hi, -a.lo);
+        return { lo: -r.hi, hi: -r.lo, int };
+      }
+      return { lo: Math.max(a.lo, 1 - m), hi: Math.min(a.hi, m - 1), int };
     }
     case "abs":
       return a.lo >= 0 ? a : a.hi <= 0 ? { lo: -a.hi, hi: -a.lo, int: a.int } : { lo: 0, hi: Math.max(-a.lo, a.hi), int: a.int };
