@@ -7,7 +7,7 @@
 // reusable). Sizes that do not fit throw a RangeError naming the size and the arrays.
 
 import { describe, expect, it } from "vitest";
-import { Arg, compileOrThrow, directionalCheck, importCode, maxRelErr, rng } from "./helpers.js";
+import { Arg, checkJvpHvp, compileOrThrow, directionalCheck, importCode, maxRelErr, rng } from "./helpers.js";
 
 const rand = (n: number, seed: number, scale = 1) => {
   const r = rng(seed);
@@ -492,6 +492,7 @@ export function rows<L extends number>(x: Tensor<[L]>, w: number, n: number, m: 
 
 type Fn = (...a: unknown[]) => any;
 
+
 const copy = (a: Arg): Arg => (typeof a === "number" ? a : Float64Array.from(a));
 
 describe("run-time sizes and dynamic control flow", () => {
@@ -520,6 +521,8 @@ describe("run-time sizes and dynamic control flow", () => {
           expect(m[`${k.entry}GradInto`]!(...args, into)).toBe(v);
           for (const n of names) expect(maxRelErr(into[n], g.grads[n]), n).toBe(0);
         }
+        // forward mode: ⟨grad, t⟩ = fJvp's tangent; fHvp against centered differences of the gradient
+        checkJvpHvp(m, k.entry, args, names, r.entries.find((e) => e.entry.name === k.entry)!.entry.params.map((p) => p.name), g);
         const tape = m[`${k.entry}Forward`]!(...args);
         expect(tape.value).toBe(v);
         for (let rep = 0; rep < 2; rep++) {

@@ -1,6 +1,7 @@
 // Shared test helpers: compile a DSL source to a module and import it, load PyTorch
 // reference cases, finite differences and error measures.
 
+import { expect } from "vitest";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { compile, CompileOptions, CompileResult } from "../compiler/pipeline.js";
@@ -20,7 +21,7 @@ export interface Reference {
   output: RefTensor;
   grads: Record<string, RefTensor>;
   cotangent?: RefTensor;
-  hvp?: unknown;
+  hvp?: { direction: Record<string, RefTensor>; result: Record<string, RefTensor> };
 }
 
 export function loadReference(name: string): Reference {
@@ -143,4 +144,70 @@ export function unflatten(data: ArrayLike<number>, shape: readonly number[]): an
   const [d, ...rest] = shape;
   const step = rest.reduce((a, b) => a * b, 1);
   return Array.from({ length: d! }, (_, i) => unflatten(Array.prototype.slice.call(data, i * step, (i + 1) * step), rest));
+}
+
+/**
+ * fJvp and fHvp of an entry returning a number, at args: fJvp's tangent is ⟨grad, t⟩ (to
+ * 1e-9) for a random t, fHvp gives the same value and gradient and, along t, the centered
+ * differences of the gradient (to 1e-4). `names` are the differentiated parameters, `order`
+ * every parameter's name in order (so the differences move the right arguments).
+ */
+export function checkJvpHvp(
+  m: Record<string, (...a: any[]) => any>, entry: string, args: Arg[], names: readonly string[], order: readonly string[],
+  g: { value: number; grads: Record<string, number | Float64Array> },
+  /** Parameters left still in the differences of the gradient (where they would break max-pool ties: no derivative there to compare with). */
+  still: readonly string[] = [],
+): void {
+  const r = rng(77);
+  const t: Record<string, number | Float64Array> = {};
+  for (const n of names) {
+    const a = g.grads[n]!;
+    t[n] = typeof a === "number" ? r() * 2 - 1 : Float64Array.from(a, () => r() * 2 - 1);
+  }
+  const hvpDirection = Object.fromEntries(Object.entries(t).map(([n, v]) => [n, still.includes(n) ? (typeof v === "number" ? 0 : new Float64Array(v.length)) : v]));
+  const dot = (a: number | Float64Array, b: number | Float64Array): [number, number] => {
+    if (typeof a === "number") return [a * (b as number), Math.abs(a * (b as number))];
+    let d = 0;
+    let s = 0;
+    a.forEach((v, i) => {
+      d += v * (b as Float64Array)[i]!;
+      s += Math.abs(v * (b as Float64Array)[i]!);
+    });
+    return [d, s];
+  };
+  const jvp = m[`${entry}Jvp`]!(...args, t);
+  expect(jvp.value).toBe(g.value);
+  let want = 0;
+  let scale = 0;
+  for (const n of names) {
+    const [d, s] = dot(g.grads[n]!, t[n]!);
+    want += d;
+    scale += s;
+  }
+  expect(Math.abs(jvp.tangent - want) / Math.max(1e-12, scale), `${entry}Jvp against the gradient`).toBeLessThanOrEqual(1e-9);
+  const h = m[`${entry}Hvp`]!(...args, hvpDirection);
+  expect(h.value).toBe(g.value);
+  for (const n of names) expect(maxRelErr(h.grads[n], g.grads[n]!), `${entry}Hvp's gradient of ${n}`).toBe(0);
+  // (a piecewise-smooth function, relu or max-pool, can change pieces within the larger step:
+  // the smaller one keeps them, at the cost of more rounding)
+  for (const n of names) {
+    let worst = Infinity;
+    for (const eps of [1e-5, 1e-7]) {
+      const moved = (sign: number): Arg[] => args.map((a, i) => {
+        const d = hvpDirection[order[i]!];
+        if (d === undefined) return a;
+        return typeof a === "number" ? a + sign * eps * (d as number) : Float64Array.from(a, (v, j) => v + sign * eps * (d as Float64Array)[j]!);
+      });
+      const gp = m[`${entry}Grad`]!(...moved(1)).grads;
+      const gm = m[`${entry}Grad`]!(...moved(-1)).grads;
+      const fd = typeof gp[n] === "number" ? (gp[n] - gm[n]) / (2 * eps) : Float64Array.from(gp[n] as Float64Array, (v, j) => (v - gm[n][j]) / (2 * eps));
+      const hv = h.hvp[n];
+      const [d1] = dot(hv, fd);
+      const [d2] = dot(fd, fd);
+      const [d3] = dot(hv, hv);
+      // |hvp - fd| relative to their sizes
+      worst = Math.min(worst, Math.sqrt(Math.max(0, d3 - 2 * d1 + d2)) / Math.max(1e-6, Math.sqrt(d2), Math.sqrt(d3)));
+    }
+    expect(worst, `${entry}Hvp of ${n} against differences of the gradient`).toBeLessThanOrEqual(1e-4);
+  }
 }

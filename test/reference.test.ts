@@ -5,7 +5,18 @@
 
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { asArg, compileModule, loadReference, maxRelErr } from "./helpers.js";
+import { asArg, checkJvpHvp, compileModule, loadReference, maxRelErr, rng } from "./helpers.js";
+
+const dotScale = (a: number | Float64Array, b: number | Float64Array): [number, number] => {
+  if (typeof a === "number") return [a * (b as number), Math.abs(a * (b as number))];
+  let d = 0;
+  let s = 0;
+  a.forEach((v, i) => {
+    d += v * (b as Float64Array)[i]!;
+    s += Math.abs(v * (b as Float64Array)[i]!);
+  });
+  return [d, s];
+};
 
 const CASES = [
   "quiz1", "simple_cos", "logistic_regression", "nn_one_hidden", "mlp_softmax",
@@ -63,6 +74,25 @@ async function expectReference(name: string, source: string): Promise<void> {
       expect(r.grads[w], `gradient of ${w}`).toBeDefined();
       const err = maxRelErr(r.grads[w], ref.grads[w]!.data);
       expect(err, `gradient of ${w}`).toBeLessThanOrEqual(1e-9);
+    }
+    // forward mode and the Hessian-vector product (against PyTorch's where the case has one)
+    const names = Object.keys(r.grads);
+    if (ref.cotangent) {
+      const rand = rng(5);
+      const t = Object.fromEntries(names.map((n) => [n, typeof r.grads[n] === "number" ? rand() - 0.5 : Float64Array.from(r.grads[n], () => rand() - 0.5)]));
+      const jvp = mod[`${entry}Jvp`](...args, t);
+      const lhs = dotScale(asArg(ref.cotangent), jvp.tangent);
+      const rhs = names.map((n) => dotScale(r.grads[n], t[n])).reduce((a, b) => [a[0] + b[0], a[1] + b[1]], [0, 0]);
+      expect(Math.abs(lhs[0] - rhs[0]) / Math.max(1e-12, lhs[1] + rhs[1]), "⟨cotangent, fJvp⟩ = ⟨fVjp, t⟩").toBeLessThanOrEqual(1e-9);
+    } else {
+      // (the digit's blank background makes max-pool windows of equal values: moving the image
+      // breaks those ties, where the gradient jumps and differences say nothing)
+      checkJvpHvp(mod, entry, args, names, paramNames, r, name === "lenet5_digit7" ? ["x"] : []);
+    }
+    if (ref.hvp) {
+      const dir = Object.fromEntries(Object.entries(ref.hvp.direction).map(([n, v]) => [n, asArg(v)]));
+      const h = mod[`${entry}Hvp`](...args, dir);
+      for (const [n, want] of Object.entries(ref.hvp.result)) expect(maxRelErr(h.hvp[n], want.data), `hvp of ${n} vs PyTorch`).toBeLessThanOrEqual(1e-9);
     }
   }
 }
