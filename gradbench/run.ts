@@ -153,7 +153,7 @@ function means(s: Summary): Map<string, number> {
 function seconds(ns: number): string {
   const s = ns / 1e9;
   if (s === 0) return "0";
-  return s >= 100 ? s.toFixed(0) : s >= 1 ? s.toPrecision(3) : s >= 1e-3 ? `${(s * 1e3).toPrecision(3)} ms` : `${(s * 1e6).toPrecision(3)} µs`;
+  return s >= 100 ? `${s.toFixed(0)} s` : s >= 1 ? `${s.toPrecision(3)} s` : s >= 1e-3 ? `${(s * 1e3).toPrecision(3)} ms` : `${(s * 1e6).toPrecision(3)} µs`;
 }
 
 function table(o: Options, results: Map<string, Map<string, Summary>>, misses: Map<string, { misses: Miss[]; worst: number; compared: number }>): string {
