@@ -1,6 +1,8 @@
 // Compares two tools' outputs for one eval more tightly than GradBench does: every number at
 // |a - b| / max(1, |a| + |b|) <= 1e-9 (GradBench's own check allows 1e-4). Outputs are
-// matched by evaluate message (function and description, in order) from gb_run.py's logs.
+// matched by evaluate message (function and description, in order); the reference outputs
+// are computed on the same inputs (run.ts runs manual's binary on each input of adgen's log:
+// some evals, lstm's, draw unseeded random inputs, so two sessions see different inputs).
 import { readFileSync } from "node:fs";
 
 export const TOLERANCE = 1e-9;
@@ -9,6 +11,7 @@ export const TOLERANCE = 1e-9;
 export interface Evaluation {
   readonly function: string;
   readonly description: string;
+  readonly input: unknown;
   readonly success: boolean;
   readonly output: unknown;
   readonly error?: string;
@@ -23,13 +26,17 @@ export interface Miss {
 
 /** The evaluate messages of a gb_run.py log (untrimmed: with outputs), in order. */
 export function readEvaluations(logFile: string): Evaluation[] {
-  const asked = new Map<number, { function: string; description: string }>();
+  const asked = new Map<number, { function: string; description: string; input: unknown }>();
   const out: Evaluation[] = [];
   for (const line of readFileSync(logFile, "utf8").split("\n")) {
     if (line.trim() === "") continue;
     const entry = JSON.parse(line) as { message?: Record<string, unknown>; response?: Record<string, unknown> };
     if (entry.message?.kind === "evaluate") {
-      asked.set(entry.message.id as number, { function: String(entry.message.function), description: String(entry.message.description ?? "") });
+      asked.set(entry.message.id as number, {
+        function: String(entry.message.function),
+        description: String(entry.message.description ?? ""),
+        input: entry.message.input,
+      });
     }
     const r = entry.response;
     const q = r ? asked.get(r.id as number) : undefined;

@@ -17,9 +17,9 @@
 // The work tree (setup.sh's copy of the snapshot, with `manual` built) is .gradbench/ in the
 // repository (git-ignored).
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { type Miss, compareRuns, readEvaluations } from "./compare.js";
+import { type Evaluation, type Miss, compareRuns, readEvaluations } from "./compare.js";
 import { EVALS } from "./evals.js";
 import { gradbenchEnv, python, root, sharedGradbench, work } from "./paths.js";
 
@@ -117,7 +117,8 @@ interface Summary {
 function runOne(o: Options, evalName: string, toolName: string, tool: Tool): Summary {
   const args = [o.args[evalName] ?? "", o.minSeconds === undefined ? "" : `--min-seconds ${o.minSeconds}`].join(" ").trim();
   const base = join(o.out, `${evalName}-${toolName}`);
-  const keepOutputs = toolName === "adgen" || toolName === "manual";
+  // adgen's log keeps the inputs and outputs, for the comparison with manual
+  const keepOutputs = toolName === "adgen";
   process.stderr.write(`${evalName} x ${toolName}: `);
   const r = spawnSync(
     python,
@@ -138,6 +139,23 @@ function runOne(o: Options, evalName: string, toolName: string, tool: Tool): Sum
   const last = r.stdout.trim().split("\n").pop() ?? "";
   process.stderr.write(`${last}\n`);
   return JSON.parse(readFileSync(`${base}.json`, "utf8")) as Summary;
+}
+
+/** manual's output for each input of `asked` (one run each, of the binary that manual's session built). */
+function manualOutputs(o: Options, evalName: string, asked: readonly Evaluation[]): Evaluation[] {
+  const binary = join(work, "tools", "manual", "bin", evalName);
+  const file = join(o.out, `${evalName}-input.json`);
+  try {
+    return asked.map((e) => {
+      const input = typeof e.input === "object" && e.input !== null ? { ...e.input, min_runs: 1, min_seconds: 0 } : e.input;
+      writeFileSync(file, JSON.stringify(input));
+      const r = spawnSync(binary, [file, e.function], { encoding: "utf8", maxBuffer: 1 << 30 });
+      if (r.status !== 0) return { ...e, success: false, output: undefined, error: r.stderr };
+      return { ...e, success: true, output: JSON.parse(r.stdout.split("\n")[0]!) };
+    });
+  } finally {
+    rmSync(file, { force: true });
+  }
 }
 
 /** Mean `evaluate` nanoseconds of each successful evaluation, keyed by function and description. */
@@ -222,8 +240,10 @@ function main(): void {
       else if (existsSync(summary)) byTool.set(t, JSON.parse(readFileSync(summary, "utf8")) as Summary);
     }
     results.set(e, byTool);
-    if (byTool.has("adgen") && byTool.has("manual") && existsSync(join(o.out, `${e}-adgen.log`)) && existsSync(join(o.out, `${e}-manual.log`))) {
-      misses.set(e, compareRuns(readEvaluations(join(o.out, `${e}-adgen.log`)), readEvaluations(join(o.out, `${e}-manual.log`))));
+    const log = join(o.out, `${e}-adgen.log`);
+    if (byTool.has("adgen") && all.manual!.evals.includes(e) && existsSync(log)) {
+      const mine = readEvaluations(log);
+      misses.set(e, compareRuns(mine, manualOutputs(o, e, mine)));
     }
   }
   const text = table(o, results, misses);
