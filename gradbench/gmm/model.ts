@@ -5,18 +5,23 @@
 //
 // Q (for component c) is lower triangular: exp(q[c]) on the diagonal and l[c] below it,
 // filled column by column, so entry (i, j) with j < i is l[c][j (2d - j - 1) / 2 + i - j - 1].
-// The loops below walk that triangle directly (`for (let j = 0; j < i; j++)`); no d x d
-// matrix is built. d, k, n are read from the arrays (x.length, x[0].length, alpha.length);
+// The loops below walk that triangle directly (`for (let i = j + 1; i < d; i++)`); no d x d
+// matrix is built. What depends only on a component (exp q, Σ q) is computed once per
+// component, not once per point. d, k, n are read from the arrays (x.length, x[0].length, alpha.length);
 // L is the length of one row of l and must be d (d - 1) / 2. gamma and m are the Wishart
 // prior's parameters, not differentiated (see @wrt); m, the extra degrees of freedom, is an
 // integer parameter. GradBench's C++ reference is cpp/gradbench/evals/gmm.hpp, its PyTorch
 // one tools/pytorch/gmm_objective.py (which test/fixtures-sizes/gmm.json comes from).
 import { type Tensor, zeros } from "adgen";
 
-/** log Σ exp v, with the maximum subtracted first so that exp never overflows. */
+/**
+ * log Σ exp v, with the maximum subtracted first so that exp never overflows. The maximum is
+ * found as an index (an integer, nothing for the backward pass to keep).
+ */
 function logsumexp<K extends number>(v: Tensor<[K]>): number {
-  let mx = v[0];
-  for (let i = 1; i < v.length; i++) mx = Math.max(mx, v[i]);
+  let im = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[im]) im = i;
+  const mx = v[im];
   let s = 0;
   for (let i = 0; i < v.length; i++) s += Math.exp(v[i] - mx);
   return Math.log(s) + mx;
@@ -47,26 +52,37 @@ export function gmm<D extends number, K extends number, N extends number, L exte
   const d = x[0].length;
   const k = alpha.length;
 
-  // The data term: for each point, a log-sum-exp over the components.
-  const main = zeros([k]);
-  let slse = 0;
+  // Per component, once: Q's diagonal exp(q) and Σ q (the log-determinant of Q).
+  const qdiag = zeros([k, d]);
+  const sumQ = zeros([k]);
+  for (let ik = 0; ik < k; ik++) {
+    for (let i = 0; i < d; i++) {
+      qdiag[ik][i] = Math.exp(q[ik][i]);
+      sumQ[ik] += q[ik][i];
+    }
+  }
+
+  // The data term: for each point, a log-sum-exp over the components of
+  // alpha + Σ q - ½‖Q (x - mu)‖². Q (x - mu) is accumulated column by column, as GradBench's
+  // C++ reference does: column j of Q's strictly lower part is l[c][base + i] for i > j.
+  // main[i][c] is written once, so the backward pass reads it instead of recomputing it.
+  const main = zeros([n, k]);
   for (let ix = 0; ix < n; ix++) {
     for (let ik = 0; ik < k; ik++) {
-      let sumQ = 0;
-      let sq = 0;
-      for (let i = 0; i < d; i++) {
-        sumQ += q[ik][i];
-        // Row i of Q (x - mu): the diagonal term, then the strictly lower part j < i.
-        let row = Math.exp(q[ik][i]) * (x[ix][i] - mu[ik][i]);
-        for (let j = 0; j < i; j++) {
-          row += l[ik][(j * (2 * d - j - 1)) / 2 + i - j - 1] * (x[ix][j] - mu[ik][j]);
-        }
-        sq += row * row;
+      const qx = zeros([d]);
+      for (let i = 0; i < d; i++) qx[i] = qdiag[ik][i] * (x[ix][i] - mu[ik][i]);
+      for (let j = 0; j < d; j++) {
+        const xj = x[ix][j] - mu[ik][j];
+        const base = (j * (2 * d - j - 1)) / 2 - j - 1;
+        for (let i = j + 1; i < d; i++) qx[i] += l[ik][base + i] * xj;
       }
-      main[ik] = alpha[ik] + sumQ - 0.5 * sq;
+      let sq = 0;
+      for (let i = 0; i < d; i++) sq += qx[i] * qx[i];
+      main[ix][ik] = alpha[ik] + sumQ[ik] - 0.5 * sq;
     }
-    slse += logsumexp(main);
   }
+  let slse = 0;
+  for (let ix = 0; ix < n; ix++) slse += logsumexp(main[ix]);
 
   // The Wishart prior on each precision QᵀQ, with n_w = d + m + 1 degrees of freedom:
   // Σ_c (m Σ q_c - ½ γ² ‖Q_c‖²_F) + k (n_w d log(γ / √2) - log Γ_d(n_w / 2)).
