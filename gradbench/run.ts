@@ -213,6 +213,32 @@ function table(o: Options, results: Map<string, Map<string, Summary>>, misses: M
     }
     lines.push(`| ${cells.join(" | ")} |`);
   }
+  lines.push("", "Per function, adgen's time over the other tools' (the sums over the evaluations both answered):", "");
+  lines.push(`| eval | function | adgen | ${others.map((t) => `adgen / ${t}`).join(" | ")} |`, `| --- | --- | ---: | ${others.map(() => "---:").join(" | ")} |`);
+  for (const [evalName, byTool] of results) {
+    const mine = byTool.get("adgen");
+    if (!mine) continue;
+    const a = means(mine);
+    const functions = [...new Set([...a.keys()].map((k) => k.split(" ")[0]!))];
+    for (const f of functions) {
+      const mineF = [...a].filter(([k]) => k.split(" ")[0] === f);
+      const cells = [evalName, f, seconds(mineF.reduce((x, [, v]) => x + v, 0))];
+      for (const t of others) {
+        const s = byTool.get(t);
+        const b = s ? means(s) : new Map<string, number>();
+        let sa = 0;
+        let sb = 0;
+        for (const [k, v] of mineF) {
+          const w = b.get(k);
+          if (w === undefined) continue;
+          sa += v;
+          sb += w;
+        }
+        cells.push(sb > 0 ? `${(sa / sb).toPrecision(3)}×` : "—");
+      }
+      lines.push(`| ${cells.join(" | ")} |`);
+    }
+  }
   lines.push("", `adgen's outputs against manual's, every number at |a - b| / max(1, |a| + |b|) <= 1e-9:`, "");
   for (const [evalName, m] of misses) {
     const head = `- ${evalName}: ${m.compared} outputs compared, worst relative error ${m.worst.toExponential(1)}`;
