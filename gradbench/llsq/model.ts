@@ -6,7 +6,9 @@
 //
 // D is a size type parameter (read as x.length); n is an integer parameter (a loop bound,
 // so it gets no gradient, and the generated code checks it is a non-negative integer).
-// The loops are GradBench's C++ reference (cpp/gradbench/evals/llsq.hpp), line for line.
+// The polynomial is evaluated by Horner's rule, p = p t + x_j from j = D - 1 down: its
+// reverse pass needs only t, so it keeps nothing, where the C++ reference's running power
+// (cpp/gradbench/evals/llsq.hpp: r -= x_j power; power *= t) would keep every power.
 import { type Tensor } from "adgen";
 
 /** The least-squares objective of the polynomial with coefficients x at n points in [-1, 1]. */
@@ -14,12 +16,9 @@ export function llsq<D extends number>(x: Tensor<[D]>, n: number): number {
   let sum = 0;
   for (let i = 0; i < n; i++) {
     const t = -1 + (i * 2) / (n - 1);
-    let r = Math.sign(t);
-    let power = 1;
-    for (let j = 0; j < x.length; j++) {
-      r -= x[j] * power;
-      power *= t;
-    }
+    let p = 0;
+    for (let j = x.length - 1; j >= 0; j--) p = p * t + x[j];
+    const r = Math.sign(t) - p;
     sum += r * r;
   }
   return sum / 2;
