@@ -1,7 +1,7 @@
 // Emits the generated module: per entry point `f`, the forward function `f` and its
 // allocation-free form `fInto`, the forward/backward split (`fForward`, `fBackward`, and
 // `fGrad` or `fVjp`), the allocation-free gradient (`fGradInto` or `fVjpInto`), forward
-// mode (`fJvp`) and the Hessian-vector product (`fHvp`), the types
+// mode (`fJvp`), the Jacobian (`fJacobian`) and the Hessian-vector product (`fHvp`), the types
 // and the shapes as data; then the layers' kernels, shared by every entry and form.
 
 import { Func, GradFunc, SimpleInstr, ValueId, isSimple } from "../ir/types.js";
@@ -12,6 +12,7 @@ import { FormContext, shapeOf } from "./forms/common.js";
 import { shownDim } from "./forms/sizes.js";
 import { emitForward, emitForwardInto } from "./forms/forward.js";
 import { emitGradInto } from "./forms/into.js";
+import { emitJacobian } from "./forms/jacobian.js";
 import { emitJvp } from "./forms/jvp.js";
 import { emitSplit } from "./forms/split.js";
 import { createKernelRegistry } from "./kernels/registry.js";
@@ -47,7 +48,7 @@ export function exportNamesOf(f: string): Record<string, string> {
   return {
     fn: f, into: `${f}Into`, forward: `${f}Forward`, backward: `${f}Backward`, grad: `${f}Grad`, vjp: `${f}Vjp`,
     shapes: `${f}Shapes`, outputShape: `${f}OutputShape`, gradsType: `${T}Grads`, tapeType: `${T}Tape`,
-    jvp: `${f}Jvp`, hvp: `${f}Hvp`, gradInto: `${f}GradInto`, vjpInto: `${f}VjpInto`, workspace: `${f}Workspace`, intoWorkspace: `${f}IntoWorkspace`,
+    jvp: `${f}Jvp`, hvp: `${f}Hvp`, jacobian: `${f}Jacobian`, gradInto: `${f}GradInto`, vjpInto: `${f}VjpInto`, workspace: `${f}Workspace`, intoWorkspace: `${f}IntoWorkspace`,
   };
 }
 
@@ -140,7 +141,7 @@ export function emitModuleChunks(entries: readonly EntryCode[], settings: Module
     // (the allocation-free forward form only where the forward pass has buffers to allocate)
     const tensors = entry.result.kind === "tensor" || hasTensorValues(primal);
     for (const form of [emitForward(cx), ...(tensors ? [emitForwardInto(cx)] : []), emitSplit(cx), emitGradInto(cx),
-      ...(jvp ? [emitJvp(cx, jvp, "jvp")] : []), ...(hvp ? [emitJvp(cx, hvp, "hvp")] : [])]) {
+      ...(jvp ? [emitJvp(cx, jvp, "jvp"), emitJacobian(cx)] : []), ...(hvp ? [emitJvp(cx, hvp, "hvp")] : [])]) {
       chunks.push(out.join("\n") + "\n");
       out.length = 0;
       out.push(...form);
