@@ -29,8 +29,8 @@ Options:
   -o, --out FILE        write the generated module to FILE (one input only; not with --emit,
                         --check or --graph, which print to stdout: redirect that instead)
   --emit KIND           print instead of writing: ir (lowered IR), adjoint (reverse-mode IR),
-                        ts (generated code), stats (what each entry's tape keeps, as a
-                        formula of the sizes)
+                        jvp (forward-mode IR), ts (generated code), stats (what each entry's
+                        tape keeps, as a formula of the sizes)
   --check               compile, then compare every gradient with centered finite differences
                         at random points and sizes (exit status 1 on a mismatch); --seed N
                         picks the points
@@ -58,7 +58,7 @@ interface Args {
   files: string[];
   mode: Mode;
   out?: string;
-  emit?: "ir" | "adjoint" | "ts" | "stats";
+  emit?: "ir" | "adjoint" | "jvp" | "ts" | "stats";
   entry?: string;
   seed?: number;
   printIrAfter?: string;
@@ -113,8 +113,8 @@ function parseArgs(argv: readonly string[]): Args | "help" | "version" {
         break;
       case "--emit": {
         const v = value();
-        if (v !== "ir" && v !== "adjoint" && v !== "ts" && v !== "stats") {
-          throw new UsageError(`--emit takes ir, adjoint, ts or stats, not '${v}'`);
+        if (v !== "ir" && v !== "adjoint" && v !== "jvp" && v !== "ts" && v !== "stats") {
+          throw new UsageError(`--emit takes ir, adjoint, jvp, ts or stats, not '${v}'`);
         }
         setMode("emit");
         args.emit = v;
@@ -251,7 +251,7 @@ async function compileFile(file: string, args: Args, color: boolean): Promise<Fi
     }
     case "emit":
       if (args.emit === "stats") await printStats(result, args.dtype, source);
-      else process.stdout.write(args.emit === "ir" ? result.ir : args.emit === "adjoint" ? result.adjointIr : result.code!);
+      else process.stdout.write(args.emit === "ir" ? result.ir : args.emit === "adjoint" ? result.adjointIr : args.emit === "jvp" ? result.jvpIr : result.code!);
       return "ok";
     case "write":
       try {

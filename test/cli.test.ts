@@ -106,7 +106,14 @@ describe("adgen CLI", () => {
     const adj = adgen(["--emit", "adjoint", "m.ts"], dir).stdout;
     expect(adj).toContain("grad quiz(");
     expect(adj).toContain("; --- backward ---");
-    expect(adgen(["--emit", "ts", "m.ts"], dir).stdout).toContain("export function quizBackward(");
+    const jvp = adgen(["--emit", "jvp", "m.ts"], dir).stdout;
+    // the tangent parameters after the parameters, the value and its tangent yielded
+    expect(jvp).toMatch(/func quiz\(%x\.0: f64, %z\.1: f64, %xd\.\d+: f64, %zd\.\d+: f64\)/);
+    expect(jvp).toMatch(/return %\w+(\.\d+)?, %\w+(\.\d+)?/);
+    const ts = adgen(["--emit", "ts", "m.ts"], dir).stdout;
+    expect(ts).toContain("export function quizBackward(");
+    expect(ts).toMatch(/export function quizJvp\(\s*x: number,\s*z: number,\s*tangents: QuizGrads,?\s*\)/);
+    expect(ts).toMatch(/export function quizHvp\(\s*x: number,\s*z: number,\s*direction: QuizGrads,?\s*\)/);
     expect(adgen(["--emit", "stats", "m.ts"], dir).stdout).toMatch(/^quiz: the tape keeps \d+ intermediate values, \d+ bytes/);
     expect(existsSync(join(dir, "m.grad.ts"))).toBe(false);
   });
