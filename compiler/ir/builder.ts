@@ -16,7 +16,7 @@ export interface Builder {
   /** Appends a simple op and returns its result. */
   emit<K extends SimpleOp>(op: K, args: readonly Value[], attrs: AttrsOf<K>, name?: string): Value;
   const(value: number): Value;
-  /** Appends an already-built instruction (if/for, or a clone). */
+  /** Appends an already-built instruction (if/for, or a clone; a pushed const counts for constantOf). */
   push(instr: Instr): void;
   /** Runs `fill` with a new open block and returns the instructions it appended. */
   block(fill: () => void): Instr[];
@@ -61,6 +61,8 @@ export function createBuilder(firstId = 0, loc: Loc = { line: 0, col: 0 }): Buil
       return b.emit("const", [], { value });
     },
     push(instr) {
+      // (a pushed constant is known as one emitted here: rules fold on it)
+      if (instr.op === "const") constants.set(instr.result.id, (instr.attrs as { value: number }).value);
       stack[stack.length - 1]!.push(instr);
     },
     block(fill) {

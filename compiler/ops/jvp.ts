@@ -31,9 +31,12 @@ export function tab<K extends SimpleOp>(da: string, db: string): JvpRule<K> {
   const fb = formula(db);
   return (i, t, ctx) => {
     const vars = { a: i.args[0]!, b: i.args[1]!, y: i.result };
+    // a number's term against a tensor result (x + s, broadcast) is broadcast to its shape
+    const fit = (v: Value | undefined): Value | undefined =>
+      v && i.result.type.kind === "tensor" && v.type.kind === "f64" ? ctx.b.emit("broadcast", [v], { shape: i.result.type.shape }) : v;
     return sumOf(ctx.b, [
-      t[0] ? fa.emit(ctx.b, { ...vars, dy: t[0] }) : undefined,
-      t[1] ? fb.emit(ctx.b, { ...vars, dy: t[1] }) : undefined,
+      fit(t[0] ? fa.emit(ctx.b, { ...vars, dy: t[0] }) : undefined),
+      fit(t[1] ? fb.emit(ctx.b, { ...vars, dy: t[1] }) : undefined),
     ]);
   };
 }

@@ -6,6 +6,7 @@
 //  (c) the gradient (fGrad, or fVjp with a random cotangent for a tensor output) agrees
 //      with centered finite differences along random directions;
 //  (d) the build without simplification gives the same value and gradients to 1e-12;
+//  (f, g) fJvp against the gradient, fHvp against differences of fGrad (see checkRun)
 //  (e) fBackward(fForward(x)) equals fGrad, a second fBackward on the same tape gives the
 //      same gradients (the backward pass must not consume its tape), and the allocation-free
 //      fGradInto / fVjpInto, called after a call at other inputs (its buffers persist),
@@ -501,6 +502,83 @@ function checkRun(p: Program, b: Built, stats: CheckStats, run: SizeRun): Failur
       } catch (e) {
         return fail("grad-into-throws", `${name}${isTensorOut ? "VjpInto" : "GradInto"} throws: ${String(e)}`, args, cot);
       }
+    }
+
+    // (f) forward mode: fJvp's tangent along a random t is ⟨grad, t⟩ (⟨cotangent, J t⟩ for a
+    // tensor value); (g) fHvp gives fGrad's value and gradient, and along t the centered
+    // differences of fGrad (at one of two steps: a piecewise function may change pieces
+    // within the larger one)
+    const tr = makeRand(hash32(p.seed, "tangent", salt));
+    const wrt = Object.keys(g.grads).filter((k) => g.grads[k] !== undefined);
+    const t: Record<string, Arg> = Object.fromEntries(wrt.map((k) => {
+      const gk = g.grads[k]!;
+      return [k, typeof gk === "number" ? tr.real(-1, 1) : Float64Array.from(gk, () => tr.real(-1, 1))];
+    }));
+    const dotAbs = (x: Arg, y: Arg): [number, number] => {
+      if (typeof x === "number") return [x * (y as number), Math.abs(x * (y as number))];
+      let d = 0;
+      let sc = 0;
+      for (let i = 0; i < x.length; i++) {
+        d += x[i]! * (y as Float64Array)[i]!;
+        sc += Math.abs(x[i]! * (y as Float64Array)[i]!);
+      }
+      return [d, sc];
+    };
+    let jvp: { value: Arg; tangent: Arg };
+    try {
+      jvp = b.fast[`${name}Jvp`](...args, t);
+    } catch (e) {
+      return fail("jvp-throws", `${name}Jvp throws: ${String(e)}`, args, cot);
+    }
+    const [lhs, ls] = cot ? dotAbs(cot, jvp.tangent) : [jvp.tangent as number, 0];
+    let rhs = 0;
+    let scale = ls;
+    for (const k of wrt) {
+      const [d, sc] = dotAbs(g.grads[k]!, t[k]!);
+      rhs += d;
+      scale += sc;
+    }
+    if (!(Math.abs(lhs - rhs) <= 1e-9 * Math.max(1e-300, scale)) && !(Number.isNaN(lhs) && Number.isNaN(rhs)) && !atTie()) {
+      return fail("jvp", `${name}Jvp's tangent ${show(lhs)} differs from the gradient's ⟨grad, t⟩ ${show(rhs)}`, args, cot);
+    }
+    if (!isTensorOut && wrt.length) {
+      let h: { value: number; grads: Record<string, Arg>; hvp: Record<string, Arg> };
+      try {
+        h = b.fast[`${name}Hvp`](...args, t);
+      } catch (e) {
+        return fail("hvp-throws", `${name}Hvp throws: ${String(e)}`, args);
+      }
+      if (!Object.is(h.value, g.value)) return fail("hvp-value", `${name}Hvp's value ${show(h.value)} differs from ${name}Grad's ${show(g.value as number)}`, args);
+      const d = same(h.grads, g.grads);
+      if (d) return fail("hvp-grads", `${name}Hvp's gradient differs from ${name}Grad's: ${d}`, args);
+      let worst = Infinity;
+      for (const eps of [1e-5, 1e-7]) {
+        const moved = (sign: number): Arg[] => args.map((a, i) => {
+          const tk = t[f.params[i]!.name];
+          if (tk === undefined) return a;
+          return typeof a === "number" ? a + sign * eps * (tk as number) : Float64Array.from(a, (v, j) => v + sign * eps * (tk as Float64Array)[j]!);
+        });
+        try {
+          const gp = b.fast[`${name}Grad`](...moved(1)).grads;
+          const gm = b.fast[`${name}Grad`](...moved(-1)).grads;
+          let num = 0;
+          let den = 0;
+          for (const k of wrt) {
+            const hv = toList(h.hvp[k]);
+            const pl = toList(gp[k] ?? 0);
+            const mi = toList(gm[k] ?? 0);
+            hv.forEach((v, j) => {
+              const fd = (pl[j]! - mi[j]!) / (2 * eps);
+              num += (fd - v) ** 2;
+              den += fd * fd + v * v;
+            });
+          }
+          worst = Math.min(worst, Math.sqrt(num / Math.max(den, 1e-12)));
+        } catch {
+          // (an input moved outside the function's domain: the other step decides)
+        }
+      }
+      if (!(worst <= 1e-4) && !atTie()) return fail("hvp", `${name}Hvp differs from differences of ${name}Grad along t: relative error ${worst.toExponential(3)}`, args);
     }
     return null;
   }
