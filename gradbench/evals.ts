@@ -5,8 +5,7 @@
 //
 // Not implemented (the README's GradBench section says why): ht (its Jacobian wants forward
 // mode), particle and saddle (gradients of functions that are themselves minimised by
-// gradient descent: second order). kmeans is implemented for `cost`; its `dir` needs the
-// Hessian's diagonal and answers with an error.
+// gradient descent: second order).
 import type { EvalFunctions } from "./protocol.js";
 
 export const EVALS: Readonly<Record<string, () => Promise<EvalFunctions>>> = {
