@@ -21,7 +21,7 @@ export const FIXTURE_ARGS: Readonly<Record<string, string>> = {
   ode: "-n 3 4 -s 1 7",
   gmm: "-d 2 5 -k 3 4 -n 17 -m 2 --gamma 0.7",
   lstm: "-l 1 2 -c 9 20",
-  kmeans: "-k 3 -n 20 -d 2 5",
+  kmeans: "-k 3 7 -n 20 50 -d 2 5",
   ba: "--min 1 --max 2",
 };
 

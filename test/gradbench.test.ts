@@ -30,8 +30,6 @@ const fixtures: Fixture[] = readdirSync(FIXTURES)
   .filter((f) => f.endsWith(".json"))
   .map((f) => JSON.parse(readFileSync(new URL(f, FIXTURES), "utf8")) as Fixture);
 
-/** kmeans dir needs second order: the tool answers it with an error. */
-const UNSUPPORTED = new Set(["kmeans dir"]);
 const MIN_RUNS = 3;
 
 /** Runs the tool on these messages (one JSON line each) and returns its replies by id, and its stdout lines. */
@@ -102,7 +100,6 @@ describe("GradBench tool", () => {
 
   it("times every run, at least min_runs times and min_seconds long", () => {
     for (const e of expected) {
-      if (UNSUPPORTED.has(`${e.eval} ${e.function}`)) continue;
       const t = run.replies.get(e.id)!.timings!;
       // hello's inputs are plain numbers, without min_runs: one run
       expect(t.length, `${e.eval} ${e.function}`).toBeGreaterThanOrEqual(e.eval === "hello" ? 1 : MIN_RUNS);
@@ -121,11 +118,6 @@ describe("GradBench tool", () => {
     for (const e of mine) {
       const reply = run.replies.get(e.id)!;
       const what = `${e.eval} ${e.function} ${e.description ?? ""}`;
-      if (UNSUPPORTED.has(`${e.eval} ${e.function}`)) {
-        expect(reply.success, what).toBe(false);
-        expect(reply.error, what).toMatch(/second order/);
-        continue;
-      }
       expect(reply.success, `${what}: ${reply.error}`).toBe(true);
       const c = compareOutputs(reply.output, e.output);
       expect(c.reason, what).toBeUndefined();

@@ -1,11 +1,16 @@
 // GradBench's kmeans eval (from ADBench): the k-means cost of n points in d dimensions for k
 // centroids, the sum over the points of the squared distance to the closest centroid. The
-// eval's `cost` is this function; its `dir` (the Newton direction -J / diag H of the cost with
-// respect to the centroids) needs second derivatives, which this tool leaves for forward mode.
+// eval's `cost` is this function; its `dir` (the gradient with respect to the centroids divided
+// by the Hessian's diagonal) is costHvp's grads over its hvp with a direction of ones, as
+// kmeans/functions.ts explains. Only the centroids are differentiated (`@wrt`): GradBench asks
+// for no derivative with respect to the points.
 // The loops are GradBench's C++ reference (cpp/gradbench/evals/kmeans.hpp), line for line.
 import { type Tensor } from "adgen";
 
-/** Σ_i min_j ‖points_i - centroids_j‖². */
+/**
+ * Σ_i min_j ‖points_i - centroids_j‖².
+ * @wrt centroids
+ */
 export function cost<N extends number, K extends number, D extends number>(
   points: Tensor<[N, D]>, centroids: Tensor<[K, D]>,
 ): number {
