@@ -1,5 +1,5 @@
-// Golden files per fixture: the lowered IR, the reverse-mode IR after simplification and
-// the generated module, compared with file snapshots (accept changes with `vitest -u`).
+// Golden files per fixture: the lowered IR, the reverse-mode and forward-mode IR after
+// simplification and the generated module, compared with file snapshots (accept changes with `vitest -u`).
 // The generated code is then executed: simplifier on and off must agree.
 
 import { literalSize } from "../compiler/ir/types.js";
@@ -19,6 +19,7 @@ describe.each(names)("fixture %s", (name) => {
     const r = await compileOrThrow(source, { fileName: "model.ts" });
     await expect(r.ir).toMatchFileSnapshot(new URL("lowered.ir", dir).pathname);
     await expect(r.adjointIr).toMatchFileSnapshot(new URL("adjoint.ir", dir).pathname);
+    await expect(r.jvpIr).toMatchFileSnapshot(new URL("jvp.ir", dir).pathname);
     await expect(r.code).toMatchFileSnapshot(new URL("generated.ts", dir).pathname);
   });
 
