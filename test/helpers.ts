@@ -152,6 +152,18 @@ export function unflatten(data: ArrayLike<number>, shape: readonly number[]): an
  * differences of the gradient (to 1e-4). `names` are the differentiated parameters, `order`
  * every parameter's name in order (so the differences move the right arguments).
  */
+/** ⟨a, b⟩ and Σ |aᵢ bᵢ| (the scale a relative error of the product is measured against). */
+export function dotAbs(a: number | Float64Array, b: number | Float64Array): [number, number] {
+  if (typeof a === "number") return [a * (b as number), Math.abs(a * (b as number))];
+  let d = 0;
+  let s = 0;
+  a.forEach((v, i) => {
+    d += v * (b as Float64Array)[i]!;
+    s += Math.abs(v * (b as Float64Array)[i]!);
+  });
+  return [d, s];
+}
+
 export function checkJvpHvp(
   m: Record<string, (...a: any[]) => any>, entry: string, args: Arg[], names: readonly string[], order: readonly string[],
   g: { value: number; grads: Record<string, number | Float64Array> },
@@ -165,16 +177,7 @@ export function checkJvpHvp(
     t[n] = typeof a === "number" ? r() * 2 - 1 : Float64Array.from(a, () => r() * 2 - 1);
   }
   const hvpDirection = Object.fromEntries(Object.entries(t).map(([n, v]) => [n, still.includes(n) ? (typeof v === "number" ? 0 : new Float64Array(v.length)) : v]));
-  const dot = (a: number | Float64Array, b: number | Float64Array): [number, number] => {
-    if (typeof a === "number") return [a * (b as number), Math.abs(a * (b as number))];
-    let d = 0;
-    let s = 0;
-    a.forEach((v, i) => {
-      d += v * (b as Float64Array)[i]!;
-      s += Math.abs(v * (b as Float64Array)[i]!);
-    });
-    return [d, s];
-  };
+  const dot = dotAbs;
   const jvp = m[`${entry}Jvp`]!(...args, t);
   expect(jvp.value).toBe(g.value);
   let want = 0;

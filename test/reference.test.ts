@@ -5,18 +5,9 @@
 
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { asArg, checkJvpHvp, compileModule, loadReference, maxRelErr, rng } from "./helpers.js";
+import { asArg, checkJvpHvp, compileModule, dotAbs, loadReference, maxRelErr, rng } from "./helpers.js";
 
-const dotScale = (a: number | Float64Array, b: number | Float64Array): [number, number] => {
-  if (typeof a === "number") return [a * (b as number), Math.abs(a * (b as number))];
-  let d = 0;
-  let s = 0;
-  a.forEach((v, i) => {
-    d += v * (b as Float64Array)[i]!;
-    s += Math.abs(v * (b as Float64Array)[i]!);
-  });
-  return [d, s];
-};
+const dotScale = dotAbs;
 
 const CASES = [
   "quiz1", "simple_cos", "logistic_regression", "nn_one_hidden", "mlp_softmax",

@@ -5,7 +5,7 @@
 // the value has at most as many elements as the parameters; else by forward mode, one
 // fJvp per column. An entry returning a number has the gradient as its one row.
 
-import { createNameScope, propertyKey } from "../names.js";
+import { createNameScope, propertyAccess, propertyKey } from "../names.js";
 import { FormContext, jsType } from "./common.js";
 import { bindSizes } from "./sizes.js";
 
@@ -24,7 +24,7 @@ export function emitJacobian(cx: FormContext): string[] {
   const at = names.fresh("at");
   const wrt = grad.wrt.map((w) => {
     const k = entry.params.findIndex((p) => p.name === w);
-    return { key: propertyKey(w), js: params[k]!, scalar: entry.params[k]!.type.kind !== "tensor" };
+    return { key: propertyKey(w), name: w, js: params[k]!, scalar: entry.params[k]!.type.kind !== "tensor" };
   });
   const width = wrt.map((w) => (w.scalar ? "1" : `${w.js}.length`)).join(" + ") || "0";
   const call = [...params, ...(sizesArg ? [sizesArg] : [])].join(", ");
@@ -37,7 +37,10 @@ export function emitJacobian(cx: FormContext): string[] {
   /** Writes one row (the gradients in grads) at offset `base`. */
   const writeRow = (base: string): string[] => [
     `let ${at} = ${base};`,
-    ...wrt.flatMap((w) => (w.scalar ? [`jacobian[${at}++] = grads.${w.key};`] : [`jacobian.set(grads.${w.key}, ${at});`, `${at} += grads.${w.key}.length;`])),
+    ...wrt.flatMap((w) => {
+      const g = propertyAccess("grads", w.name);
+      return w.scalar ? [`jacobian[${at}++] = ${g};`] : [`jacobian.set(${g}, ${at});`, `${at} += ${g}.length;`];
+    }),
   ];
   const lines = [
     `/** ${entry.name}'s Jacobian with respect to ${grad.wrt.join(", ") || "no parameter"}: row-major [value's size, ${grad.wrt.map((w) => `${w}'s size`).join(" + ") || "0"}], in out if given. */`,
@@ -79,8 +82,9 @@ export function emitJacobian(cx: FormContext): string[] {
       `for (let ${i} = 0; ${i} < ${m}; ${i}++) jacobian[${i} * ${n} + ${col}] = tangent[${i}];`,
       `${col}++;`,
     ];
-    if (w.scalar) lines.push("{", ...column(`tangents.${w.key} = 1;`, `tangents.${w.key} = 0;`), "}");
-    else lines.push(`for (let ${j} = 0; ${j} < ${w.js}.length; ${j}++) {`, ...column(`tangents.${w.key}[${j}] = 1;`, `tangents.${w.key}[${j}] = 0;`), "}");
+    const tw = propertyAccess("tangents", w.name);
+    if (w.scalar) lines.push("{", ...column(`${tw} = 1;`, `${tw} = 0;`), "}");
+    else lines.push(`for (let ${j} = 0; ${j} < ${w.js}.length; ${j}++) {`, ...column(`${tw}[${j}] = 1;`, `${tw}[${j}] = 0;`), "}");
   }
   lines.push("}", "return { value: tape.value, jacobian };", "}", "");
   return lines;
