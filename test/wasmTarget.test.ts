@@ -37,6 +37,27 @@ function run(mod: Mod, args: unknown[], cotangent?: unknown): { value: any; grad
   return cotangent === undefined ? mod[`${entry}Grad`](...args) : mod[`${entry}Vjp`](...args, cotangent);
 }
 
+/**
+ * The allocation-free gradient (`lossGradInto`, whose workspace lives in the Wasm kernels'
+ * memory: no copies), called twice on new gradient buffers (the second call reuses the
+ * workspace); both calls must give the same results.
+ */
+function runInto(mod: Mod, args: unknown[], dtype: "float64" | "float32"): { value: number; grads: Record<string, Float64Array | Float32Array> } {
+  const entry = entryOf(mod);
+  const shapes = mod[`${entry}Shapes`] as Record<string, readonly number[]>;
+  const wrt = Object.keys(run(mod, args).grads);
+  const fresh = (): Record<string, Float64Array | Float32Array> => Object.fromEntries(wrt.map((w) => {
+    const n = shapes[w]!.reduce((a, b) => a * b, 1);
+    return [w, dtype === "float32" ? new Float32Array(n).fill(7) : new Float64Array(n).fill(7)];
+  }));
+  const first = fresh();
+  const value = mod[`${entry}GradInto`](...args, first);
+  const second = fresh();
+  expect(mod[`${entry}GradInto`](...args, second)).toBe(value);
+  for (const w of wrt) expect(Array.from(second[w]!), `second call, gradient of ${w}`).toEqual(Array.from(first[w]!));
+  return { value, grads: first };
+}
+
 describe.each(CASES)("reference %s on the wasm target", (name) => {
   it("matches PyTorch to 1e-9 and the default target to 1e-12 (to the bit without SIMD)", { timeout: 60_000 }, async () => {
     const ref = loadReference(name);
@@ -101,12 +122,15 @@ describe.each(MODELS.map((m) => [`${m.name} batch ${m.batch}`, m] as const))("%s
     const plainMod = await importCode<Mod>((await compileOrThrow(model.source)).code!);
     expect(simdMod.useSimd()).toBe(true);
     const args = randomArgs(plainMod, "float64", model.batch);
-    const got = run(simdMod, args);
     const want = run(plainMod, args);
-    expect(maxRelErr(got.value, want.value)).toBeLessThanOrEqual(1e-12);
-    for (const [w, g] of Object.entries(want.grads)) {
-      expect(maxRelErr(got.grads[w]!, g), `gradient of ${w}`).toBeLessThanOrEqual(1e-12);
-      expect(scaledErr(got.grads[w]!, g), `gradient of ${w}`).toBeLessThanOrEqual(1e-12);
+    // the split form (buffers copied to the kernels) and the allocation-free one (its
+    // workspace in the kernels' memory)
+    for (const got of [run(simdMod, args), runInto(simdMod, args, "float64")]) {
+      expect(maxRelErr(got.value, want.value)).toBeLessThanOrEqual(1e-12);
+      for (const [w, g] of Object.entries(want.grads)) {
+        expect(maxRelErr(got.grads[w]!, g), `gradient of ${w}`).toBeLessThanOrEqual(1e-12);
+        expect(scaledErr(got.grads[w]!, g), `gradient of ${w}`).toBeLessThanOrEqual(1e-12);
+      }
     }
   });
 
@@ -116,12 +140,13 @@ describe.each(MODELS.map((m) => [`${m.name} batch ${m.batch}`, m] as const))("%s
     expect(simdMod.useSimd()).toBe(true);
     const args32 = randomArgs(plainMod, "float32", model.batch);
     const args64 = args32.map((a) => (a instanceof Float32Array ? Float64Array.from(a) : a));
-    const got = run(simdMod, args32);
     const want = run(plainMod, args64);
-    expect(Math.abs(got.value - want.value) / Math.max(1, Math.abs(want.value))).toBeLessThan(1e-5);
-    for (const [w, g] of Object.entries(want.grads)) {
-      expect(got.grads[w]).toBeInstanceOf(Float32Array);
-      expect(scaledErr(got.grads[w]!, g), `gradient of ${w}`).toBeLessThan(1e-4);
+    for (const got of [run(simdMod, args32), runInto(simdMod, args32, "float32")]) {
+      expect(Math.abs(got.value - want.value) / Math.max(1, Math.abs(want.value))).toBeLessThan(1e-5);
+      for (const [w, g] of Object.entries(want.grads)) {
+        expect(got.grads[w]).toBeInstanceOf(Float32Array);
+        expect(scaledErr(got.grads[w]!, g), `gradient of ${w}`).toBeLessThan(1e-4);
+      }
     }
   });
 });
@@ -209,15 +234,24 @@ export function f(
     expect(simd.code!, `${k} calls its Wasm kernel`).toContain(`simd.${k}(`);
   }
   for (const k of ["conv3GradInput"]) expect(simd.code!, `${k} has no Wasm kernel`).not.toContain(`simd.${k}(`);
+  expect(simd.code!, "lossGradInto's workspace is in the kernels' memory").toMatch(/ws = \(fWorkspace \?\?= \{[^}]*residentArray\(/);
   const simdMod = await importCode<Mod>(simd.code!);
   const plainMod = await importCode<Mod>((await compileOrThrow(source)).code!);
   const args = randomArgs(plainMod, "float64", 3);
-  const got = run(simdMod, args);
   const want = run(plainMod, args);
-  expect(maxRelErr(got.value, want.value)).toBeLessThanOrEqual(1e-12);
-  for (const [w, g] of Object.entries(want.grads)) {
-    expect(maxRelErr(got.grads[w]!, g), w).toBeLessThanOrEqual(1e-12);
-    expect(scaledErr(got.grads[w]!, g), w).toBeLessThanOrEqual(1e-12);
+  for (const got of [run(simdMod, args), runInto(simdMod, args, "float64")]) {
+    expect(maxRelErr(got.value, want.value)).toBeLessThanOrEqual(1e-12);
+    for (const [w, g] of Object.entries(want.grads)) {
+      expect(maxRelErr(got.grads[w]!, g), w).toBeLessThanOrEqual(1e-12);
+      expect(scaledErr(got.grads[w]!, g), w).toBeLessThanOrEqual(1e-12);
+    }
+  }
+  // float32: rows of 9 and 7 outputs leave 1 and 3 elements past the last f32x4 vector
+  const simd32 = await importCode<Mod>((await compileOrThrow(source, { target: "wasm", dtype: "float32" })).code!);
+  const args32 = randomArgs(plainMod, "float32", 3);
+  const want32 = run(plainMod, args32.map((a) => (a instanceof Float32Array ? Float64Array.from(a) : a)));
+  for (const got of [run(simd32, args32), runInto(simd32, args32, "float32")]) {
+    for (const [w, g] of Object.entries(want32.grads)) expect(scaledErr(got.grads[w]!, g), w).toBeLessThan(1e-4);
   }
 });
 

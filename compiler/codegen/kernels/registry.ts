@@ -9,7 +9,7 @@ import { OPS } from "../../ops/index.js";
 import { OpEmitContext, OpEmitter } from "./context.js";
 import { NameScope } from "../names.js";
 import { simdPlanFor } from "../wasm/plan.js";
-import { PlacedKernel, RuntimeNames, kernelPrologue, place, runtimeLines } from "../wasm/runtime.js";
+import { PlacedKernel, RuntimeNames, kernelPrologue, place, residentBytes, runtimeLines } from "../wasm/runtime.js";
 
 export interface Kernel {
   readonly name: string;
@@ -20,6 +20,12 @@ export interface Kernel {
 export interface KernelRegistry {
   /** The kernel computing instr (created on first use), named after its layer if given. */
   kernelFor(instr: SimpleInstr, layer?: string): Kernel;
+  /**
+   * `--target wasm`: the expression allocating a workspace buffer of `elements` (a literal
+   * size) in the Wasm kernels' memory, so that they use it in place; undefined on the
+   * default target (then: `new Float64Array(n)`).
+   */
+  residentBuffer(elements: number): string | undefined;
   /** The kernel functions, in order of creation. */
   emit(): string[];
 }
@@ -38,8 +44,10 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string, 
     kernels: moduleNames.fresh("simdKernels"), useSimd: moduleNames.fresh("useSimd"), bytes: moduleNames.fresh("simdModule"),
     state: moduleNames.fresh("simdState"), enabled: moduleNames.fresh("simdEnabled"), instantiate: moduleNames.fresh("instantiateSimd"),
     bind: moduleNames.fresh("bindSimd"), decode: moduleNames.fresh("decodeBase64"), exportsType: moduleNames.fresh("SimdKernels"),
-    apiType: moduleNames.fresh("WasmApi"),
+    apiType: moduleNames.fresh("WasmApi"), resident: moduleNames.fresh("residentArray"), arenaTop: moduleNames.fresh("arenaTop"),
   });
+  const elementBytes = simd?.dtype === "float32" ? 4 : 8;
+  let arenaBytes = 0;
   const jsType = (t: Type): string => (t.kind === "tensor" ? arrayType : "number");
   return {
     kernelFor(instr, layer) {
@@ -83,7 +91,6 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string, 
       const body = (em.kernel as OpEmitter)(ctx);
       const plan = simd && tensorResult ? simdPlanFor(instr, name, simd.dtype) : null;
       if (plan) {
-        const elementBytes = simd!.dtype === "float32" ? 4 : 8;
         const placed = place(plan, elementBytes);
         simdKernels.push(placed);
         body.unshift(...kernelPrologue(placed, runtimeNames(), params, result, elementBytes, (hint) => scope.fresh(hint)));
@@ -109,6 +116,16 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string, 
       functions.push([...scratchDecls, ...lines]);
       return kernel;
     },
-    emit: () => [...functions.flat(), ...(simdKernels.length ? runtimeLines(simdKernels, runtimeNames(), arrayType) : [])],
+    residentBuffer(elements) {
+      // at most 1 GiB of resident buffers (a wasm32 memory has 4); beyond, ordinary arrays
+      // (only once some kernel has a Wasm version: the forms print their bodies first)
+      if (!simd || simdKernels.length === 0 || arenaBytes + residentBytes(elements, elementBytes) > 2 ** 30) return undefined;
+      arenaBytes += residentBytes(elements, elementBytes);
+      return `${runtimeNames().resident}(${elements})`;
+    },
+    emit: () => {
+      if (simdKernels.length === 0 && arenaBytes === 0) return functions.flat();
+      return [...functions.flat(), ...runtimeLines(simdKernels, runtimeNames(), arrayType, arenaBytes)];
+    },
   };
 }

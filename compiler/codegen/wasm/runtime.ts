@@ -15,8 +15,12 @@
 // - `useSimd(enabled)` turns the Wasm kernels off (and on again) and says whether they are in
 //   use: the TypeScript kernels can be checked against them in one process.
 //
-// Every kernel's buffers start at address 0: kernels run one at a time, so they share one
-// memory, sized for the largest kernel and never grown (growing would detach the views).
+// Memory: every kernel's copies and scratch start at address 0 (kernels run one at a time, so
+// they share one area, sized for the largest kernel); after it, an arena for the buffers of
+// the workspaces (the allocation-free forms' intermediates, sized at compile time): those are
+// views on the memory, so the kernels read and write them in place, and only the caller's
+// arrays (parameters, inputs, gradients) are copied. The memory never grows (growing would
+// detach the views).
 
 import { PAGE_BYTES, type EncodedFunction, encodeModule } from "./encoder.js";
 import type { SimdBuffer, SimdKernelPlan } from "./plan.js";
@@ -56,6 +60,9 @@ export interface RuntimeNames {
   readonly decode: string;
   readonly exportsType: string;
   readonly apiType: string;
+  /** The allocator of resident buffers, and its next free byte. */
+  readonly resident: string;
+  readonly arenaTop: string;
 }
 
 /**
@@ -71,22 +78,38 @@ export function kernelPrologue(
   const lines = [
     `const ${simd} = ${names.kernels}();`,
     `if (${simd} !== null) {`,
-    `// WebAssembly SIMD (${k.plan.what}) on copies in its memory`,
+    `// WebAssembly SIMD (${k.plan.what}): buffers in its memory are used in place, others copied in (and the result out)`,
     `const ${mem} = ${simd}.memory;`,
   ];
-  let resultAt = -1;
-  let resultElements = 0;
+  const addresses: string[] = [];
+  let resultSlot = -1;
   k.plan.buffers.forEach((b: SimdBuffer, slot) => {
-    const at = k.addresses[slot]! / elementBytes;
-    if (b.kind === "arg") lines.push(`${mem}.set(${args[b.arg]}, ${at});`);
-    if (b.kind === "flipped") lines.push(...flippedCopy(b, args[b.arg]!, mem, at, fresh));
-    if (b.kind === "result") {
-      resultAt = at;
-      resultElements = b.elements;
+    const byte = k.addresses[slot]!;
+    const at = byte / elementBytes;
+    if (b.kind === "arg") {
+      const a = args[b.arg]!;
+      const address = fresh(`${a}At`);
+      lines.push(`const ${address} = ${a}.buffer === ${mem}.buffer ? ${a}.byteOffset : (${mem}.set(${a}, ${at}), ${byte});`);
+      addresses.push(address);
+      return;
     }
+    if (b.kind === "flipped") lines.push(...flippedCopy(b, args[b.arg]!, mem, at, fresh));
+    if (b.kind === "result") resultSlot = slot;
+    addresses.push(String(byte));
   });
-  lines.push(`${simd}.${k.plan.fn.name}(${k.addresses.join(", ")});`);
-  lines.push(`${result}.set(${mem}.subarray(${resultAt}, ${resultAt + resultElements}));`);
+  const call = (resultAddress: string): string => {
+    const all = addresses.map((a, slot) => (slot === resultSlot ? resultAddress : a));
+    return `${simd}.${k.plan.fn.name}(${all.join(", ")});`;
+  };
+  const resultAt = k.addresses[resultSlot]! / elementBytes;
+  const resultElements = k.plan.buffers[resultSlot]!.elements;
+  lines.push(
+    `if (${result}.buffer === ${mem}.buffer) ${call(`${result}.byteOffset`)}`,
+    "else {",
+    call(String(k.addresses[resultSlot]!)),
+    `${result}.set(${mem}.subarray(${resultAt}, ${resultAt + resultElements}));`,
+    "}",
+  );
   lines.push("return;", "}");
   return lines;
 }
@@ -124,17 +147,30 @@ export function toBase64(bytes: Uint8Array): string {
   return out;
 }
 
-/** The Wasm module holding every kernel, in one memory sized for the largest. */
-export function encodeKernels(kernels: readonly PlacedKernel[]): Uint8Array {
-  const bytes = Math.max(ALIGN, ...kernels.map((k) => k.bytes));
+/** Bytes of the area every kernel's copies and scratch start at (address 0), for the largest kernel. */
+export function copyAreaBytes(kernels: readonly PlacedKernel[]): number {
+  return Math.max(ALIGN, ...kernels.map((k) => k.bytes));
+}
+
+/** Bytes a resident buffer of `elements` takes in the arena (whole cache lines). */
+export const residentBytes = (elements: number, elementBytes: number): number => Math.ceil((elements * elementBytes) / ALIGN) * ALIGN;
+
+/**
+ * The Wasm module holding every kernel, in one memory: the copy area (sized for the largest
+ * kernel), then `arenaBytes` for the workspaces' buffers (resident: used in place).
+ */
+export function encodeKernels(kernels: readonly PlacedKernel[], arenaBytes = 0): Uint8Array {
+  const bytes = copyAreaBytes(kernels) + arenaBytes;
   const pages = Math.ceil(bytes / PAGE_BYTES);
   const functions: EncodedFunction[] = kernels.map((k) => k.plan.fn);
   return encodeModule({ memory: { pages, maxPages: pages, exportAs: "memory" }, functions, names: false });
 }
 
 /** The module-level declarations: the bytes, their decoder, instantiation and `useSimd`. */
-export function runtimeLines(kernels: readonly PlacedKernel[], names: RuntimeNames, arrayType: string): string[] {
-  const bytes = encodeKernels(kernels);
+export function runtimeLines(kernels: readonly PlacedKernel[], names: RuntimeNames, arrayType: string, arenaBytes = 0): string[] {
+  const bytes = encodeKernels(kernels, arenaBytes);
+  const arenaStart = copyAreaBytes(kernels);
+  const elementBytes = arrayType === "Float32Array" ? 4 : 8;
   const text = toBase64(bytes);
   const pieces: string[] = [];
   for (let i = 0; i < text.length; i += 96) pieces.push(JSON.stringify(text.slice(i, i + 96)));
@@ -204,6 +240,24 @@ export function runtimeLines(kernels: readonly PlacedKernel[], names: RuntimeNam
     `return { ...(exports as unknown as ${N.exportsType}), memory };`,
     "}",
     "",
+    ...(arenaBytes > 0 ? [
+      `/** The next free byte of the kernels' memory for resident buffers (${arenaStart} to ${arenaStart + arenaBytes}; below: the kernels' copies). */`,
+      `let ${N.arenaTop} = ${arenaStart};`,
+      "",
+      "/**",
+      " * A workspace buffer of n elements: in the kernels' memory where they run (they read and",
+      " * write it in place, no copies), else an ordinary array.",
+      " */",
+      `function ${N.resident}(n: number): ${arrayType} {`,
+      `const simd = ${N.kernels}();`,
+      `const bytes = Math.ceil((n * ${elementBytes}) / ${ALIGN}) * ${ALIGN};`,
+      `if (simd === null || ${N.arenaTop} + bytes > ${arenaStart + arenaBytes}) return new ${arrayType}(n);`,
+      `const buffer = new ${arrayType}(simd.memory.buffer, ${N.arenaTop}, n);`,
+      `${N.arenaTop} += bytes;`,
+      "return buffer;",
+      "}",
+      "",
+    ] : []),
     "/** Decodes base64 (here, not with atob or Buffer: not every runtime has them). */",
     `function ${N.decode}(text: string): Uint8Array {`,
     `const digits = "${BASE64}";`,

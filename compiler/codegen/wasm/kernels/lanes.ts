@@ -19,6 +19,11 @@ export interface Lanes {
   /** The vector at addr + offset bytes (any alignment). */
   load(addr: Expr<"i32">, offset: number): Expr<"v128">;
   store(addr: Expr<"i32">, value: Expr<"v128">, offset: number): Stmt;
+  /**
+   * The `count` elements (fewer than the lanes) at addr + offset bytes in the low lanes,
+   * zeros above; reads nothing past them.
+   */
+  loadPartial(addr: Expr<"i32">, offset: number, count: number): Expr<"v128">;
   /** The element at addr + offset bytes, in every lane. */
   loadSplat(addr: Expr<"i32">, offset: number): Expr<"v128">;
   zero(): Expr<"v128">;
@@ -39,6 +44,10 @@ const F64: Lanes = {
   dtype: "float64", scalar: "f64", bytes: 8, lanes: 2,
   load: (a, o) => v128.load(a, o),
   store: (a, v, o) => v128.store(a, v, o),
+  loadPartial: (a, o, count) => {
+    if (count !== 1) throw new RangeError(`f64x2: a partial vector of ${count} elements`);
+    return v128.load64_zero(a, o);
+  },
   loadSplat: (a, o) => v128.load64_splat(a, o),
   zero: () => f64x2.splat(f64.const(0)),
   add: f64x2.add,
@@ -58,6 +67,12 @@ const F32: Lanes = {
   dtype: "float32", scalar: "f32", bytes: 4, lanes: 4,
   load: (a, o) => v128.load(a, o),
   store: (a, v, o) => v128.store(a, v, o),
+  loadPartial: (a, o, count) => {
+    if (count === 1) return v128.load32_zero(a, o);
+    if (count === 2) return v128.load64_zero(a, o);
+    if (count === 3) return f32x4.replace_lane(v128.load64_zero(a, o), 2, f32.load(a, o + 8));
+    throw new RangeError(`f32x4: a partial vector of ${count} elements`);
+  },
   loadSplat: (a, o) => v128.load32_splat(a, o),
   zero: () => f32x4.splat(f32.const(0)),
   add: f32x4.add,
