@@ -255,6 +255,46 @@ export function f(
   }
 });
 
+describe("a batch N known only at run time: Wasm kernels that take N", () => {
+  // LeNet-5 for any N, and an MLP for any N with odd sizes (leftover rows of every block size)
+  const mlpAnyN = `import { type Tensor, linear, relu, crossEntropy } from "adgen";
+/** @wrt w1, b1, w2, b2 */
+export function loss<N extends number>(x: Tensor<[N, 37]>, labels: Tensor<[N]>, w1: Tensor<[13, 37]>, b1: Tensor<[13]>, w2: Tensor<[10, 13]>, b2: Tensor<[10]>): number {
+  return crossEntropy(linear(relu(linear(x, w1, b1)), w2, b2), labels);
+}
+`;
+  const argsAt = (mod: Mod, dtype: "float64" | "float32", N: number, seed: number): unknown[] => {
+    const r = rng(seed);
+    return Object.entries(mod.lossShapes as Record<string, readonly (number | string)[]>).map(([name, shape]) => {
+      const n = shape.reduce<number>((a, d) => a * (typeof d === "number" ? d : N), 1);
+      const data = Array.from({ length: n }, () => (name === "labels" ? Math.floor(10 * r()) : 2 * r() - 1));
+      return dtype === "float32" ? Float32Array.from(data) : Float64Array.from(data);
+    });
+  };
+  it.each([["LeNet-5", lenet(8, true).source], ["MLP", mlpAnyN]])("%s: the default target's gradients at N = 1, 3, 6, 9 (float64 to 1e-12, float32 to its precision)", { timeout: 120_000 }, async (_, source) => {
+    const simd = await compileOrThrow(source, { target: "wasm" });
+    expect(simd.code!).toContain("placeBuffers(");
+    for (const k of ["linear1", "linear2GradInput", "linear1GradWeight"]) expect(simd.code!, k).toContain(`simd.${k}(`);
+    const simdMod = await importCode<Mod>(simd.code!);
+    const simd32 = await importCode<Mod>((await compileOrThrow(source, { target: "wasm", dtype: "float32" })).code!);
+    const plainMod = await importCode<Mod>((await compileOrThrow(source)).code!);
+    // growing sizes and back (the memory grows for the larger batches)
+    for (const N of [1, 9, 3, 6]) {
+      const args = argsAt(plainMod, "float64", N, N);
+      const want = run(plainMod, args);
+      for (const got of [run(simdMod, args), runInto(simdMod, args, "float64")]) {
+        expect(maxRelErr(got.value, want.value)).toBeLessThanOrEqual(1e-12);
+        for (const [w, g] of Object.entries(want.grads)) expect(scaledErr(got.grads[w]!, g), `N = ${N}, ${w}`).toBeLessThanOrEqual(1e-12);
+      }
+      const args32 = argsAt(plainMod, "float32", N, N);
+      const want32 = run(plainMod, args32.map((a) => Float64Array.from(a as Float32Array)));
+      for (const got of [run(simd32, args32), runInto(simd32, args32, "float32")]) {
+        for (const [w, g] of Object.entries(want32.grads)) expect(scaledErr(got.grads[w]!, g), `N = ${N}, ${w}`).toBeLessThan(1e-4);
+      }
+    }
+  });
+});
+
 describe("adgen --target", () => {
   const CLI = new URL("../dist/compiler/cli.js", import.meta.url).pathname;
   const adgen = (args: string[], cwd: string) => spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", cwd });

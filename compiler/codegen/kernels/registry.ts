@@ -45,6 +45,7 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string, 
     state: moduleNames.fresh("simdState"), enabled: moduleNames.fresh("simdEnabled"), instantiate: moduleNames.fresh("instantiateSimd"),
     bind: moduleNames.fresh("bindSimd"), decode: moduleNames.fresh("decodeBase64"), exportsType: moduleNames.fresh("SimdKernels"),
     apiType: moduleNames.fresh("WasmApi"), resident: moduleNames.fresh("residentArray"), arenaTop: moduleNames.fresh("arenaTop"),
+    place: moduleNames.fresh("placeBuffers"),
   });
   const elementBytes = simd?.dtype === "float32" ? 4 : 8;
   let arenaBytes = 0;
@@ -93,7 +94,8 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string, 
       if (plan) {
         const placed = place(plan, elementBytes);
         simdKernels.push(placed);
-        body.unshift(...kernelPrologue(placed, runtimeNames(), params, result, elementBytes, (hint) => scope.fresh(hint)));
+        const batch = plan.batch === undefined ? undefined : String(ctx.dim(plan.batch));
+        body.unshift(...kernelPrologue(placed, runtimeNames(), params, result, elementBytes, (hint) => scope.fresh(hint), batch));
       }
       const attrs = Object.entries(instr.attrs as Record<string, unknown>)
         .filter(([k]) => k !== "inputShape" && k !== "weightShape")
@@ -125,7 +127,7 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string, 
     },
     emit: () => {
       if (simdKernels.length === 0 && arenaBytes === 0) return functions.flat();
-      return [...functions.flat(), ...runtimeLines(simdKernels, runtimeNames(), arrayType, arenaBytes)];
+      return [...functions.flat(), ...runtimeLines(simdKernels, runtimeNames(), arrayType, arenaBytes, arenaBytes > 0)];
     },
   };
 }

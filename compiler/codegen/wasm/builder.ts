@@ -407,8 +407,21 @@ export function brIf(label: Label, cond: Expr<"i32">): Stmt {
  * times, the body once (i = from) when it runs once, else a loop that tests at its end (no
  * test before the first iteration: the trip count is known to be positive).
  */
-export function forRange(i: Local<"i32">, from: number, to: number, body: readonly Stmt[], step = 1): Stmt {
+export function forRange(i: Local<"i32">, from: number, to: number | Local<"i32">, body: readonly Stmt[], step = 1): Stmt {
   if (!(step > 0) || !Number.isInteger(step)) throw new RangeError(`wasm builder: forRange: bad step ${step}`);
+  if (typeof to !== "number") {
+    // a bound known at run time (a local): no iteration when it is at most \`from\`
+    return seq([
+      set(i, i32.const(from)),
+      if_(i32.lt_s(get(i), get(to)), [
+        loop((repeat) => [
+          ...body,
+          set(i, i32.add(get(i), i32.const(step))),
+          brIf(repeat, i32.lt_s(get(i), get(to))),
+        ]),
+      ]),
+    ]);
+  }
   const count = Math.max(0, Math.ceil((to - from) / step));
   if (count === 0) return seq([]);
   if (count === 1) return seq([set(i, i32.const(from)), ...body]);

@@ -31,8 +31,8 @@ import { type Dtype, lanesOf } from "./lanes.js";
 export interface ConvGradWeightSpec {
   readonly name: string;
   readonly dtype: Dtype;
-  /** Images (1 for an unbatched x [C, H, W]). */
-  readonly batch: number;
+  /** Images (1 for an unbatched x [C, H, W]); "dynamic": known at run time, the last parameter. */
+  readonly batch: number | "dynamic";
   readonly C: number;
   readonly H: number;
   readonly W: number;
@@ -59,7 +59,10 @@ function bump(l: Local<"i32">, bytes: number): Stmt {
   return bytes === 0 ? seq([]) : set(l, i32.add(get(l), i32.const(bytes)));
 }
 
-/** The kernel: convGradWeight(dy, x, dw, scratch) with byte addresses (scratch unused without padding). */
+/**
+ * The kernel: convGradWeight(dy, x, dw, scratch) with byte addresses (scratch unused without
+ * padding), and the number of images last when it is known only at run time.
+ */
 export function conv2dGradWeightKernel(c: ConvGradWeightSpec): EncodedFunction {
   const g = convGradWeightGeometry(c);
   const L = lanesOf(c.dtype);
@@ -73,7 +76,9 @@ export function conv2dGradWeightKernel(c: ConvGradWeightSpec): EncodedFunction {
   const tail = g.OW - vectors * VL;
   const kernelSize = c.C * c.KH * c.KW;
 
-  return func(c.name, { dy: "i32", x: "i32", dw: "i32", scratch: "i32" }, [], (s: FuncScope, p) => {
+  const params: Record<string, "i32"> = { dy: "i32", x: "i32", dw: "i32", scratch: "i32" };
+  if (c.batch === "dynamic") params.images = "i32";
+  return func(c.name, params, [], (s: FuncScope, p: Readonly<Record<string, Local<"i32">>>) => {
     const n = s.local("i32", "n");
     const o = s.local("i32", "o");
     const ci = s.local("i32", "ci");
@@ -142,7 +147,7 @@ export function conv2dGradWeightKernel(c: ConvGradWeightSpec): EncodedFunction {
       memory.fill(get(p.dw), i32.const(0), i32.const(c.O * kernelSize * E)),
       set(xImage, get(p.x)),
       set(dyImage, get(p.dy)),
-      forRange(n, 0, c.batch, [
+      forRange(n, 0, c.batch === "dynamic" ? p.images! : c.batch, [
         ...(padded
           ? [
             // xp[c][ph + ih][pw ..] = x[c][ih][..], one row at a time
