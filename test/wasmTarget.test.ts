@@ -255,6 +255,40 @@ export function f(
   }
 });
 
+it("relu and its adjoint as Wasm kernels: NaN, infinities and zeros as the TypeScript loops, leftover elements", { timeout: 60_000 }, async () => {
+  // y = b in every row (x and w zero), then relu: the values reach relu and its adjoint
+  // through buffers in the kernels' memory (lossGradInto); 3 x 7 elements leave one past the
+  // last vector in both dtypes
+  const source = `import { type Tensor, linear, relu, sum } from "adgen";
+/** @wrt w, b */
+export function f(x: Tensor<[3, 5]>, w: Tensor<[7, 5]>, b: Tensor<[7]>): number {
+  return sum(relu(linear(x, w, b)));
+}
+`;
+  const b = [NaN, Infinity, -Infinity, 0, 1.5, -2, 3];
+  for (const dtype of ["float64", "float32"] as const) {
+    const A = dtype === "float32" ? Float32Array : Float64Array;
+    const simd = await compileOrThrow(source, { target: "wasm", dtype });
+    expect(simd.code!).toContain("reluLayer(");
+    expect(simd.code!).toContain("reluGradLayer(");
+    const simdMod = await importCode<Mod>(simd.code!);
+    const plainMod = await importCode<Mod>((await compileOrThrow(source, { dtype })).code!);
+    const args = [new A(15), new A(35), A.from(b)];
+    const grads = (): Record<string, Float64Array | Float32Array> => ({ w: new A(35), b: new A(7) });
+    const [got, want] = [grads(), grads()];
+    const value = simdMod.fGradInto(...args, got);
+    expect(value).toBeNaN();
+    expect(plainMod.fGradInto(...args, want)).toBeNaN();
+    // relu'(NaN) = 1 (the gradient passes, as in PyTorch), relu'(0) = 0
+    expect(Array.from(got.b!)).toEqual([3, 3, 0, 0, 3, 0, 3]);
+    expect(Array.from(got.b!)).toEqual(Array.from(want.b!));
+    expect(Array.from(got.w!)).toEqual(Array.from(want.w!));
+    // the forward: relu(-inf) = 0, relu(NaN) = NaN
+    const y = simdMod.fGrad(...args);
+    expect(y.value).toBeNaN();
+  }
+});
+
 describe("a batch N known only at run time: Wasm kernels that take N", () => {
   // LeNet-5 for any N, and an MLP for any N with odd sizes (leftover rows of every block size)
   const mlpAnyN = `import { type Tensor, linear, relu, crossEntropy } from "adgen";

@@ -38,6 +38,12 @@ export interface Lanes {
   szero(): Expr<"f64">;
   sadd(a: Expr<"f64">, b: Expr<"f64">): Expr<"f64">;
   smul(a: Expr<"f64">, b: Expr<"f64">): Expr<"f64">;
+  /** Wasm's max (NaN if either is NaN; +0 above -0). */
+  smax(a: Expr<"f64">, b: Expr<"f64">): Expr<"f64">;
+  sle(a: Expr<"f64">, b: Expr<"f64">): Expr<"i32">;
+  /** Lanewise max (as smax) and a <= b (all ones where true). */
+  max(a: Expr<"v128">, b: Expr<"v128">): Expr<"v128">;
+  le(a: Expr<"v128">, b: Expr<"v128">): Expr<"v128">;
 }
 
 const F64: Lanes = {
@@ -58,6 +64,10 @@ const F64: Lanes = {
   szero: () => f64.const(0),
   sadd: f64.add,
   smul: f64.mul,
+  smax: f64.max,
+  sle: f64.le,
+  max: f64x2.max,
+  le: f64x2.le,
 };
 
 const asF64 = (e: Expr<"f32">): Expr<"f64"> => e as unknown as Expr<"f64">;
@@ -83,6 +93,10 @@ const F32: Lanes = {
   szero: () => asF64(f32.const(0)),
   sadd: (a, b) => asF64(f32.add(asF32(a), asF32(b))),
   smul: (a, b) => asF64(f32.mul(asF32(a), asF32(b))),
+  smax: (a, b) => asF64(f32.max(asF32(a), asF32(b))),
+  sle: (a, b) => f32.le(asF32(a), asF32(b)),
+  max: f32x4.max,
+  le: f32x4.le,
 };
 
 export function lanesOf(dtype: Dtype): Lanes {
