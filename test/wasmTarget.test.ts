@@ -196,20 +196,24 @@ describe("the fallback where WebAssembly is unavailable", () => {
 });
 
 it("the wasm target's module imports nothing and typechecks with only the ES2022 library", { timeout: 60_000 }, async () => {
-  const code = (await compileOrThrow(lenet(4).source, { target: "wasm" })).code!;
-  expect(code).not.toMatch(/^\s*import\b/m);
-  expect(code).not.toMatch(/\brequire\(|\bBuffer\.|\batob\(/);
-  const file = "/virtual/model.grad.ts";
-  const options: ts.CompilerOptions = {
-    strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022,
-    lib: ["lib.es2022.d.ts"], types: [], noUnusedParameters: false, skipLibCheck: true,
-  };
-  const host = ts.createCompilerHost(options);
-  const read = host.getSourceFile.bind(host);
-  host.getSourceFile = (name, lang) => (name === file ? ts.createSourceFile(name, code, lang) : read(name, lang));
-  const program = ts.createProgram([file], options, host);
-  const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
-  expect(diagnostics).toEqual([]);
+  // LeNet-5 at batch 4 (a static memory with resident workspaces) and for any batch N (a
+  // memory that grows), in both dtypes
+  for (const [source, dtype] of [[lenet(4).source, "float64"], [lenet(4, true).source, "float32"]] as const) {
+    const code = (await compileOrThrow(source, { target: "wasm", dtype })).code!;
+    expect(code).not.toMatch(/^\s*import\b/m);
+    expect(code).not.toMatch(/\brequire\(|\bBuffer\.|\batob\(/);
+    const file = "/virtual/model.grad.ts";
+    const options: ts.CompilerOptions = {
+      strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022,
+      lib: ["lib.es2022.d.ts"], types: [], noUnusedParameters: false, skipLibCheck: true,
+    };
+    const host = ts.createCompilerHost(options);
+    const read = host.getSourceFile.bind(host);
+    host.getSourceFile = (name, lang) => (name === file ? ts.createSourceFile(name, code, lang) : read(name, lang));
+    const program = ts.createProgram([file], options, host);
+    const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+    expect(diagnostics).toEqual([]);
+  }
 });
 
 it("odd sizes, strides and padding: the Wasm kernels agree with the TypeScript kernels", { timeout: 60_000 }, async () => {

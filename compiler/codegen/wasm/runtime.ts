@@ -229,7 +229,8 @@ export function runtimeLines(
   const pieces: string[] = [];
   for (let i = 0; i < text.length; i += 96) pieces.push(JSON.stringify(text.slice(i, i + 96)));
   const lanes = arrayType === "Float32Array" ? "f32x4" : "f64x2";
-  const sig = (k: PlacedKernel): string => k.plan.buffers.map((_, i) => `a${i}: number`).join(", ");
+  // every parameter is an i32: a byte address, a size, a count
+  const sig = (k: PlacedKernel): string => k.plan.fn.type.params.map((_, i) => `a${i}: number`).join(", ");
   const N = names;
   return [
     "// --- WebAssembly SIMD kernels (adgen --target wasm) ---",
