@@ -234,7 +234,7 @@ export function f(
 }
 `;
   const simd = await compileOrThrow(source, { target: "wasm" });
-  for (const k of ["conv1", "conv2", "conv3", "conv2GradInput", "conv1GradWeight", "conv2GradWeight", "linear", "linearGradInput", "linearGradWeight"]) {
+  for (const k of ["conv1", "conv2", "conv3", "conv2GradInput", "conv1GradWeight", "conv2GradWeight", "conv1GradBias", "linear", "linearGradInput", "linearGradWeight"]) {
     expect(simd.code!, `${k} calls its Wasm kernel`).toContain(`simd.${k}(`);
   }
   for (const k of ["conv3GradInput"]) expect(simd.code!, `${k} has no Wasm kernel`).not.toContain(`simd.${k}(`);

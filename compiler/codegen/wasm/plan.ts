@@ -3,8 +3,8 @@
 // and result types) to the Wasm function that computes it and the list of buffers it reads
 // and writes in the module's memory, in the order of its parameters.
 //
-// Covered: linear and both its adjoints (gemm.ts), the conv2d forward (conv2d.ts) and both
-// its adjoints: the weight adjoint (conv2dGradWeight.ts), and the input adjoint as the
+// Covered: linear and both its adjoints (gemm.ts), the conv2d forward (conv2d.ts) and its
+// bias adjoint (conv2dGradBias.ts) and both other adjoints: the weight adjoint (conv2dGradWeight.ts), and the input adjoint as the
 // forward convolution of dy, padded by (KH - 1 - ph, KW - 1 - pw), with the kernels'
 // channels transposed and their taps reversed (stride 1, and only where the padding adds
 // little: see WASTE_LIMIT). A batch known only at run time (a size N as the leading
@@ -17,6 +17,7 @@ import { dimEquals } from "../../ir/dims.js";
 import type { EncodedFunction } from "./encoder.js";
 import { conv2dKernel, convGeometry } from "./kernels/conv2d.js";
 import { conv2dGradWeightKernel, convGradWeightGeometry } from "./kernels/conv2dGradWeight.js";
+import { conv2dGradBiasKernel } from "./kernels/conv2dGradBias.js";
 import { type GemmSpec, gemmKernel, gemmMode } from "./kernels/gemm.js";
 import { type Dtype, lanesOf } from "./kernels/lanes.js";
 
@@ -130,6 +131,15 @@ export function simdPlanFor(instr: SimpleInstr, name: string, dtype: Dtype): Sim
         return conv2dGradInputPlan(instr as SimpleInstr<"conv2dGradInput">, name, dtype, s0!, s1!, result);
       case "conv2dGradWeight":
         return conv2dGradWeightPlan(instr as SimpleInstr<"conv2dGradWeight">, name, dtype, s0!, s1!, result);
+      case "conv2dGradBias": {
+        // db[o] = Σ over n, i, j of dy[n][o][i][j]
+        const [O, OH, OW] = s0!.slice(-3) as [number, number, number];
+        return {
+          fn: conv2dGradBiasKernel({ name, dtype, batch: batchOf(s0!, 4), O, plane: OH * OW }),
+          buffers: [buffer("arg", s0!, 0), buffer("result", result)],
+          what: `dy summed per channel, two ${dtype === "float64" ? "f64x2" : "f32x4"} accumulators`,
+        };
+      }
       default:
         return null;
     }
