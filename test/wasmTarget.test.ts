@@ -293,6 +293,41 @@ export function f(x: Tensor<[3, 5]>, w: Tensor<[7, 5]>, b: Tensor<[7]>): number 
   }
 });
 
+it("max-pooling and its adjoint as Wasm kernels: first maximum on ties, NaN and infinities as the TypeScript kernels", { timeout: 60_000 }, async () => {
+  // x goes through a 1x1 convolution of weight 1 (into a buffer of the kernels' memory), then
+  // 2x2 pooling; rows of 5 windows leave one past the last vector in both dtypes. The adjoint
+  // of x is the pooling's routing of the cotangent (times 1).
+  const source = `import { type Tensor, conv2d, maxpool2d } from "adgen";
+/** @wrt x */
+export function f(x: Tensor<[2, 1, 6, 10]>, w: Tensor<[1, 1, 1, 1]>): Tensor<[2, 1, 3, 5]> {
+  return maxpool2d(conv2d(x, w), { size: 2, stride: 2 });
+}
+`;
+  const r = rng(5);
+  const values = Array.from({ length: 120 }, () => Math.round(4 * r()) / 2);
+  // ties everywhere (values in steps of 0.5), and NaN, +inf and -inf in some windows
+  for (const [at, v] of [[0, NaN], [11, NaN], [12, NaN], [24, Infinity], [25, -Infinity], [46, Infinity], [47, Infinity], [58, NaN], [119, NaN], [108, Infinity]] as const) values[at] = v;
+  for (const dtype of ["float64", "float32"] as const) {
+    const A = dtype === "float32" ? Float32Array : Float64Array;
+    const simd = await compileOrThrow(source, { target: "wasm", dtype });
+    for (const k of ["maxpool", "maxpoolGrad"]) expect(simd.code!, k).toContain(`simd.${k}(`);
+    const simdMod = await importCode<Mod>(simd.code!);
+    const plainMod = await importCode<Mod>((await compileOrThrow(source, { dtype })).code!);
+    const x = A.from(values);
+    const w = A.from([1]);
+    const cotangent = A.from({ length: 30 }, (_, k) => k + 1);
+    const results = [simdMod, plainMod].map((m) => {
+      const out = new A(30);
+      const grads = { x: new A(120) };
+      m.fVjpInto(x, w, cotangent, out, grads);
+      return { out: Array.from(out), dx: Array.from(grads.x) };
+    });
+    expect(results[0]!.out).toEqual(results[1]!.out);
+    expect(results[0]!.dx).toEqual(results[1]!.dx);
+    expect(results[0]!.out.filter((v) => v !== v).length, "windows with a NaN").toBe(4);
+  }
+});
+
 describe("a batch N known only at run time: Wasm kernels that take N", () => {
   // LeNet-5 for any N, and an MLP for any N with odd sizes (leftover rows of every block size)
   const mlpAnyN = `import { type Tensor, linear, relu, crossEntropy } from "adgen";

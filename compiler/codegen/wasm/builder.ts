@@ -228,6 +228,16 @@ export const v128 = {
   any_true: unary("v128.any_true", "v128", "i32", simd(0x53)),
 };
 
+export const i8x16 = {
+  /** Bytes of a (0-15) and b (16-31), picked by the 16 lane indices. */
+  shuffle(a: Expr<"v128">, b: Expr<"v128">, lanes: readonly number[]): Expr<"v128"> {
+    if (lanes.length !== 16 || lanes.some((l) => !Number.isInteger(l) || l < 0 || l > 31)) {
+      throw new RangeError("wasm builder: i8x16.shuffle takes 16 lane indices in [0, 32)");
+    }
+    return op("i8x16.shuffle", "v128", ["v128", "v128"], [a, b], simd(0x0d, ...lanes));
+  },
+};
+
 /** The lane ops and lanewise float arithmetic of f32x4 and f64x2 (the opcodes differ). */
 function floatVectorOps<S extends "f32" | "f64">(
   shape: string, scalar: S, lanes: number,

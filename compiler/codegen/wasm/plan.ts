@@ -18,6 +18,7 @@ import type { EncodedFunction } from "./encoder.js";
 import { conv2dKernel, convGeometry } from "./kernels/conv2d.js";
 import { conv2dGradWeightKernel, convGradWeightGeometry } from "./kernels/conv2dGradWeight.js";
 import { conv2dGradBiasKernel } from "./kernels/conv2dGradBias.js";
+import { maxPoolKernel } from "./kernels/maxpool.js";
 import { type GemmSpec, gemmKernel, gemmMode } from "./kernels/gemm.js";
 import { type Dtype, lanesOf } from "./kernels/lanes.js";
 
@@ -131,6 +132,10 @@ export function simdPlanFor(instr: SimpleInstr, name: string, dtype: Dtype): Sim
         return conv2dGradInputPlan(instr as SimpleInstr<"conv2dGradInput">, name, dtype, s0!, s1!, result);
       case "conv2dGradWeight":
         return conv2dGradWeightPlan(instr as SimpleInstr<"conv2dGradWeight">, name, dtype, s0!, s1!, result);
+      case "maxpool2d":
+      case "maxpool2dGrad":
+        // (x, y) or (x, dy): the windows' outputs
+        return maxPoolPlan(instr as SimpleInstr<"maxpool2d">, name, dtype, s0!, instr.op === "maxpool2d" ? result : s1!);
       case "conv2dGradBias": {
         // db[o] = Σ over n, i, j of dy[n][o][i][j]
         const [O, OH, OW] = s0!.slice(-3) as [number, number, number];
@@ -152,6 +157,24 @@ export function simdPlanFor(instr: SimpleInstr, name: string, dtype: Dtype): Sim
 function buffer(kind: "arg" | "result", s: readonly Ext[], arg = 0): SimdBuffer {
   const b = batched(s) ? { batched: true } : {};
   return kind === "arg" ? { kind, arg, elements: count(s), ...b } : { kind, elements: count(s), ...b };
+}
+
+/** Max-pooling (and its adjoint) with 2x2 windows and stride 2 that tile the input; literal sizes only. */
+function maxPoolPlan(instr: SimpleInstr<"maxpool2d">, name: string, dtype: Dtype, xs: readonly Ext[], ys: readonly Ext[]): SimdKernelPlan | null {
+  const { size, stride } = instr.attrs as AttrsOf<"maxpool2d">;
+  if (xs.includes("N") || size[0] !== 2 || size[1] !== 2 || stride[0] !== 2 || stride[1] !== 2) return null;
+  const [H, W] = xs.slice(-2) as [number, number];
+  if (H % 2 || W % 2 || count(ys) * 4 !== count(xs)) return null;
+  const planes = count(xs) / (H * W);
+  const grad = instr.op === ("maxpool2dGrad" as string);
+  const lanes = dtype === "float64" ? "f64x2" : "f32x4";
+  return {
+    fn: maxPoolKernel({ name, dtype, planes, H, W }, grad),
+    buffers: grad
+      ? [buffer("arg", xs, 0), buffer("arg", ys, 1), buffer("result", xs)]
+      : [buffer("arg", xs, 0), buffer("result", ys)],
+    what: grad ? `dy to each window's first maximum, ${lanes} masks` : `each window's first maximum, ${lanes}`,
+  };
 }
 
 /** A product, unless it has no unit stride to vectorise along (then its TypeScript kernel is as good). */

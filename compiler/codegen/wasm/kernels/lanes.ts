@@ -41,6 +41,8 @@ export interface Lanes {
   /** Wasm's max (NaN if either is NaN; +0 above -0). */
   smax(a: Expr<"f64">, b: Expr<"f64">): Expr<"f64">;
   sle(a: Expr<"f64">, b: Expr<"f64">): Expr<"i32">;
+  sgt(a: Expr<"f64">, b: Expr<"f64">): Expr<"i32">;
+  sne(a: Expr<"f64">, b: Expr<"f64">): Expr<"i32">;
   /** Lanewise max (as smax) and a <= b (all ones where true). */
   max(a: Expr<"v128">, b: Expr<"v128">): Expr<"v128">;
   le(a: Expr<"v128">, b: Expr<"v128">): Expr<"v128">;
@@ -66,6 +68,8 @@ const F64: Lanes = {
   smul: f64.mul,
   smax: f64.max,
   sle: f64.le,
+  sgt: f64.gt,
+  sne: f64.ne,
   max: f64x2.max,
   le: f64x2.le,
 };
@@ -95,6 +99,8 @@ const F32: Lanes = {
   smul: (a, b) => asF64(f32.mul(asF32(a), asF32(b))),
   smax: (a, b) => asF64(f32.max(asF32(a), asF32(b))),
   sle: (a, b) => f32.le(asF32(a), asF32(b)),
+  sgt: (a, b) => f32.gt(asF32(a), asF32(b)),
+  sne: (a, b) => f32.ne(asF32(a), asF32(b)),
   max: f32x4.max,
   le: f32x4.le,
 };
