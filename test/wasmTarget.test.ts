@@ -348,6 +348,7 @@ export function loss<N extends number>(x: Tensor<[N, 37]>, labels: Tensor<[N]>, 
     const simd = await compileOrThrow(source, { target: "wasm" });
     expect(simd.code!).toContain("placeBuffers(");
     for (const k of ["linear1", "linear2GradInput", "linear1GradWeight"]) expect(simd.code!, k).toContain(`simd.${k}(`);
+    if (source.includes("maxpool2d")) for (const k of ["conv1", "conv2GradWeight", "maxpool1", "maxpool2Grad"]) expect(simd.code!, k).toContain(`simd.${k}(`);
     const simdMod = await importCode<Mod>(simd.code!);
     const simd32 = await importCode<Mod>((await compileOrThrow(source, { target: "wasm", dtype: "float32" })).code!);
     const plainMod = await importCode<Mod>((await compileOrThrow(source)).code!);

@@ -159,17 +159,17 @@ function buffer(kind: "arg" | "result", s: readonly Ext[], arg = 0): SimdBuffer 
   return kind === "arg" ? { kind, arg, elements: count(s), ...b } : { kind, elements: count(s), ...b };
 }
 
-/** Max-pooling (and its adjoint) with 2x2 windows and stride 2 that tile the input; literal sizes only. */
+/** Max-pooling (and its adjoint) with 2x2 windows and stride 2 that tile the input (planes per image when the batch is N). */
 function maxPoolPlan(instr: SimpleInstr<"maxpool2d">, name: string, dtype: Dtype, xs: readonly Ext[], ys: readonly Ext[]): SimdKernelPlan | null {
   const { size, stride } = instr.attrs as AttrsOf<"maxpool2d">;
-  if (xs.includes("N") || size[0] !== 2 || size[1] !== 2 || stride[0] !== 2 || stride[1] !== 2) return null;
+  if (size[0] !== 2 || size[1] !== 2 || stride[0] !== 2 || stride[1] !== 2) return null;
   const [H, W] = xs.slice(-2) as [number, number];
   if (H % 2 || W % 2 || count(ys) * 4 !== count(xs)) return null;
   const planes = count(xs) / (H * W);
   const grad = instr.op === ("maxpool2dGrad" as string);
   const lanes = dtype === "float64" ? "f64x2" : "f32x4";
   return {
-    fn: maxPoolKernel({ name, dtype, planes, H, W }, grad),
+    fn: maxPoolKernel({ name, dtype, planes, H, W, ...(batched(xs) ? { dynamic: true } : {}) }, grad),
     buffers: grad
       ? [buffer("arg", xs, 0), buffer("arg", ys, 1), buffer("result", xs)]
       : [buffer("arg", xs, 0), buffer("result", ys)],

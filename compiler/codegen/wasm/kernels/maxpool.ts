@@ -18,8 +18,10 @@ import { type Dtype, lanesOf } from "./lanes.js";
 export interface MaxPoolSpec {
   readonly name: string;
   readonly dtype: Dtype;
-  /** Planes (images × channels); "dynamic": known at run time, the last parameter. */
-  readonly planes: number | "dynamic";
+  /** Planes (images × channels). */
+  readonly planes: number;
+  /** The images known only at run time (the last parameter): then `planes` counts per image. */
+  readonly dynamic?: boolean;
   /** Input rows and columns (even). */
   readonly H: number;
   readonly W: number;
@@ -59,9 +61,10 @@ export function maxPoolKernel(c: MaxPoolSpec, grad: boolean): EncodedFunction {
   const groups = Math.floor(OW / VL);
   const tail = OW - groups * VL;
   const params: Record<string, "i32"> = grad ? { x: "i32", dy: "i32", dx: "i32" } : { x: "i32", y: "i32" };
-  if (c.planes === "dynamic") params.planes = "i32";
+  if (c.dynamic) params.images = "i32";
   return func(c.name, params, [], (s: FuncScope, p: Readonly<Record<string, Local<"i32">>>) => {
     const plane = s.local("i32", "plane");
+    const planes = s.local("i32", "planes");
     const i = s.local("i32", "i");
     const g = s.local("i32", "g");
     const xRow = s.local("i32", "xRow");
@@ -145,9 +148,10 @@ export function maxPoolKernel(c: MaxPoolSpec, grad: boolean): EncodedFunction {
             i32.or(L.sne(get(se[2]!), get(se[2]!)), L.sne(get(se[3]!), get(se[3]!))))), 0)]),
     ];
     return [
+      ...(c.dynamic ? [set(planes, i32.mul(get(p.images!), i32.const(c.planes)))] : []),
       set(xRow, get(p.x!)),
       set(yRow, grad ? get(p.dy!) : get(p.y!)),
-      forRange(plane, 0, c.planes === "dynamic" ? p.planes! : c.planes, [
+      forRange(plane, 0, c.dynamic ? planes : c.planes, [
         forRange(i, 0, OH, [
           set(xAt, get(xRow)),
           set(yAt, get(yRow)),
