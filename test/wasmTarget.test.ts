@@ -68,7 +68,8 @@ describe.each(CASES)("reference %s on the wasm target", (name) => {
     const plainMod = await importCode<Mod>(plain.code!);
     const args = Object.keys(plainMod[`${entryOf(plainMod)}Shapes`]).map((p) => asArg(ref.inputs[p]!));
     const cot = ref.cotangent ? asArg(ref.cotangent) : undefined;
-    const hasKernels = /\b(conv2d|linear)\(/.test(source);
+    // (layers with a Wasm kernel: conv2d, linear, relu, 2x2 max-pooling of stride 2)
+    const hasKernels = /\b(conv2d|linear|relu)\(/.test(source) || /maxpool2d\([^)]*size: 2, stride: 2 \}/.test(source);
     expect(wasm.code!.includes("WebAssembly SIMD kernels"), "the module has Wasm kernels").toBe(hasKernels);
     if (hasKernels) expect(simdMod.useSimd(true), "the SIMD kernels are in use").toBe(true);
 
