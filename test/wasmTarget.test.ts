@@ -316,7 +316,7 @@ export function f(x: Tensor<[2, 1, 6, 10]>, w: Tensor<[1, 1, 1, 1]>): Tensor<[2,
     const plainMod = await importCode<Mod>((await compileOrThrow(source, { dtype })).code!);
     const x = A.from(values);
     const w = A.from([1]);
-    const cotangent = A.from({ length: 30 }, (_, k) => k + 1);
+    const cotangent = A.from(Array.from({ length: 30 }, (_, k) => k + 1));
     const results = [simdMod, plainMod].map((m) => {
       const out = new A(30);
       const grads = { x: new A(120) };
