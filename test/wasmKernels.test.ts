@@ -117,7 +117,7 @@ describe("wasm gemm on awkward shapes", () => {
 // ---------------------------------------------------------------------------------------
 // Convolutions on awkward shapes, against the TypeScript kernel
 
-function convAgainstTs(spec: ConvSpec): void {
+function convAgainstTs(spec: ConvSpec & { readonly batch: number }): void {
   const g = convGeometry(spec);
   const batched = spec.batch > 1;
   const xShape = batched ? [spec.batch, spec.C, spec.H, spec.W] : [spec.C, spec.H, spec.W];
@@ -158,7 +158,7 @@ describe("wasm conv2d on awkward shapes", () => {
   const blocks: (Partial<ConvBlock> | undefined)[] = [undefined, { mo: 1, nv: 1 }, { mo: 3, nv: 2 }, { mo: 2, nv: 3, kw: 99 }];
   for (const dtype of ["float64", "float32"] as const) {
     it(`${dtype}: padding, strides, leftover channels and columns, blocks`, () => {
-      for (const v of variants) for (const block of blocks) convAgainstTs({ ...base, ...v, dtype, ...(block ? { block } : {}) } as ConvSpec);
+      for (const v of variants) for (const block of blocks) convAgainstTs({ ...base, ...v, dtype, ...(block ? { block } : {}) } as ConvSpec & { readonly batch: number });
     });
   }
 

@@ -37,6 +37,27 @@ function run(mod: Mod, args: unknown[], cotangent?: unknown): { value: any; grad
   return cotangent === undefined ? mod[`${entry}Grad`](...args) : mod[`${entry}Vjp`](...args, cotangent);
 }
 
+/**
+ * The allocation-free gradient (`lossGradInto`, whose workspace lives in the Wasm kernels'
+ * memory: no copies), called twice on new gradient buffers (the second call reuses the
+ * workspace); both calls must give the same results.
+ */
+function runInto(mod: Mod, args: unknown[], dtype: "float64" | "float32"): { value: number; grads: Record<string, Float64Array | Float32Array> } {
+  const entry = entryOf(mod);
+  const shapes = mod[`${entry}Shapes`] as Record<string, readonly number[]>;
+  const wrt = Object.keys(run(mod, args).grads);
+  const fresh = (): Record<string, Float64Array | Float32Array> => Object.fromEntries(wrt.map((w) => {
+    const n = shapes[w]!.reduce((a, b) => a * b, 1);
+    return [w, dtype === "float32" ? new Float32Array(n).fill(7) : new Float64Array(n).fill(7)];
+  }));
+  const first = fresh();
+  const value = mod[`${entry}GradInto`](...args, first);
+  const second = fresh();
+  expect(mod[`${entry}GradInto`](...args, second)).toBe(value);
+  for (const w of wrt) expect(Array.from(second[w]!), `second call, gradient of ${w}`).toEqual(Array.from(first[w]!));
+  return { value, grads: first };
+}
+
 describe.each(CASES)("reference %s on the wasm target", (name) => {
   it("matches PyTorch to 1e-9 and the default target to 1e-12 (to the bit without SIMD)", { timeout: 60_000 }, async () => {
     const ref = loadReference(name);
@@ -47,7 +68,8 @@ describe.each(CASES)("reference %s on the wasm target", (name) => {
     const plainMod = await importCode<Mod>(plain.code!);
     const args = Object.keys(plainMod[`${entryOf(plainMod)}Shapes`]).map((p) => asArg(ref.inputs[p]!));
     const cot = ref.cotangent ? asArg(ref.cotangent) : undefined;
-    const hasKernels = /\b(conv2d|linear)\(/.test(source);
+    // (layers with a Wasm kernel: conv2d, linear, relu, 2x2 max-pooling of stride 2)
+    const hasKernels = /\b(conv2d|linear|relu)\(/.test(source) || /maxpool2d\([^)]*size: 2, stride: 2 \}/.test(source);
     expect(wasm.code!.includes("WebAssembly SIMD kernels"), "the module has Wasm kernels").toBe(hasKernels);
     if (hasKernels) expect(simdMod.useSimd(true), "the SIMD kernels are in use").toBe(true);
 
@@ -101,12 +123,15 @@ describe.each(MODELS.map((m) => [`${m.name} batch ${m.batch}`, m] as const))("%s
     const plainMod = await importCode<Mod>((await compileOrThrow(model.source)).code!);
     expect(simdMod.useSimd()).toBe(true);
     const args = randomArgs(plainMod, "float64", model.batch);
-    const got = run(simdMod, args);
     const want = run(plainMod, args);
-    expect(maxRelErr(got.value, want.value)).toBeLessThanOrEqual(1e-12);
-    for (const [w, g] of Object.entries(want.grads)) {
-      expect(maxRelErr(got.grads[w]!, g), `gradient of ${w}`).toBeLessThanOrEqual(1e-12);
-      expect(scaledErr(got.grads[w]!, g), `gradient of ${w}`).toBeLessThanOrEqual(1e-12);
+    // the split form (buffers copied to the kernels) and the allocation-free one (its
+    // workspace in the kernels' memory)
+    for (const got of [run(simdMod, args), runInto(simdMod, args, "float64")]) {
+      expect(maxRelErr(got.value, want.value)).toBeLessThanOrEqual(1e-12);
+      for (const [w, g] of Object.entries(want.grads)) {
+        expect(maxRelErr(got.grads[w]!, g), `gradient of ${w}`).toBeLessThanOrEqual(1e-12);
+        expect(scaledErr(got.grads[w]!, g), `gradient of ${w}`).toBeLessThanOrEqual(1e-12);
+      }
     }
   });
 
@@ -116,12 +141,13 @@ describe.each(MODELS.map((m) => [`${m.name} batch ${m.batch}`, m] as const))("%s
     expect(simdMod.useSimd()).toBe(true);
     const args32 = randomArgs(plainMod, "float32", model.batch);
     const args64 = args32.map((a) => (a instanceof Float32Array ? Float64Array.from(a) : a));
-    const got = run(simdMod, args32);
     const want = run(plainMod, args64);
-    expect(Math.abs(got.value - want.value) / Math.max(1, Math.abs(want.value))).toBeLessThan(1e-5);
-    for (const [w, g] of Object.entries(want.grads)) {
-      expect(got.grads[w]).toBeInstanceOf(Float32Array);
-      expect(scaledErr(got.grads[w]!, g), `gradient of ${w}`).toBeLessThan(1e-4);
+    for (const got of [run(simdMod, args32), runInto(simdMod, args32, "float32")]) {
+      expect(Math.abs(got.value - want.value) / Math.max(1, Math.abs(want.value))).toBeLessThan(1e-5);
+      for (const [w, g] of Object.entries(want.grads)) {
+        expect(got.grads[w]).toBeInstanceOf(Float32Array);
+        expect(scaledErr(got.grads[w]!, g), `gradient of ${w}`).toBeLessThan(1e-4);
+      }
     }
   });
 });
@@ -171,20 +197,24 @@ describe("the fallback where WebAssembly is unavailable", () => {
 });
 
 it("the wasm target's module imports nothing and typechecks with only the ES2022 library", { timeout: 60_000 }, async () => {
-  const code = (await compileOrThrow(lenet(4).source, { target: "wasm" })).code!;
-  expect(code).not.toMatch(/^\s*import\b/m);
-  expect(code).not.toMatch(/\brequire\(|\bBuffer\.|\batob\(/);
-  const file = "/virtual/model.grad.ts";
-  const options: ts.CompilerOptions = {
-    strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022,
-    lib: ["lib.es2022.d.ts"], types: [], noUnusedParameters: false, skipLibCheck: true,
-  };
-  const host = ts.createCompilerHost(options);
-  const read = host.getSourceFile.bind(host);
-  host.getSourceFile = (name, lang) => (name === file ? ts.createSourceFile(name, code, lang) : read(name, lang));
-  const program = ts.createProgram([file], options, host);
-  const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
-  expect(diagnostics).toEqual([]);
+  // LeNet-5 at batch 4 (a static memory with resident workspaces) and for any batch N (a
+  // memory that grows), in both dtypes
+  for (const [source, dtype] of [[lenet(4).source, "float64"], [lenet(4, true).source, "float32"]] as const) {
+    const code = (await compileOrThrow(source, { target: "wasm", dtype })).code!;
+    expect(code).not.toMatch(/^\s*import\b/m);
+    expect(code).not.toMatch(/\brequire\(|\bBuffer\.|\batob\(/);
+    const file = "/virtual/model.grad.ts";
+    const options: ts.CompilerOptions = {
+      strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022,
+      lib: ["lib.es2022.d.ts"], types: [], noUnusedParameters: false, skipLibCheck: true,
+    };
+    const host = ts.createCompilerHost(options);
+    const read = host.getSourceFile.bind(host);
+    host.getSourceFile = (name, lang) => (name === file ? ts.createSourceFile(name, code, lang) : read(name, lang));
+    const program = ts.createProgram([file], options, host);
+    const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+    expect(diagnostics).toEqual([]);
+  }
 });
 
 it("odd sizes, strides and padding: the Wasm kernels agree with the TypeScript kernels", { timeout: 60_000 }, async () => {
@@ -205,20 +235,139 @@ export function f(
 }
 `;
   const simd = await compileOrThrow(source, { target: "wasm" });
-  for (const k of ["conv1", "conv2", "conv3", "conv2GradInput", "conv1GradWeight", "conv2GradWeight", "linear", "linearGradInput", "linearGradWeight"]) {
+  for (const k of ["conv1", "conv2", "conv3", "conv2GradInput", "conv1GradWeight", "conv2GradWeight", "conv1GradBias", "linear", "linearGradInput", "linearGradWeight"]) {
     expect(simd.code!, `${k} calls its Wasm kernel`).toContain(`simd.${k}(`);
   }
   for (const k of ["conv3GradInput"]) expect(simd.code!, `${k} has no Wasm kernel`).not.toContain(`simd.${k}(`);
+  expect(simd.code!, "lossGradInto's workspace is in the kernels' memory").toMatch(/ws = \(fWorkspace \?\?= \{[^}]*residentArray\(/);
   const simdMod = await importCode<Mod>(simd.code!);
   const plainMod = await importCode<Mod>((await compileOrThrow(source)).code!);
   const args = randomArgs(plainMod, "float64", 3);
-  const got = run(simdMod, args);
   const want = run(plainMod, args);
-  expect(maxRelErr(got.value, want.value)).toBeLessThanOrEqual(1e-12);
-  for (const [w, g] of Object.entries(want.grads)) {
-    expect(maxRelErr(got.grads[w]!, g), w).toBeLessThanOrEqual(1e-12);
-    expect(scaledErr(got.grads[w]!, g), w).toBeLessThanOrEqual(1e-12);
+  for (const got of [run(simdMod, args), runInto(simdMod, args, "float64")]) {
+    expect(maxRelErr(got.value, want.value)).toBeLessThanOrEqual(1e-12);
+    for (const [w, g] of Object.entries(want.grads)) {
+      expect(maxRelErr(got.grads[w]!, g), w).toBeLessThanOrEqual(1e-12);
+      expect(scaledErr(got.grads[w]!, g), w).toBeLessThanOrEqual(1e-12);
+    }
   }
+  // float32: rows of 9 and 7 outputs leave 1 and 3 elements past the last f32x4 vector
+  const simd32 = await importCode<Mod>((await compileOrThrow(source, { target: "wasm", dtype: "float32" })).code!);
+  const args32 = randomArgs(plainMod, "float32", 3);
+  const want32 = run(plainMod, args32.map((a) => (a instanceof Float32Array ? Float64Array.from(a) : a)));
+  for (const got of [run(simd32, args32), runInto(simd32, args32, "float32")]) {
+    for (const [w, g] of Object.entries(want32.grads)) expect(scaledErr(got.grads[w]!, g), w).toBeLessThan(1e-4);
+  }
+});
+
+it("relu and its adjoint as Wasm kernels: NaN, infinities and zeros as the TypeScript loops, leftover elements", { timeout: 60_000 }, async () => {
+  // y = b in every row (x and w zero), then relu: the values reach relu and its adjoint
+  // through buffers in the kernels' memory (lossGradInto); 3 x 7 elements leave one past the
+  // last vector in both dtypes
+  const source = `import { type Tensor, linear, relu, sum } from "adgen";
+/** @wrt w, b */
+export function f(x: Tensor<[3, 5]>, w: Tensor<[7, 5]>, b: Tensor<[7]>): number {
+  return sum(relu(linear(x, w, b)));
+}
+`;
+  const b = [NaN, Infinity, -Infinity, 0, 1.5, -2, 3];
+  for (const dtype of ["float64", "float32"] as const) {
+    const A = dtype === "float32" ? Float32Array : Float64Array;
+    const simd = await compileOrThrow(source, { target: "wasm", dtype });
+    expect(simd.code!).toContain("reluLayer(");
+    expect(simd.code!).toContain("reluGradLayer(");
+    const simdMod = await importCode<Mod>(simd.code!);
+    const plainMod = await importCode<Mod>((await compileOrThrow(source, { dtype })).code!);
+    const args = [new A(15), new A(35), A.from(b)];
+    const grads = (): Record<string, Float64Array | Float32Array> => ({ w: new A(35), b: new A(7) });
+    const [got, want] = [grads(), grads()];
+    const value = simdMod.fGradInto(...args, got);
+    expect(value).toBeNaN();
+    expect(plainMod.fGradInto(...args, want)).toBeNaN();
+    // relu'(NaN) = 1 (the gradient passes, as in PyTorch), relu'(0) = 0
+    expect(Array.from(got.b!)).toEqual([3, 3, 0, 0, 3, 0, 3]);
+    expect(Array.from(got.b!)).toEqual(Array.from(want.b!));
+    expect(Array.from(got.w!)).toEqual(Array.from(want.w!));
+    // the forward: relu(-inf) = 0, relu(NaN) = NaN
+    const y = simdMod.fGrad(...args);
+    expect(y.value).toBeNaN();
+  }
+});
+
+it("max-pooling and its adjoint as Wasm kernels: first maximum on ties, NaN and infinities as the TypeScript kernels", { timeout: 60_000 }, async () => {
+  // x goes through a 1x1 convolution of weight 1 (into a buffer of the kernels' memory), then
+  // 2x2 pooling; rows of 5 windows leave one past the last vector in both dtypes. The adjoint
+  // of x is the pooling's routing of the cotangent (times 1).
+  const source = `import { type Tensor, conv2d, maxpool2d } from "adgen";
+/** @wrt x */
+export function f(x: Tensor<[2, 1, 6, 10]>, w: Tensor<[1, 1, 1, 1]>): Tensor<[2, 1, 3, 5]> {
+  return maxpool2d(conv2d(x, w), { size: 2, stride: 2 });
+}
+`;
+  const r = rng(5);
+  const values = Array.from({ length: 120 }, () => Math.round(4 * r()) / 2);
+  // ties everywhere (values in steps of 0.5), and NaN, +inf and -inf in some windows
+  for (const [at, v] of [[0, NaN], [11, NaN], [12, NaN], [24, Infinity], [25, -Infinity], [46, Infinity], [47, Infinity], [58, NaN], [119, NaN], [108, Infinity]] as const) values[at] = v;
+  for (const dtype of ["float64", "float32"] as const) {
+    const A = dtype === "float32" ? Float32Array : Float64Array;
+    const simd = await compileOrThrow(source, { target: "wasm", dtype });
+    for (const k of ["maxpool", "maxpoolGrad"]) expect(simd.code!, k).toContain(`simd.${k}(`);
+    const simdMod = await importCode<Mod>(simd.code!);
+    const plainMod = await importCode<Mod>((await compileOrThrow(source, { dtype })).code!);
+    const x = A.from(values);
+    const w = A.from([1]);
+    const cotangent = A.from(Array.from({ length: 30 }, (_, k) => k + 1));
+    const results = [simdMod, plainMod].map((m) => {
+      const out = new A(30);
+      const grads = { x: new A(120) };
+      m.fVjpInto(x, w, cotangent, out, grads);
+      return { out: Array.from(out), dx: Array.from(grads.x) };
+    });
+    expect(results[0]!.out).toEqual(results[1]!.out);
+    expect(results[0]!.dx).toEqual(results[1]!.dx);
+    expect(results[0]!.out.filter((v) => v !== v).length, "windows with a NaN").toBe(4);
+  }
+});
+
+describe("a batch N known only at run time: Wasm kernels that take N", () => {
+  // LeNet-5 for any N, and an MLP for any N with odd sizes (leftover rows of every block size)
+  const mlpAnyN = `import { type Tensor, linear, relu, crossEntropy } from "adgen";
+/** @wrt w1, b1, w2, b2 */
+export function loss<N extends number>(x: Tensor<[N, 37]>, labels: Tensor<[N]>, w1: Tensor<[13, 37]>, b1: Tensor<[13]>, w2: Tensor<[10, 13]>, b2: Tensor<[10]>): number {
+  return crossEntropy(linear(relu(linear(x, w1, b1)), w2, b2), labels);
+}
+`;
+  const argsAt = (mod: Mod, dtype: "float64" | "float32", N: number, seed: number): unknown[] => {
+    const r = rng(seed);
+    return Object.entries(mod.lossShapes as Record<string, readonly (number | string)[]>).map(([name, shape]) => {
+      const n = shape.reduce<number>((a, d) => a * (typeof d === "number" ? d : N), 1);
+      const data = Array.from({ length: n }, () => (name === "labels" ? Math.floor(10 * r()) : 2 * r() - 1));
+      return dtype === "float32" ? Float32Array.from(data) : Float64Array.from(data);
+    });
+  };
+  it.each([["LeNet-5", lenet(8, true).source], ["MLP", mlpAnyN]])("%s: the default target's gradients at N = 1, 3, 6, 9 (float64 to 1e-12, float32 to its precision)", { timeout: 120_000 }, async (_, source) => {
+    const simd = await compileOrThrow(source, { target: "wasm" });
+    expect(simd.code!).toContain("placeBuffers(");
+    for (const k of ["linear1", "linear2GradInput", "linear1GradWeight"]) expect(simd.code!, k).toContain(`simd.${k}(`);
+    if (source.includes("maxpool2d")) for (const k of ["conv1", "conv2GradWeight", "maxpool1", "maxpool2Grad"]) expect(simd.code!, k).toContain(`simd.${k}(`);
+    const simdMod = await importCode<Mod>(simd.code!);
+    const simd32 = await importCode<Mod>((await compileOrThrow(source, { target: "wasm", dtype: "float32" })).code!);
+    const plainMod = await importCode<Mod>((await compileOrThrow(source)).code!);
+    // growing sizes and back (the memory grows for the larger batches)
+    for (const N of [1, 9, 3, 6]) {
+      const args = argsAt(plainMod, "float64", N, N);
+      const want = run(plainMod, args);
+      for (const got of [run(simdMod, args), runInto(simdMod, args, "float64")]) {
+        expect(maxRelErr(got.value, want.value)).toBeLessThanOrEqual(1e-12);
+        for (const [w, g] of Object.entries(want.grads)) expect(scaledErr(got.grads[w]!, g), `N = ${N}, ${w}`).toBeLessThanOrEqual(1e-12);
+      }
+      const args32 = argsAt(plainMod, "float32", N, N);
+      const want32 = run(plainMod, args32.map((a) => Float64Array.from(a as Float32Array)));
+      for (const got of [run(simd32, args32), runInto(simd32, args32, "float32")]) {
+        for (const [w, g] of Object.entries(want32.grads)) expect(scaledErr(got.grads[w]!, g), `N = ${N}, ${w}`).toBeLessThan(1e-4);
+      }
+    }
+  });
 });
 
 describe("adgen --target", () => {

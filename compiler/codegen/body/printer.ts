@@ -338,6 +338,13 @@ class Printer implements BodyPrinter {
     const cls = n.clsOf(instr.result)!;
     this.ensureDeclared(cls, out, block);
     const buf = n.varOf(cls);
+    // --target wasm: relu and its adjoint over whole buffers (nothing fused into the loop) as a
+    // WebAssembly SIMD kernel
+    const whole = this.settings.kernels.elementwiseKernel(instr);
+    if (whole !== undefined && instr.args.every((a) => n.storageOf(a)?.kind !== "fused")) {
+      out.push(`${whole}(${[...instr.args.map((a) => n.nameOf(a)), buf].join(", ")});`);
+      return;
+    }
     const k = n.scope.fresh("k");
     const pre: string[] = [];
     const expr = n.inChild(() => this.x.elementOf(instr, k, pre));

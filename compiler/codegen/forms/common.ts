@@ -110,6 +110,12 @@ export class Workspace {
     return sizeVars.filter((v) => this.slots.some((s) => new RegExp(`(^|[^\\w$])${v.replace(/\$/g, "\\$")}($|[^\\w$])`).test(s.size)));
   }
 
+  /** A slot's buffer: resident in the Wasm kernels' memory (`--target wasm`) where its size is a literal. */
+  private alloc(size: string, keyed: boolean): string {
+    const resident = !keyed && /^\d+$/.test(size) ? this.cx.kernels.residentBuffer(Number(size)) : undefined;
+    return resident ?? `new ${this.cx.arrayType}(${size})`;
+  }
+
   /** `let fWorkspace: { ... } | undefined;` at module level. */
   declaration(global: string, fn: string, sizeVars: readonly string[] = []): string[] {
     if (this.empty) return [];
@@ -129,7 +135,7 @@ export class Workspace {
     const keys = this.keys(sizeVars);
     const init = [
       ...keys,
-      ...this.slots.map((s) => `${s.name}: new ${this.cx.arrayType}(${s.size})`),
+      ...this.slots.map((s) => `${s.name}: ${this.alloc(s.size, keys.length > 0)}`),
       ...this.stacks.map((n) => `${n}: ${this.cx.helpers.use("newStack")}()`),
     ];
     if (keys.length === 0) return [`const ${this.variable} = (${global} ??= { ${init.join(", ")} });`];

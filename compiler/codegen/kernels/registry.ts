@@ -9,7 +9,8 @@ import { OPS } from "../../ops/index.js";
 import { OpEmitContext, OpEmitter } from "./context.js";
 import { NameScope } from "../names.js";
 import { simdPlanFor } from "../wasm/plan.js";
-import { PlacedKernel, RuntimeNames, kernelPrologue, place, runtimeLines } from "../wasm/runtime.js";
+import { reluKernel } from "../wasm/kernels/relu.js";
+import { PlacedKernel, RuntimeNames, kernelPrologue, place, residentBytes, runtimeLines } from "../wasm/runtime.js";
 
 export interface Kernel {
   readonly name: string;
@@ -20,6 +21,18 @@ export interface Kernel {
 export interface KernelRegistry {
   /** The kernel computing instr (created on first use), named after its layer if given. */
   kernelFor(instr: SimpleInstr, layer?: string): Kernel;
+  /**
+   * `--target wasm`: the expression allocating a workspace buffer of `elements` (a literal
+   * size) in the Wasm kernels' memory, so that they use it in place; undefined on the
+   * default target (then: `new Float64Array(n)`).
+   */
+  residentBuffer(elements: number): string | undefined;
+  /**
+   * `--target wasm`: a function computing the elementwise instr (relu, reluGrad) over whole
+   * buffers, `f(...args, out)`, as WebAssembly SIMD where its buffers are in the kernels'
+   * memory (else its TypeScript loop); undefined for other ops and on the default target.
+   */
+  elementwiseKernel(instr: SimpleInstr): string | undefined;
   /** The kernel functions, in order of creation. */
   emit(): string[];
 }
@@ -38,8 +51,13 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string, 
     kernels: moduleNames.fresh("simdKernels"), useSimd: moduleNames.fresh("useSimd"), bytes: moduleNames.fresh("simdModule"),
     state: moduleNames.fresh("simdState"), enabled: moduleNames.fresh("simdEnabled"), instantiate: moduleNames.fresh("instantiateSimd"),
     bind: moduleNames.fresh("bindSimd"), decode: moduleNames.fresh("decodeBase64"), exportsType: moduleNames.fresh("SimdKernels"),
-    apiType: moduleNames.fresh("WasmApi"),
+    apiType: moduleNames.fresh("WasmApi"), resident: moduleNames.fresh("residentArray"), arenaTop: moduleNames.fresh("arenaTop"),
+    place: moduleNames.fresh("placeBuffers"),
   });
+  const elementBytes = simd?.dtype === "float32" ? 4 : 8;
+  /** relu and reluGrad over whole buffers (one function each, for every size). */
+  const elementwise = new Map<string, string>();
+  let arenaBytes = 0;
   const jsType = (t: Type): string => (t.kind === "tensor" ? arrayType : "number");
   return {
     kernelFor(instr, layer) {
@@ -83,10 +101,10 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string, 
       const body = (em.kernel as OpEmitter)(ctx);
       const plan = simd && tensorResult ? simdPlanFor(instr, name, simd.dtype) : null;
       if (plan) {
-        const elementBytes = simd!.dtype === "float32" ? 4 : 8;
         const placed = place(plan, elementBytes);
         simdKernels.push(placed);
-        body.unshift(...kernelPrologue(placed, runtimeNames(), params, result, elementBytes, (hint) => scope.fresh(hint)));
+        const batch = plan.batch === undefined ? undefined : String(ctx.dim(plan.batch));
+        body.unshift(...kernelPrologue(placed, runtimeNames(), params, result, elementBytes, (hint) => scope.fresh(hint), batch));
       }
       const attrs = Object.entries(instr.attrs as Record<string, unknown>)
         .filter(([k]) => k !== "inputShape" && k !== "weightShape")
@@ -109,6 +127,52 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string, 
       functions.push([...scratchDecls, ...lines]);
       return kernel;
     },
-    emit: () => [...functions.flat(), ...(simdKernels.length ? runtimeLines(simdKernels, runtimeNames(), arrayType) : [])],
+    elementwiseKernel(instr) {
+      if (!simd || (instr.op !== "relu" && instr.op !== "reluGrad")) return undefined;
+      if (instr.result.type.kind !== "tensor" || instr.args.some((a) => a.type.kind !== "tensor")) return undefined;
+      const known = elementwise.get(instr.op);
+      if (known) return known;
+      const name = moduleNames.fresh(instr.op === "relu" ? "reluLayer" : "reluGradLayer");
+      elementwise.set(instr.op, name);
+      const grad = instr.op === "reluGrad";
+      const lanes = simd.dtype === "float64" ? "f64x2" : "f32x4";
+      simdKernels.push(place({
+        fn: reluKernel(name, simd.dtype, grad), buffers: [],
+        what: grad ? `dy where x > 0, by a ${lanes} mask` : `${lanes}.max(x, 0)`,
+      }, elementBytes));
+      const js = (OPS[instr.op].emit as { js: (a: string[]) => string }).js;
+      const R = runtimeNames();
+      const params = grad ? ["x", "dy", "dx"] : ["x", "y"];
+      const out = params[params.length - 1]!;
+      const inMemory = params.map((q) => `${q}.buffer === simd.memory.buffer`).join(" && ");
+      functions.push([
+        `/** ${OPS[instr.op].doc}, elementwise over whole buffers (${params.join(", ")}: the same length). */`,
+        `function ${name}(${params.map((q) => `${q}: ${arrayType}`).join(", ")}): void {`,
+        `const simd = ${R.kernels}();`,
+        `if (simd !== null && ${inMemory}) {`,
+        `// WebAssembly SIMD (${grad ? `dy where x > 0, by a ${lanes} mask` : `${lanes}.max(x, 0)`}) on the buffers in its memory, in place`,
+        `simd.${name}(${params.map((q) => `${q}.byteOffset`).join(", ")}, ${out}.length);`,
+        "return;",
+        "}",
+        grad
+          ? `for (let k = 0; k < ${out}.length; k++) ${out}[k] = ${js(["x[k]", "dy[k]"])};`
+          : `for (let k = 0; k < ${out}.length; k++) {`,
+        ...(grad ? [] : ["const v = x[k];", `${out}[k] = ${js(["v"])};`, "}"]),
+        "}",
+        "",
+      ]);
+      return name;
+    },
+    residentBuffer(elements) {
+      // at most 1 GiB of resident buffers (a wasm32 memory has 4); beyond, ordinary arrays
+      // (only once some kernel has a Wasm version: the forms print their bodies first)
+      if (!simd || simdKernels.length === 0 || arenaBytes + residentBytes(elements, elementBytes) > 2 ** 30) return undefined;
+      arenaBytes += residentBytes(elements, elementBytes);
+      return `${runtimeNames().resident}(${elements})`;
+    },
+    emit: () => {
+      if (simdKernels.length === 0 && arenaBytes === 0) return functions.flat();
+      return [...functions.flat(), ...runtimeLines(simdKernels, runtimeNames(), arrayType, arenaBytes, arenaBytes > 0)];
+    },
   };
 }

@@ -228,6 +228,16 @@ export const v128 = {
   any_true: unary("v128.any_true", "v128", "i32", simd(0x53)),
 };
 
+export const i8x16 = {
+  /** Bytes of a (0-15) and b (16-31), picked by the 16 lane indices. */
+  shuffle(a: Expr<"v128">, b: Expr<"v128">, lanes: readonly number[]): Expr<"v128"> {
+    if (lanes.length !== 16 || lanes.some((l) => !Number.isInteger(l) || l < 0 || l > 31)) {
+      throw new RangeError("wasm builder: i8x16.shuffle takes 16 lane indices in [0, 32)");
+    }
+    return op("i8x16.shuffle", "v128", ["v128", "v128"], [a, b], simd(0x0d, ...lanes));
+  },
+};
+
 /** The lane ops and lanewise float arithmetic of f32x4 and f64x2 (the opcodes differ). */
 function floatVectorOps<S extends "f32" | "f64">(
   shape: string, scalar: S, lanes: number,
@@ -407,8 +417,21 @@ export function brIf(label: Label, cond: Expr<"i32">): Stmt {
  * times, the body once (i = from) when it runs once, else a loop that tests at its end (no
  * test before the first iteration: the trip count is known to be positive).
  */
-export function forRange(i: Local<"i32">, from: number, to: number, body: readonly Stmt[], step = 1): Stmt {
+export function forRange(i: Local<"i32">, from: number, to: number | Local<"i32">, body: readonly Stmt[], step = 1): Stmt {
   if (!(step > 0) || !Number.isInteger(step)) throw new RangeError(`wasm builder: forRange: bad step ${step}`);
+  if (typeof to !== "number") {
+    // a bound known at run time (a local): no iteration when it is at most \`from\`
+    return seq([
+      set(i, i32.const(from)),
+      if_(i32.lt_s(get(i), get(to)), [
+        loop((repeat) => [
+          ...body,
+          set(i, i32.add(get(i), i32.const(step))),
+          brIf(repeat, i32.lt_s(get(i), get(to))),
+        ]),
+      ]),
+    ]);
+  }
   const count = Math.max(0, Math.ceil((to - from) / step));
   if (count === 0) return seq([]);
   if (count === 1) return seq([set(i, i32.const(from)), ...body]);

@@ -36,8 +36,8 @@ import { type Dtype, lanesOf } from "./lanes.js";
 export interface ConvSpec {
   readonly name: string;
   readonly dtype: Dtype;
-  /** Images (1 for an unbatched x [C, H, W]). */
-  readonly batch: number;
+  /** Images (1 for an unbatched x [C, H, W]); "dynamic": known at run time, the last parameter. */
+  readonly batch: number | "dynamic";
   readonly C: number;
   readonly H: number;
   readonly W: number;
@@ -103,7 +103,10 @@ function bump(l: Local<"i32">, bytes: number): Stmt {
   return bytes === 0 ? seq([]) : set(l, i32.add(get(l), i32.const(bytes)));
 }
 
-/** The kernel: conv(x, w, b?, y, scratch) with byte addresses (scratch unused without padding). */
+/**
+ * The kernel: conv(x, w, b?, y, scratch) with byte addresses (scratch unused without
+ * padding), and the number of images last when it is known only at run time.
+ */
 export function conv2dKernel(c: ConvSpec): EncodedFunction {
   const g = convGeometry(c);
   const L = lanesOf(c.dtype);
@@ -120,6 +123,7 @@ export function conv2dKernel(c: ConvSpec): EncodedFunction {
   const params: Record<string, "i32"> = c.bias
     ? { x: "i32", w: "i32", b: "i32", y: "i32", scratch: "i32" }
     : { x: "i32", w: "i32", y: "i32", scratch: "i32" };
+  if (c.batch === "dynamic") params.images = "i32";
 
   return func(c.name, params, [], (s: FuncScope, p: Readonly<Record<string, Local<"i32">>>) => {
     const bias = p.b ?? null;
@@ -213,7 +217,7 @@ export function conv2dKernel(c: ConvSpec): EncodedFunction {
       ...(padded ? [memory.fill(get(p.scratch), i32.const(0), i32.const(g.scratch * E))] : []),
       set(xImage, get(p.x)),
       set(yImage, get(p.y)),
-      forRange(n, 0, c.batch, [
+      forRange(n, 0, c.batch === "dynamic" ? p.images! : c.batch, [
         ...(padded
           ? [
             // xp[c][ph + ih][pw ..] = x[c][ih][..], one row at a time

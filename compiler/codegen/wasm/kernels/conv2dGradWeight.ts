@@ -9,12 +9,15 @@
 // - Per image, filter o, input channel c and kernel row ki, a block of `kb` taps kj (kb =
 //   KW, or blocks of at most 6) keeps one vector accumulator each: per output row i and
 //   vector of `lanes` outputs j, it loads dy[o][i][j ..] once and, per tap, the input vector
-//   xp[c][i·sh + ki][j + kj ..] (unaligned), and multiply-adds. The leftover outputs of a row
-//   (OW not a multiple of the lanes) add in scalar. At the end of the block the lanes are
-//   summed and added to dw, which is zeroed first (the images accumulate).
+//   xp[c][i·sh + ki][j + kj ..] (unaligned), and multiply-adds. At the end of the block the
+//   lanes are summed and added to dw, which is zeroed first (the images accumulate).
 // - The loop over a row's vectors is a loop (not unrolled): TurboFan schedules every load of
 //   a loop body first, so a body of one vector keeps 1 + kb loaded vectors live beside the kb
 //   accumulators (11 for 5x5 kernels, of V8's 16 xmm registers).
+// - The leftover outputs of a row (OW not a multiple of the lanes) are one more vector step
+//   on partial vectors (v128.load32_zero / load64_zero: zeros above). With a scalar step
+//   instead, LeNet-5's conv2 (OW = 10: two f32x4 vectors and two leftovers per row) took
+//   about 7 times its forward convolution in float32.
 //
 // The sums run in another order than the TypeScript kernel's (which lists dy's nonzeros and
 // skips the zeros): float64 results agree to rounding (~1e-15 relative), not bit for bit.
@@ -28,8 +31,8 @@ import { type Dtype, lanesOf } from "./lanes.js";
 export interface ConvGradWeightSpec {
   readonly name: string;
   readonly dtype: Dtype;
-  /** Images (1 for an unbatched x [C, H, W]). */
-  readonly batch: number;
+  /** Images (1 for an unbatched x [C, H, W]); "dynamic": known at run time, the last parameter. */
+  readonly batch: number | "dynamic";
   readonly C: number;
   readonly H: number;
   readonly W: number;
@@ -56,7 +59,10 @@ function bump(l: Local<"i32">, bytes: number): Stmt {
   return bytes === 0 ? seq([]) : set(l, i32.add(get(l), i32.const(bytes)));
 }
 
-/** The kernel: convGradWeight(dy, x, dw, scratch) with byte addresses (scratch unused without padding). */
+/**
+ * The kernel: convGradWeight(dy, x, dw, scratch) with byte addresses (scratch unused without
+ * padding), and the number of images last when it is known only at run time.
+ */
 export function conv2dGradWeightKernel(c: ConvGradWeightSpec): EncodedFunction {
   const g = convGradWeightGeometry(c);
   const L = lanesOf(c.dtype);
@@ -70,7 +76,9 @@ export function conv2dGradWeightKernel(c: ConvGradWeightSpec): EncodedFunction {
   const tail = g.OW - vectors * VL;
   const kernelSize = c.C * c.KH * c.KW;
 
-  return func(c.name, { dy: "i32", x: "i32", dw: "i32", scratch: "i32" }, [], (s: FuncScope, p) => {
+  const params: Record<string, "i32"> = { dy: "i32", x: "i32", dw: "i32", scratch: "i32" };
+  if (c.batch === "dynamic") params.images = "i32";
+  return func(c.name, params, [], (s: FuncScope, p: Readonly<Record<string, Local<"i32">>>) => {
     const n = s.local("i32", "n");
     const o = s.local("i32", "o");
     const ci = s.local("i32", "ci");
@@ -93,25 +101,25 @@ export function conv2dGradWeightKernel(c: ConvGradWeightSpec): EncodedFunction {
     const dst = s.local("i32", "dst");
     const dstPlane = s.local("i32", "dstPlane");
     const acc = Array.from({ length: kb }, (_, t) => s.local("v128", `acc${t}`));
-    const sacc = Array.from({ length: kb }, (_, t) => s.local(L.scalar as "f64", `sacc${t}`));
     const dyv = s.local("v128", "dy");
-    const dys = s.local(L.scalar as "f64", "dys");
     const padded = g.scratch > 0;
 
     /** The taps [k0, k0 + count) of kernel row ki (dwAt at tap k0, xKernelRow at the row's first input). */
     const tapBlock = (k0: number, count: number): Stmt[] => {
       const out: Stmt[] = [];
       for (let t = 0; t < count; t++) out.push(set(acc[t]!, L.zero()));
-      if (tail > 0) for (let t = 0; t < count; t++) out.push(set(sacc[t]!, L.szero()));
       const vectorStep: Stmt[] = [set(dyAt, i32.add(get(dyRow), get(jv))), set(xAt, i32.add(get(xRow), get(jv))), set(dyv, L.load(get(dyAt), 0))];
       for (let t = 0; t < count; t++) {
         vectorStep.push(set(acc[t]!, L.add(get(acc[t]!), L.mul(get(dyv), L.load(get(xAt), (k0 + t) * E)))));
       }
+      // the row's last `tail` outputs: partial vectors (zeros in the lanes above), so the
+      // products of the missing lanes are 0 · 0 and nothing past the row is read
       const tailSteps: Stmt[] = [];
-      for (let j = vectors * VL; j < g.OW; j++) {
-        tailSteps.push(set(dys, L.sload(get(dyRow), j * E)));
+      if (tail > 0) {
+        const j = vectors * VL;
+        tailSteps.push(set(dyv, L.loadPartial(get(dyRow), j * E, tail)));
         for (let t = 0; t < count; t++) {
-          tailSteps.push(set(sacc[t]!, L.sadd(get(sacc[t]!), L.smul(get(dys), L.sload(get(xRow), (j + k0 + t) * E)))));
+          tailSteps.push(set(acc[t]!, L.add(get(acc[t]!), L.mul(get(dyv), L.loadPartial(get(xRow), (j + k0 + t) * E, tail)))));
         }
       }
       out.push(
@@ -125,7 +133,7 @@ export function conv2dGradWeightKernel(c: ConvGradWeightSpec): EncodedFunction {
         ]),
       );
       for (let t = 0; t < count; t++) {
-        const sum = tail > 0 ? L.sadd(L.sumLanes(get(acc[t]!)), get(sacc[t]!)) : L.sumLanes(get(acc[t]!));
+        const sum = L.sumLanes(get(acc[t]!));
         out.push(L.sstore(get(dwAt), L.sadd(L.sload(get(dwAt), (k0 + t) * E), sum), (k0 + t) * E));
       }
       return out;
@@ -139,7 +147,7 @@ export function conv2dGradWeightKernel(c: ConvGradWeightSpec): EncodedFunction {
       memory.fill(get(p.dw), i32.const(0), i32.const(c.O * kernelSize * E)),
       set(xImage, get(p.x)),
       set(dyImage, get(p.dy)),
-      forRange(n, 0, c.batch, [
+      forRange(n, 0, c.batch === "dynamic" ? p.images! : c.batch, [
         ...(padded
           ? [
             // xp[c][ph + ih][pw ..] = x[c][ih][..], one row at a time

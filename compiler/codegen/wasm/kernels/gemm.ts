@@ -32,7 +32,7 @@
 // 17-18, 1x4 16, 1x8 and 1x12 9-10; float32: 1x4 29-33, 1x6 27-31. The TypeScript kernels
 // run at 3-6 on the same shapes. Whole tables: docs/simd.md.
 
-import { type Expr, type FuncScope, type Local, type Stmt, forRange, func, get, i32, seq, set } from "../builder.js";
+import { type Expr, type FuncScope, type Local, type Stmt, forRange, func, get, i32, if_, seq, set } from "../builder.js";
 import type { EncodedFunction } from "../encoder.js";
 import { type Dtype, type Lanes, lanesOf } from "./lanes.js";
 
@@ -65,6 +65,12 @@ export interface GemmSpec {
   readonly bias?: "row" | "col";
   /** C += A·B (else C = A·B, plus the bias). */
   readonly accumulate?: boolean;
+  /**
+   * M or K known only at run time (a batch N): the kernel's last parameter. The spec's M or
+   * K is then a typical value, read only to choose the block; a run-time K needs ku = 1 and
+   * the "columns" or "scalar" mode.
+   */
+  readonly dynamic?: "M" | "K";
   readonly block?: Partial<GemmBlock>;
 }
 
@@ -86,6 +92,9 @@ export function defaultBlock(mode: GemmMode, g: Pick<GemmSpec, "M" | "N" | "K" |
   return { mr: 1, nr: 1, ku: 1 };
 }
 
+/** K as the k loops take it: the number, or the kernel's parameter when known at run time. */
+const kCount = (g: GemmSpec, p: Ptrs): number | Local<"i32"> => (g.dynamic === "K" ? p.count! : g.K);
+
 /** A local's value plus a static byte count. */
 function plus(l: Local<"i32">, bytes: number): Expr<"i32"> {
   return bytes === 0 ? get(l) : i32.add(get(l), i32.const(bytes));
@@ -99,8 +108,10 @@ function bump(l: Local<"i32">, bytes: number): Stmt {
  * `count` steps of a loop body, `unroll` at a time, then the leftover steps unrolled:
  * `step(u)` reads u steps past the pointers, `advance(n)` moves them n steps on.
  */
-function unrolled(s: FuncScope, count: number, unroll: number, step: (u: number) => Stmt[], advance: (steps: number) => Stmt[]): Stmt {
+function unrolled(s: FuncScope, count: number | Local<"i32">, unroll: number, step: (u: number) => Stmt[], advance: (steps: number) => Stmt[]): Stmt {
   const k = s.local("i32", "k");
+  // a count known at run time: one step per iteration (unroll is 1, checked by gemmKernel)
+  if (typeof count !== "number") return forRange(k, 0, count, [...step(0), ...advance(1)]);
   const full = Math.floor(count / unroll);
   const out: Stmt[] = [];
   if (full > 0) {
@@ -117,6 +128,8 @@ interface Ptrs {
   readonly b: Local<"i32">;
   readonly c: Local<"i32">;
   readonly bias: Local<"i32"> | null;
+  /** M or K, when known only at run time. */
+  readonly count: Local<"i32"> | null;
 }
 
 export function gemmKernel(g: GemmSpec): EncodedFunction {
@@ -126,11 +139,15 @@ export function gemmKernel(g: GemmSpec): EncodedFunction {
   const mode = gemmMode(g);
   const blk = { ...defaultBlock(mode, g), ...g.block };
   if (blk.mr < 1 || blk.nr < 1 || blk.ku < 1) throw new RangeError(`wasm gemm ${g.name}: bad block ${JSON.stringify(blk)}`);
+  if (g.dynamic === "K" && (mode === "dot" || blk.ku !== 1)) {
+    throw new RangeError(`wasm gemm ${g.name}: a run-time K needs the columns or scalar mode and ku = 1`);
+  }
   const params: Record<string, "i32"> = g.bias === undefined
     ? { a: "i32", b: "i32", c: "i32" }
     : { a: "i32", b: "i32", c: "i32", bias: "i32" };
+  if (g.dynamic) params.count = "i32";
   return func(g.name, params, [], (s, p: Readonly<Record<string, Local<"i32">>>) => {
-    const ptrs: Ptrs = { a: p.a!, b: p.b!, c: p.c!, bias: p.bias ?? null };
+    const ptrs: Ptrs = { a: p.a!, b: p.b!, c: p.c!, bias: p.bias ?? null, count: p.count ?? null };
     const L = lanesOf(g.dtype);
     if (mode === "columns") return columns(s, g, L, blk, ptrs);
     if (mode === "dot") return dot(s, g, L, blk, ptrs);
@@ -150,19 +167,35 @@ function rowBlocks(
   const aRow = s.local("i32", "aRow");
   const cRow = s.local("i32", "cRow");
   const biasRow = g.bias === "row" ? s.local("i32", "biasRow") : null;
-  const rows = Math.min(mr, g.M);
-  const full = Math.floor(g.M / rows);
-  const left = g.M - full * rows;
+  const rows = g.dynamic === "M" ? mr : Math.min(mr, g.M);
   const i = s.local("i32", "i");
   const advance = [
     bump(aRow, rows * g.a.rs * L.bytes),
     bump(cRow, rows * g.c.rs * L.bytes),
     ...(biasRow === null ? [] : [bump(biasRow, rows * L.bytes)]),
   ];
-  return [
+  const start = [
     set(aRow, get(p.a)),
     set(cRow, get(p.c)),
     ...(biasRow === null ? [] : [set(biasRow, get(p.bias!))]),
+  ];
+  if (g.dynamic === "M") {
+    // M known at run time: M / mr blocks, then one block of the M % mr leftover rows (one
+    // version per count, the right one picked at run time)
+    const full = s.local("i32", "full");
+    const left = s.local("i32", "left");
+    return [
+      ...start,
+      set(full, i32.div_u(get(p.count!), i32.const(rows))),
+      set(left, i32.sub(get(p.count!), i32.mul(get(full), i32.const(rows)))),
+      forRange(i, 0, full, [...tile(rows, aRow, cRow, biasRow), ...advance]),
+      ...Array.from({ length: rows - 1 }, (_, r) => if_(i32.eq(get(left), i32.const(r + 1)), tile(r + 1, aRow, cRow, biasRow))),
+    ];
+  }
+  const full = Math.floor(g.M / rows);
+  const left = g.M - full * rows;
+  return [
+    ...start,
     forRange(i, 0, full, [...tile(rows, aRow, cRow, biasRow), ...advance]),
     ...(left > 0 ? tile(left, aRow, cRow, biasRow) : []),
   ];
@@ -202,7 +235,7 @@ function columns(s: FuncScope, g: GemmSpec, L: Lanes, blk: GemmBlock, p: Ptrs): 
       }
     }
     out.push(set(aK, get(aRow)), set(bK, i32.add(get(p.b), col)));
-    out.push(unrolled(s, g.K, blk.ku, (u) => {
+    out.push(unrolled(s, kCount(g, p), blk.ku, (u) => {
       const step: Stmt[] = [];
       for (let v = 0; v < count; v++) step.push(set(bv[v]!, L.load(get(bK), u * g.b.rs * E + v * VL * E)));
       for (let r = 0; r < rows; r++) {
@@ -232,7 +265,7 @@ function columns(s: FuncScope, g: GemmSpec, L: Lanes, blk: GemmBlock, p: Ptrs): 
       out.push(set(sacc[r]!, init));
     }
     out.push(set(aK, get(aRow)), set(bK, plus(p.b, j * E)));
-    out.push(unrolled(s, g.K, blk.ku, (u) => {
+    out.push(unrolled(s, kCount(g, p), blk.ku, (u) => {
       const step: Stmt[] = [];
       for (let r = 0; r < rows; r++) {
         const prod = L.smul(L.sload(get(aK), u * g.a.cs * E + r * g.a.rs * E), L.sload(get(bK), u * g.b.rs * E));
@@ -343,7 +376,7 @@ function scalar(s: FuncScope, g: GemmSpec, L: Lanes, p: Ptrs): Stmt[] {
         : L.szero()),
       set(aK, get(aRow)),
       set(bK, get(bCol)),
-      unrolled(s, g.K, 1, () => [set(sum, L.sadd(get(sum), L.smul(L.sload(get(aK), 0), L.sload(get(bK), 0))))],
+      unrolled(s, kCount(g, p), 1, () => [set(sum, L.sadd(get(sum), L.smul(L.sload(get(aK), 0), L.sload(get(bK), 0))))],
         (steps) => [bump(aK, steps * g.a.cs * E), bump(bK, steps * g.b.rs * E)]),
       L.sstore(get(cAt), g.accumulate ? L.sadd(L.sload(get(cAt), 0), get(sum)) : get(sum), 0),
       bump(bCol, g.b.cs * E),
