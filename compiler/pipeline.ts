@@ -155,8 +155,8 @@ export async function compileHere(sourceText: string, options: CompileOptions = 
       verifyFunc(sunk, "sinkStores");
       log(entry.name)("sinkStores", sunk);
       let grad = reverseMode(sunk, entry.wrt);
-      verifyFunc(grad, "reverseMode");
       log(entry.name)("reverseMode", grad);
+      verifyFunc(grad, "reverseMode");
       grad = simplify(grad, enabled, log(entry.name));
       // forward mode over the function (JVP) and over its gradient (HVP: forward over reverse)
       let jvp = jvpOf(primal, grad);

@@ -1,7 +1,7 @@
 // Programs that once broke the compiler, kept as tests.
 
 import { describe, expect, it } from "vitest";
-import { compileModule } from "./helpers.js";
+import { compileModule, directionalCheck } from "./helpers.js";
 
 describe("regressions", () => {
   it("a gradient that folds to the constant 0 next to a forward literal 0", async () => {
@@ -84,5 +84,46 @@ export function g(x0: number, x10: number): number {
     expect(Array.from(m.fGrad(x).grads.x)).toEqual([1, -6, 4]);
     expect(m.g(0.75, 2)).toBe(2.75);
     expect(m.gGrad(0.75, 2).grads).toEqual({ x0: 1, x10: 1 });
+  });
+  it("stores sunk after an if at indices the branches pick, whose branches read the tensor: indexed undo records, not index-free (fuzzer seed 1711)", async () => {
+    const src = `import { type Tensor } from "adgen";
+export function f(p: number, x: Tensor<[2]>): number {
+  const y = zeros([3, 4]);
+  let s = p;
+  let t = p * x[0];
+  let i = 2;
+  while (i > 0) {
+    if (!(p >= t)) {
+      s = y[1][3 - i] + x[1];
+      y[2][3 - i] += p * s;
+    } else {
+      y[0][i] = p * t;
+    }
+    t *= s;
+    i--;
+  }
+  return s * t + y[2][1] * y[0][2] + y[2][2];
+}`;
+    const m = await compileModule(src.replace('import { type Tensor }', 'import { type Tensor, zeros }'));
+    // the same program in plain JavaScript
+    const plain = (p: number, x: Float64Array): number => {
+      const y = [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]];
+      let s = p;
+      let t = p * x[0]!;
+      for (let i = 2; i > 0; i--) {
+        if (!(p >= t)) {
+          s = y[1]![3 - i]! + x[1]!;
+          y[2]![3 - i]! += p * s;
+        } else y[0]![i] = p * t;
+        t *= s;
+      }
+      return s * t + y[2]![1]! * y[0]![2]! + y[2]![2]!;
+    };
+    for (const [p, x] of [[0.5, [2, -1]], [0.7, [0.5, 1.5]], [-0.4, [1.2, 0.3]]] as const) {
+      const xs = Float64Array.from(x);
+      const { value, grads } = m.fGrad(p, xs);
+      expect(value).toBeCloseTo(plain(p, xs), 12);
+      expect(directionalCheck((a) => m.f(...a), [p, xs], [grads.p, grads.x])).toBeLessThan(1e-7);
+    }
   });
 });

@@ -87,8 +87,13 @@ export function undoChains(body: Block, carried: readonly Value[]): Map<number, 
   const versions = new Set<ValueId>();
   for (const w of walks.values()) w.versions.forEach((v) => versions.add(v));
   const tainted = taintedBy(body, versions);
-  const free = (w: Walk) => w.loops.size === 0 && w.stores.every((st) => st.args.slice(1, -1).every((a) => !tainted.has(a.id)));
-  const slice = indexSlice(body, [...walks.values()].filter(free).flatMap((w) => w.stores.flatMap((st) => st.args.slice(1, -1))));
+  const untainted = (w: Walk) => w.loops.size === 0 && w.stores.every((st) => st.args.slice(1, -1).every((a) => !tainted.has(a.id)));
+  const slice = indexSlice(body, [...walks.values()].filter(untainted).flatMap((w) => w.stores.flatMap((st) => st.args.slice(1, -1))));
+  // the slice is recomputed before the tensors are put back: an if or loop in it that also
+  // reads them (for results other than the indices: branches whose stores were sunk after
+  // the if) cannot run that early, so those chains keep indexed records
+  const early = !slice.some((x) => !isSimple(x) && regionsOf(x).some((r) => reads(r, (v) => versions.has(v.id))));
+  const free = (w: Walk) => early && untainted(w);
   const out = new Map<number, UndoChain>();
   for (const [k, w] of walks) {
     out.set(k, {
