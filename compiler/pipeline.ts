@@ -14,6 +14,7 @@ import { integerParams } from "./frontend/integerParams.js";
 import { printFunc } from "./ir/printer.js";
 import { Func, GradFunc } from "./ir/types.js";
 import { verifyFunc } from "./ir/verifier.js";
+import { eraseCustom } from "./passes/eraseCustom.js";
 import { eliminateCommonSubexpressions } from "./passes/eliminateCommonSubexpressions.js";
 import { eliminateDeadCode } from "./passes/eliminateDeadCode.js";
 import { foldConstants } from "./passes/foldConstants.js";
@@ -25,7 +26,7 @@ import { VERSION } from "./version.js";
 
 /** The passes whose IR --print-ir-after / CompileOptions.printIrAfter can show, in pipeline order. */
 export const PASS_NAMES = [
-  "lowerModule", "checkIndexRanges", "foldConstants", "eliminateCommonSubexpressions", "hoistLoopInvariants", "eliminateDeadCode", "sinkStores", "reverseMode", "forwardMode",
+  "lowerModule", "checkIndexRanges", "foldConstants", "eliminateCommonSubexpressions", "hoistLoopInvariants", "eliminateDeadCode", "sinkStores", "reverseMode", "forwardMode", "eraseCustom",
 ] as const;
 
 export interface CompileOptions {
@@ -133,11 +134,13 @@ export async function compileHere(sourceText: string, options: CompileOptions = 
     if (options.onIr && (options.printIrAfter === "all" || options.printIrAfter === pass)) options.onIr(pass, entry, printFunc(fn));
   };
   const compiled: CompiledEntry[] = [];
+  const shown: string[] = [];
   for (const entry of lowered.entries) {
     try {
       verifyFunc(entry.func, "lowerModule");
       log(entry.name)("lowerModule", entry.func);
       let ranged = checkIndexRanges(entry.func, entry.sites, lowered.src);
+      if (ranged.rules) ranged = { ...ranged, rules: ranged.rules.map((r) => checkIndexRanges(r, entry.sites, lowered.src)) };
       verifyFunc(ranged, "checkIndexRanges");
       log(entry.name)("checkIndexRanges", ranged);
       const integers = integerParams(ranged);
@@ -169,7 +172,20 @@ export async function compileHere(sourceText: string, options: CompileOptions = 
         log(`${entry.name}Hvp`)("forwardMode", hvp);
         hvp = simplify(hvp, enabled, log(`${entry.name}Hvp`));
       }
-      compiled.push({ entry, primal, grad, jvp, ...(hvp ? { hvp } : {}) });
+      // differentiation done: a helper call with its own rules is its body's value
+      const done = <F extends Func | GradFunc>(fn: F, name: string): F => {
+        if (!fn.rules) return fn;
+        const erased = eraseCustom(fn);
+        verifyFunc(erased, "eraseCustom");
+        log(name)("eraseCustom", erased);
+        return simplify(erased, enabled, log(name));
+      };
+      // (--emit ir shows the helper calls with their own rules, and the rules)
+      shown.push(printFunc(primal));
+      compiled.push({
+        entry, primal: done(primal, entry.name), grad: done(grad, entry.name), jvp: done(jvp, `${entry.name}Jvp`),
+        ...(hvp ? { hvp: done(hvp, `${entry.name}Hvp`) } : {}),
+      });
     } catch (e) {
       if (e instanceof CompileError) return FAILED([...e.diagnostics]);
       return FAILED([internal(e, displayName, entry.loc.line, `compiling '${entry.name}'`, entry.loc.col)]);
@@ -223,7 +239,7 @@ export async function compileHere(sourceText: string, options: CompileOptions = 
     code,
     diagnostics: [],
     entries: compiled,
-    ir: compiled.map((c) => printFunc(c.primal)).join("\n"),
+    ir: shown.join("\n"),
     adjointIr: compiled.map((c) => printFunc(c.grad)).join("\n"),
     jvpIr: compiled.map((c) => printFunc(c.jvp)).join("\n"),
   };

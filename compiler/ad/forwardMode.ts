@@ -13,6 +13,7 @@
 import { Builder, createBuilder, makeBlock, makeFor, makeIf, makeWhile } from "../ir/builder.js";
 import { Block, Func, GradFunc, Instr, TAPE, Value, ValueId, isSimple } from "../ir/types.js";
 import { maxValueId } from "../ir/walk.js";
+import { inlineRule } from "../ir/inline.js";
 import { OPS } from "../ops/index.js";
 import { JvpContext, JvpRule } from "../ops/op.js";
 
@@ -29,7 +30,7 @@ class ForwardMode {
   private readonly ctx: JvpContext;
   constructor(private readonly fn: Func) {
     this.b = createBuilder(maxValueId(fn.body) + 1, fn.loc);
-    this.ctx = { b: this.b, zero: (v) => this.zero(v) };
+    this.ctx = { b: this.b, zero: (v) => this.zero(v), rule: (k, args) => inlineRule(this.b, fn, k, args) };
   }
 
   run(wrt: readonly number[]): Func {
@@ -162,6 +163,7 @@ export function hvpOf(primal: Func, grad: GradFunc): Func | undefined {
   const asFunc: Func = {
     name: grad.name, body: grad.body, loc: grad.loc,
     ...(grad.sizes ? { sizes: grad.sizes } : {}), ...(grad.integers ? { integers: grad.integers } : {}),
+    ...(grad.rules ? { rules: grad.rules } : {}),
   };
   return forwardMode(asFunc, wrtIndices(primal, grad));
 }

@@ -28,6 +28,7 @@ import {
   resultsOf, staticTrip,
 } from "../ir/types.js";
 import { forEachDefinition, forEachUse, maxValueId, regionsOf } from "../ir/walk.js";
+import { inlineRule } from "../ir/inline.js";
 import { OPS } from "../ops/index.js";
 import { VjpRule } from "../ops/op.js";
 import {
@@ -158,6 +159,7 @@ class ReverseMode {
       name: fn.name,
       ...(fn.sizes ? { sizes: fn.sizes } : {}),
       ...(fn.integers ? { integers: fn.integers } : {}),
+      ...(fn.rules ? { rules: fn.rules } : {}),
       body: makeBlock([...params, ...(cotangent ? [cotangent] : [])], [...forward, ...backward], [this.primal(top, out), ...grads]),
       splitAt: forward.length,
       wrt,
@@ -419,6 +421,7 @@ class ReverseMode {
             b,
             add: (k, g) => this.accumulate(adj, instr.args[k]!, g),
             addAt: (k, idx, g) => this.accumulateAt(adj, instr.args[k]!, idx, g),
+            rule: (k, args) => inlineRule(b, this.fn, k, args),
           });
         }
         if (ctx.restore?.ofStore.has(instr)) this.unstore(instr, ctx, ctx.restore);

@@ -2,7 +2,7 @@
 // (builtins.ts) and helper functions of the file, which are inlined at the call.
 
 import ts, { type TS } from "./ts.js";
-import { SimpleOp, Value, showType, typeEquals } from "../ir/types.js";
+import { SimpleOp, Type, Value, showType, typeEquals } from "../ir/types.js";
 import { OPS } from "../ops/index.js";
 import { lowerBuiltin } from "./builtins.js";
 import { Env, Lowering } from "./context.js";
@@ -13,6 +13,7 @@ import { skipParens } from "./source.js";
 import { lowerStatements } from "./statements.js";
 import { functionFrame } from "./loops.js";
 import { BUILTIN_NAMES } from "./builtins.js";
+import { withRules } from "./customRules.js";
 
 /** Math.<name> -> the op computing it. */
 const MATH_OPS: ReadonlyMap<string, SimpleOp> = new Map(
@@ -84,7 +85,7 @@ function lowerMath(cx: Lowering, e: TS.CallExpression, member: string, env: Env,
  * is the first dimension of the argument x (a literal or the caller's size), the same in
  * every parameter that names it.
  */
-function helperSizes(cx: Lowering, fnDecl: TS.FunctionDeclaration, call: TS.CallExpression, args: readonly Value[]): DimBindings {
+function helperSizes(cx: Lowering, fnDecl: TS.FunctionDeclaration, at: (i: number) => TS.Node, args: readonly Value[]): DimBindings {
   const own = new Set(sizeParams(cx.src, fnDecl).map((tp) => cx.symbolOf(tp.name)!));
   const dims = new Map<TS.Symbol, Dim>();
   if (own.size === 0) return dims;
@@ -105,7 +106,7 @@ function helperSizes(cx: Lowering, fnDecl: TS.FunctionDeclaration, call: TS.Call
         dims.set(s, got);
         where.set(s, (p.name as TS.Identifier).text);
       } else if (!dimEquals(have, got)) {
-        cx.fail(call.arguments[i] ?? call, "ADG1008",
+        cx.fail(at(i), "ADG1008",
           `'${s.name}' of '${fnDecl.name!.text}' is ${showDim(have)} (from '${where.get(s)}') but ${showDim(got)} in '${(p.name as TS.Identifier).text}'.`,
           "Every parameter that names a size must agree on it.");
       }
@@ -120,7 +121,7 @@ function helperSizes(cx: Lowering, fnDecl: TS.FunctionDeclaration, call: TS.Call
   return dims;
 }
 
-/** A helper's body, lowered in place with its parameters bound to the arguments. */
+/** A helper call: its body inlined with its parameters bound to the arguments (and its own derivative rules, if it has any). */
 function inlineHelper(cx: Lowering, fnDecl: TS.FunctionDeclaration, call: TS.CallExpression, env: Env): Value {
   const name = fnDecl.name!.text;
   const at = cx.callStack.indexOf(fnDecl);
@@ -133,9 +134,25 @@ function inlineHelper(cx: Lowering, fnDecl: TS.FunctionDeclaration, call: TS.Cal
       "Write the recursion as a loop (for, while), carrying what each step needs.");
   }
   const args = call.arguments.map((a) => lowerExpr(cx, a, env));
-  const dims = helperSizes(cx, fnDecl, call, args);
+  const { inputs, value } = inlineBody(cx, fnDecl, args, (i) => call.arguments[i] ?? call, call);
+  return withRules(cx, fnDecl, inputs, value, call);
+}
+
+/** How inlineBody reports an argument whose type does not fit its parameter. */
+export type Mismatch = (i: number, pname: string, got: Type, want: Type) => never;
+
+/**
+ * A helper's body, lowered in place with its parameters bound to `args` (missing ones take
+ * their defaults). Returns the values bound to the parameters and the value it returns.
+ */
+export function inlineBody(
+  cx: Lowering, fnDecl: TS.FunctionDeclaration, args: readonly Value[], argAt: (i: number) => TS.Node, call: TS.Node, mismatch?: Mismatch,
+): { inputs: Value[]; value: Value } {
+  const name = fnDecl.name!.text;
+  const dims = helperSizes(cx, fnDecl, argAt, args);
   const calleeEnv: Env = new Map();
   const bound = new Map<TS.Symbol, Value>();
+  const inputs: Value[] = [];
   const savedLoc = cx.b.loc;
   fnDecl.parameters.forEach((p, i) => {
     if (!ts.isIdentifier(p.name) || p.dotDotDotToken) cx.fail(p, "ADG1010", "Helper parameters must be plain names.", "Take each input as its own parameter.");
@@ -147,13 +164,18 @@ function inlineHelper(cx: Lowering, fnDecl: TS.FunctionDeclaration, call: TS.Cal
       v = lowerExpr(cx, p.initializer, calleeEnv);
     }
     if (!typeEquals(want, v.type)) {
-      cx.fail(call.arguments[i] ?? call, "ADG1008", `Argument '${pname}' of '${name}' has type ${showType(v.type)}, expected ${showType(want)}.`,
+      if (mismatch) mismatch(i, pname, v.type, want);
+      cx.fail(argAt(i), "ADG1008", `Argument '${pname}' of '${name}' has type ${showType(v.type)}, expected ${showType(want)}.`,
         "Pass a value of the declared shape.");
     }
     // a helper's parameters are read-only, like an entry point's
     bound.set(cx.symbolOf(p.name)!, v);
     calleeEnv.set(cx.symbolOf(p.name)!, v);
+    inputs.push(v);
   });
+  if (args.length > fnDecl.parameters.length) {
+    cx.fail(argAt(fnDecl.parameters.length), "ADG1025", `'${name}' takes ${fnDecl.parameters.length} argument${fnDecl.parameters.length === 1 ? "" : "s"}, got ${args.length}.`, "Check the call.");
+  }
   const declared = fnDecl.type ? typeFromNode(cx.src, cx.scope.tensorTypes, fnDecl.type, `The return type of '${name}'`, fnDecl.type, "ADG1011", dims) : null;
   cx.callStack.push(fnDecl);
   cx.aliases.enterHelper(bound);
@@ -170,5 +192,5 @@ function inlineHelper(cx: Lowering, fnDecl: TS.FunctionDeclaration, call: TS.Cal
       cx.fail(fnDecl.type!, "ADG1008", `'${name}' returns ${showType(ret.type)}, but its return type says ${showType(want)}.`, "Fix the declared shape.");
     }
   }
-  return ret;
+  return { inputs, value: ret };
 }

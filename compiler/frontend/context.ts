@@ -9,7 +9,7 @@
 import { type TS } from "./ts.js";
 import { Builder, IRError, createBuilder, dimValue } from "../ir/builder.js";
 import { Dim, dimAdd, dimMul, dimSub } from "../ir/dims.js";
-import { AttrsOf, Loc, SimpleOp, Type, Value, ValueId } from "../ir/types.js";
+import { AttrsOf, Func, Loc, SimpleOp, Type, Value, ValueId } from "../ir/types.js";
 import { evaluate, familyOf, inferType } from "../ops/index.js";
 import { Aliases, Env } from "./aliases.js";
 import { ModuleScope } from "./moduleScope.js";
@@ -66,6 +66,8 @@ export class Lowering {
   readonly frames: FunctionFrame[] = [];
   /** The module's constant arrays as tensors, built at the top of the entry. */
   readonly arrays = new Map<TS.Symbol, Value>();
+  /** The derivative rules of helper calls (`@vjp`, `@jvp`), lowered at each call: the entry's Func.rules. */
+  readonly rules: Func[] = [];
 
   /** Is the statement being lowered inside a loop of the current function? */
   inLoop(): boolean {

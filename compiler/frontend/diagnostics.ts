@@ -35,6 +35,7 @@ export const DIAGNOSTICS = {
   ADG1024: "unknown variable",
   ADG1025: "wrong number or kind of arguments",
   ADG1026: "loop that never ends",
+  ADG1027: "bad derivative rule (@vjp, @jvp)",
   ADG9001: "internal compiler error",
 } as const;
 

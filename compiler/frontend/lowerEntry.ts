@@ -11,6 +11,7 @@ import { EntryParam, sizeParams, typeFromNode, wrtTag } from "./signatures.js";
 import { Dim, sym } from "../ir/dims.js";
 import { lowerStatements } from "./statements.js";
 import { functionFrame } from "./loops.js";
+import { entryWithoutRules } from "./customRules.js";
 
 export interface LoweredEntry {
   readonly name: string;
@@ -29,6 +30,7 @@ export function lowerEntry(scope: ModuleScope, fn: TS.FunctionDeclaration): Lowe
   const loc = src.locOf(fn);
   const cx = new Lowering(scope, fn, loc);
   const name = fn.name!.text;
+  entryWithoutRules(src, fn);
   const env: Env = new Map();
   const params: EntryParam[] = [];
   const paramValues: Value[] = [];
@@ -76,6 +78,9 @@ export function lowerEntry(scope: ModuleScope, fn: TS.FunctionDeclaration): Lowe
     src.fail(fn.type!, "ADG1008", `'${name}' returns ${showType(result.type)}, but its return type says ${showType(declared)}.`, "Fix the declared shape.");
   }
   const wrt = wrtTag(src, fn, params);
-  const func: Func = { name, ...(sizes.length ? { sizes } : {}), body: makeBlock(paramValues, cx.b.root(), [result]), loc };
+  const func: Func = {
+    name, ...(sizes.length ? { sizes } : {}), body: makeBlock(paramValues, cx.b.root(), [result]), loc,
+    ...(cx.rules.length ? { rules: cx.rules } : {}),
+  };
   return { name, params, result: result.type, wrt, func, loc, sites: cx.sites };
 }

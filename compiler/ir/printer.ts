@@ -129,5 +129,7 @@ export function printFunc(fn: Func | GradFunc): string {
   if ("splitAt" in fn && fn.splitAt === fn.body.instrs.length) lines.push("  ; --- backward ---");
   lines.push(`  return ${fn.body.yields.map(ref).join(", ")}`);
   lines.push("}");
-  return lines.join("\n") + "\n";
+  // the derivative rules that custom instructions name: rule 0, 1, ...
+  const rules = (fn.rules ?? []).map((r, k) => `; rule ${k} of ${fn.name}\n` + printFunc({ ...r, rules: undefined }));
+  return [lines.join("\n") + "\n", ...rules].join("");
 }

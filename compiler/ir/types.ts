@@ -161,6 +161,17 @@ export interface SimpleOpAttrs {
   crossEntropyGrad: {};
   /** (x, dy) -> dy where x > 0, else 0 (relu'(0) = 0) */
   reluGrad: {};
+
+  // custom derivatives (SPEC 6)
+  /**
+   * (...inputs, y) -> y: a call of the helper `helper`, whose inlined body computed y from
+   * the inputs, with derivative rules of its own (`@vjp`, `@jvp`): indices into the
+   * function's `rules`. Reverse mode inlines rules[vjp](...inputs, y, dy) for the inputs'
+   * adjoints instead of differentiating the body (which gets no adjoint); forward mode
+   * rules[jvp](...inputs, y, ...tangents). Without a rule, the derivative goes through the
+   * body. Erased (y is the body's value) once differentiation is done.
+   */
+  custom: { readonly helper: string; readonly vjp?: number; readonly jvp?: number };
 }
 
 export type SimpleOp =
@@ -258,6 +269,14 @@ export interface Func {
   /** body.params are the function's parameters, in order; body.yields its results. */
   readonly body: Block;
   readonly loc: Loc;
+  /**
+   * The derivative rules that `custom` instructions name (by index): each a rule helper
+   * lowered at one call (its parameters: the inputs, the output, then the output's adjoint
+   * or the inputs' tangents; it yields the inputs' adjoints, packed along a leading
+   * dimension when there are several, or the output's tangent). Closed: a rule reads only
+   * its parameters.
+   */
+  readonly rules?: readonly Func[];
 }
 
 /** The reverse-mode function of an entry point (see compiler/ad/reverseMode.ts). */
@@ -278,6 +297,8 @@ export interface GradFunc {
   readonly loc: Loc;
   /** Adjoint values and the primal values they are the adjoints of, for naming (dh4 after h4). */
   readonly adjoints?: readonly (readonly [ValueId, ValueId])[];
+  /** The primal's derivative rules (forward mode over this function, the HVP, reads the JVP rules). */
+  readonly rules?: readonly Func[];
 }
 
 export function isSimple(instr: Instr): instr is SimpleInstr {

@@ -6,7 +6,7 @@ import { Block, Func, GradFunc, Instr, Type, Value, ValueId, isSimple, showType,
 
 export class VerifierError extends Error {}
 
-export function verifyFunc(fn: Func | GradFunc, afterPass: string): void {
+export function verifyFunc(fn: Func | GradFunc, afterPass: string, rules = fn.rules): void {
   const defined = new Set<ValueId>();
   const problems: string[] = [];
   const where = (instr: Instr): string => `${instr.op} at line ${instr.loc.line}`;
@@ -49,6 +49,17 @@ export function verifyFunc(fn: Func | GradFunc, afterPass: string): void {
         if (typeof t === "string") problems.push(`${where(instr)}: ${t}`);
         else if (!typeEquals(t, instr.result.type)) {
           problems.push(`${where(instr)}: result has type ${showType(instr.result.type)}, expected ${showType(t)}`);
+        }
+        if (instr.op === "custom") {
+          // rules[vjp] takes (...inputs, y, dy); rules[jvp] (...inputs, y, ...tangents)
+          const { vjp, jvp } = instr.attrs as { vjp?: number; jvp?: number };
+          const n = instr.args.length - 1;
+          for (const [k, arity] of [[vjp, n + 2], [jvp, 2 * n + 1]] as const) {
+            if (k === undefined) continue;
+            const rule = rules?.[k];
+            if (!rule) problems.push(`${where(instr)}: no derivative rule ${k}`);
+            else if (rule.body.params.length !== arity) problems.push(`${where(instr)}: rule ${k} takes ${rule.body.params.length} parameters, not ${arity}`);
+          }
         }
       } else if (instr.op === "if") {
         use(instr.cond, where(instr));
@@ -93,6 +104,14 @@ export function verifyFunc(fn: Func | GradFunc, afterPass: string): void {
   };
 
   checkBlock(fn.body);
+  // the derivative rules: closed functions (they read only their parameters)
+  if (fn.rules) fn.rules.forEach((r, k) => {
+    try {
+      verifyFunc({ ...r, rules: undefined }, afterPass, fn.rules);
+    } catch (e) {
+      problems.push(`derivative rule ${k} (${r.name}): ${e instanceof Error ? e.message : e}`);
+    }
+  });
   if ("splitAt" in fn && (fn.splitAt < 0 || fn.splitAt > fn.body.instrs.length)) {
     problems.push(`splitAt ${fn.splitAt} is out of range`);
   }

@@ -11,6 +11,7 @@
 
 import { AttrsOf, SimpleOp, Type } from "../ir/types.js";
 import { CONV2D } from "./conv2d.js";
+import { CUSTOM } from "./custom.js";
 import { LINEAR } from "./linear.js";
 import { OpDef, OpFamily, OpTable } from "./op.js";
 import { POOL } from "./pool.js";
@@ -45,6 +46,8 @@ export const OPS: OpTable = {
   avgpool2dGrad: POOL.avgpool2dGrad,
   softmax: SOFTMAX.softmax, logSoftmax: SOFTMAX.logSoftmax, softmaxGrad: SOFTMAX.softmaxGrad,
   logSoftmaxGrad: SOFTMAX.logSoftmaxGrad, crossEntropy: SOFTMAX.crossEntropy, crossEntropyGrad: SOFTMAX.crossEntropyGrad,
+  // a helper with its own derivative rules
+  custom: CUSTOM,
 };
 
 export function opDef<K extends SimpleOp>(op: K): OpDef<K> {

@@ -25,6 +25,8 @@ export interface VjpContext {
   add(i: number, g: Value): void;
   /** Adds `g` into the adjoint of argument `i` at indices `idx` (x[idx] += g). */
   addAt(i: number, idx: readonly Value[], g: Value): void;
+  /** Inlines the function's derivative rule `k` (see Func.rules) on `args`; returns what it yields. */
+  rule(k: number, args: readonly Value[]): Value;
 }
 
 /**
@@ -39,6 +41,8 @@ export interface JvpContext {
   readonly b: Builder;
   /** The zero of v's type (0, a tensor of zeros, an empty tape). */
   zero(v: Value): Value;
+  /** Inlines the function's derivative rule `k` (see Func.rules) on `args`; returns what it yields. */
+  rule(k: number, args: readonly Value[]): Value;
 }
 
 /**
