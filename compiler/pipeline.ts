@@ -49,7 +49,10 @@ export interface CompileOptions {
 
 export interface CompiledEntry {
   readonly entry: LoweredEntry;
+  /** The function as code generation emits it. */
   readonly primal: Func;
+  /** The function as differentiated: helper calls with their own rules still `custom` instructions, with the rules. */
+  readonly differentiated: Func;
   readonly grad: GradFunc;
   /** Forward mode: the parameters, then one tangent per differentiated parameter; yields the value and its tangent. */
   readonly jvp: Func;
@@ -183,7 +186,7 @@ export async function compileHere(sourceText: string, options: CompileOptions = 
       // (--emit ir shows the helper calls with their own rules, and the rules)
       shown.push(printFunc(primal));
       compiled.push({
-        entry, primal: done(primal, entry.name), grad: done(grad, entry.name), jvp: done(jvp, `${entry.name}Jvp`),
+        entry, differentiated: primal, primal: done(primal, entry.name), grad: done(grad, entry.name), jvp: done(jvp, `${entry.name}Jvp`),
         ...(hvp ? { hvp: done(hvp, `${entry.name}Hvp`) } : {}),
       });
     } catch (e) {

@@ -343,6 +343,22 @@ const CASES: readonly Case[] = [
   c("ADG1026", "a while condition on a value the loop does not change",
     entry("x: number", ["  let s = 0;", "  while (x > 0) {", "    s += 1;", "  }", "  return s;"]), 4, 10, ["never ends"]),
 
+  // ------------------------------------------------------------------ ADG1027 custom derivative rules
+  c("ADG1027", "@vjp naming a function that is not declared",
+    src("/** @vjp spVjp */", "function sp(x: number): number {", "  return Math.log1p(Math.exp(x));", "}",
+      "export function f(x: number): number {", "  return sp(x);", "}"), 2, 5, ["'spVjp'", "not a function declared"], ["function spVjp(x: number, y: number, dy: number): number"]),
+  c("ADG1027", "a @vjp rule with too few parameters",
+    src("/** @vjp spVjp */", "function sp(x: number): number {", "  return Math.log1p(Math.exp(x));", "}",
+      "function spVjp(x: number, dy: number): number {", "  return dy;", "}",
+      "export function f(x: number): number {", "  return sp(x);", "}"), 6, 10, ["takes 2 parameters; it needs 3"], ["y: number"]),
+  c("ADG1027", "a @jvp rule returning a tensor for a number",
+    src("/** @jvp spJvp */", "function sp(x: number): number {", "  return Math.log1p(Math.exp(x));", "}",
+      "function spJvp(x: number, y: number, dx: number): Tensor<[2]> {", "  return zeros([2]);", "}",
+      "export function f(x: number): number {", "  return sp(x);", "}"), 6, 51, ["returns f64[2]", "tangent of the output"], ["Declare it as"]),
+  c("ADG1027", "@vjp on an entry point",
+    src("/** @vjp fVjp */", "export function f(x: number): number {", "  return x * x;", "}",
+      "function fVjp(x: number, y: number, dy: number): number {", "  return 2 * x * dy;", "}"), 2, 5, ["entry point 'f'"], ["helper"]),
+
   // ------------------------------------------------------------------ ADG1019 @wrt
   c("ADG1019", "@wrt naming a missing parameter",
     src("/** @wrt w, q */", "export function f(x: number, w: number): number {", "  return x * w;", "}"), 2, 5, ["'q'", "'f'"], ["x, w"]),

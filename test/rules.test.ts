@@ -845,6 +845,29 @@ export function f(s: number, x: Tensor<[3]>): number {
   crossEntropyGrad: { via: "crossEntropy" },
   reluGrad: { via: "relu" },
 
+  // ---- a helper with its own derivative rules (test/customRules.test.ts shows that a rule
+  // differing from the body's derivative is the one used); a rule on two inputs returns a tuple
+  custom: [
+    {
+      label: "@vjp and @jvp rules",
+      src: `/** @vjp sVjp
+ * @jvp sJvp */
+function s(x: number): number { return Math.sin(x); }
+function sVjp(x: number, y: number, dy: number): number { return dy * Math.cos(x); }
+function sJvp(x: number, y: number, dx: number): number { return Math.cos(x) * dx; }
+export function f(x: number, y: number): number { return y * s(x * y); }`,
+      inputs: (r) => [U(r, -2, 2), U(r, -2, 2)],
+    },
+    {
+      label: "@vjp rule of two inputs (a tuple), right",
+      src: `/** @vjp hVjp */
+function h(a: number, b: number): number { return a * Math.exp(b); }
+function hVjp(a: number, b: number, y: number, dy: number): [number, number] { return [dy * Math.exp(b), dy * y]; }
+export function f(x: number, y: number): number { return h(x, y) * x; }`,
+      inputs: (r) => [U(r, -2, 2), U(r, -1, 1)],
+    },
+  ],
+
   // ---- stacks: a loop's forward pass pushes what its reversed iterations pop
   tape: { via: "for" },
   push: { via: "for" },
@@ -1019,7 +1042,7 @@ async function compileDsl(items: typeof caseList): Promise<Map<string, Compiled>
   const mod = await importCode<Record<string, any>>(r.code!);
   const out = new Map<string, Compiled>();
   for (const e of r.entries) {
-    out.set(e.entry.name, { mod, primalOps: opsOf(e.primal.body), gradOps: opsOf(e.grad.body) });
+    out.set(e.entry.name, { mod, primalOps: opsOf(e.differentiated.body), gradOps: opsOf(e.grad.body) });
   }
   return out;
 }
@@ -1042,7 +1065,7 @@ async function compileIr(items: typeof caseList): Promise<Map<string, Compiled>>
   const entries = items.map((it) => buildIr(it.name, it.c as IrCase));
   const code = emitModule(entries, { fileName: "rules-ir.ts", sourceText: "// hand-built IR", dtype: "float64", version: "test" });
   const mod = await importCode<Record<string, any>>(code);
-  return new Map(entries.map((e) => [e.entry.name, { mod, primalOps: opsOf(e.primal.body), gradOps: opsOf(e.grad.body) }]));
+  return new Map(entries.map((e) => [e.entry.name, { mod, primalOps: opsOf(e.differentiated.body), gradOps: opsOf(e.grad.body) }]));
 }
 
 const compiled = new Map<string, Compiled | Error>();

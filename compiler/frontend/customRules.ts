@@ -111,12 +111,15 @@ function lowerRule(cx: Lowering, t: RuleTag, fnDecl: TS.FunctionDeclaration, pna
   const params = paramTypes.map((ty, k) => cx.b.value(ty, ruleDecl.parameters[k] && ts.isIdentifier(ruleDecl.parameters[k]!.name) ? (ruleDecl.parameters[k]!.name as TS.Identifier).text : undefined));
   let out: Value | undefined;
   const savedLoc = cx.b.loc;
+  // (the helper stays on the call stack: a rule that calls it is recursion)
+  cx.callStack.push(fnDecl);
   const instrs = cx.b.block(() => {
     out = inlineBody(cx, ruleDecl, params, (k) => ruleDecl.parameters[k] ?? t.tag, t.tag, (k, pname, got, wanted) =>
       src.fail(ruleDecl.parameters[k]!, "ADG1027",
         `Parameter '${pname}' of the @${t.kind} rule '${t.name}' has type ${showType(wanted)}, but ${role(k)} is ${showType(got)}.`,
         `Declare it as ${want}.`)).value;
   });
+  cx.callStack.pop();
   cx.b.loc = savedLoc;
   const result = out!;
   const expected: Type = t.kind === "jvp" ? y
