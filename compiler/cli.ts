@@ -38,9 +38,9 @@ Options:
                         DOT (render with: dot -Tsvg); --entry NAME picks one entry
   --print-ir-after P    print the IR after pass P (or "all") to stderr while compiling
   --dtype float32       generate Float32Array code instead of Float64Array
-  --target wasm         also emit the layer kernels (linear, conv2d and their adjoints) as
-                        WebAssembly SIMD, embedded in the module and used where the runtime
-                        supports it (default: ts, TypeScript kernels only)
+  --target wasm         also emit the hot layer kernels (linear, conv2d, 2x2 max-pooling, relu
+                        and their adjoints) as WebAssembly SIMD, embedded in the module and used
+                        where the runtime supports it (default: ts, TypeScript kernels only)
   --no-simplify         skip constant folding, algebraic simplification and CSE
   --watch               recompile when an input changes (keeps the last good output on errors)
   --                    end of options: every later argument is an input file
