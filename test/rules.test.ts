@@ -1065,7 +1065,7 @@ async function compileIr(items: typeof caseList): Promise<Map<string, Compiled>>
   const entries = items.map((it) => buildIr(it.name, it.c as IrCase));
   const code = emitModule(entries, { fileName: "rules-ir.ts", sourceText: "// hand-built IR", dtype: "float64", version: "test" });
   const mod = await importCode<Record<string, any>>(code);
-  return new Map(entries.map((e) => [e.entry.name, { mod, primalOps: opsOf(e.differentiated.body), gradOps: opsOf(e.grad.body) }]));
+  return new Map(entries.map((e) => [e.entry.name, { mod, primalOps: opsOf(e.primal.body), gradOps: opsOf(e.grad.body) }]));
 }
 
 const compiled = new Map<string, Compiled | Error>();
