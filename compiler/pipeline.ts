@@ -177,7 +177,10 @@ export async function compileHere(sourceText: string, options: CompileOptions = 
       }
       // differentiation done: a helper call with its own rules is its body's value
       const done = <F extends Func | GradFunc>(fn: F, name: string): F => {
-        if (!fn.rules) return fn;
+        if (!fn.rules) {
+          log(name)("eraseCustom", fn);
+          return fn;
+        }
         const erased = eraseCustom(fn);
         verifyFunc(erased, "eraseCustom");
         log(name)("eraseCustom", erased);
