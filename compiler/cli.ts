@@ -31,9 +31,9 @@ Options:
   --emit KIND           print instead of writing: ir (lowered IR), adjoint (reverse-mode IR),
                         jvp (forward-mode IR), ts (generated code), stats (what each entry's
                         tape keeps, as a formula of the sizes)
-  --check               compile, then compare every gradient with centered finite differences
-                        at random points and sizes (exit status 1 on a mismatch); --seed N
-                        picks the points
+  --check               compile, then compare every gradient, JVP and HVP with centered finite
+                        differences at random points and sizes (exit status 1 on a mismatch);
+                        --seed N picks the points
   --graph               print each entry's computation graph, forward and adjoint, as Graphviz
                         DOT (render with: dot -Tsvg); --entry NAME picks one entry
   --print-ir-after P    print the IR after pass P (or "all") to stderr while compiling

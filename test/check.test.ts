@@ -1,7 +1,8 @@
 // `adgen --check` must test something: inputs without a gradient (data, targets, labels,
 // indices) take random values of their kind, a wrong gradient is caught where data
 // multiplies the weights, and a parameter whose gradient and finite differences are all
-// exactly 0 is reported as not exercised, never as agreement.
+// exactly 0 is reported as not exercised, never as agreement. The same holds for each
+// entry's JVP and HVP, checked at the same points.
 
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -21,6 +22,12 @@ beforeAll(() => {
 
 type Fn = (...a: unknown[]) => unknown;
 type GradResult = { value: number; grads: Record<string, Float64Array | number> };
+type JvpResult = { value: number | Float64Array; tangent: number | Float64Array };
+type HvpResult = GradResult & { hvp: Record<string, Float64Array | number> };
+
+/** Every gradient (or HVP) scaled by `by`. */
+const scaled = (grads: Record<string, Float64Array | number>, by: number) =>
+  Object.fromEntries(Object.entries(grads).map(([k, v]) => [k, typeof v === "number" ? v * by : v.map((e) => e * by)]));
 
 const MLP = `
 import { type Tensor } from "adgen";
@@ -72,6 +79,136 @@ describe("adgen --check", () => {
     expect(broken.params[0]!.status).toBe("mismatch");
     expect(broken.params[0]!.worst).toBeGreaterThan(1e-4);
     expect(formatCheckReport(broken, 1e-5)).toMatch(/GRADIENT MISMATCH \(loss\.w\)\n$/);
+    // the JVP and HVP disagree with that gradient, which is not counted against them
+    for (const m of broken.modes) expect(m).toMatchObject({ status: "ok", gradientTrusted: false });
+    expect(broken.modes.every((m) => m.gradMismatches > 0)).toBe(true);
+    expect(formatCheckReport(broken, 1e-5)).toContain("(the gradient is wrong: not counted)");
+  });
+
+  describe("JVPs and HVPs", () => {
+    it("checks fJvp and fHvp at the same points, one line each", async () => {
+      const result = await compileOrThrow(MLP);
+      const report = await checkGradients(result);
+      expect(report.ok).toBe(true);
+      expect(report.modes.map((m) => `${m.entry}.${m.mode} ${m.status}`)).toEqual(["loss.jvp ok", "loss.hvp ok"]);
+      for (const m of report.modes) {
+        // one direction for w per point (the only differentiated parameter), at 2 points
+        expect(m.checks).toBe(2);
+        expect(m).toMatchObject({ notExercised: 0, kinks: 0, valueMismatches: 0, gradMismatches: 0 });
+        expect(m.worst).toBeLessThan(1e-5);
+      }
+      const text = formatCheckReport(report, 1e-5);
+      expect(text).toMatch(/\n {2}w +\[3, 4\] .*ok\n {2}jvp +value \[\] +directions \(2\) +worst relative error \d\.\d+e-\d+ {2}ok\n {2}hvp +gradient +directions \(2\) +worst relative error \d\.\d+e-\d+ {2}ok\n/);
+      expect(text).toMatch(/: gradients agree, and so do JVPs and HVPs\n$/);
+    });
+
+    it("catches a JVP that is 0.1% off by finite differences of the function, and a wrong value", async () => {
+      const result = await compileOrThrow(MLP);
+      const module = await patched(result, "lossJvp", (jvp) => (...a) => {
+        const r = jvp(...a) as JvpResult;
+        return { ...r, tangent: (r.tangent as number) * 1.001 };
+      });
+      const report = await checkGradients(result, { module });
+      expect(report.ok).toBe(false);
+      expect(report.params[0]!.status).toBe("ok");
+      const jvp = report.modes.find((m) => m.mode === "jvp")!;
+      expect(jvp.status).toBe("mismatch");
+      // `worst` is the finite-difference comparison's (the gradient agreeing catches it too)
+      expect(jvp.worst).toBeGreaterThan(1e-4);
+      expect(report.modes.find((m) => m.mode === "hvp")!.status).toBe("ok");
+      const text = formatCheckReport(report, 1e-5);
+      expect(text).toMatch(/\n {2}jvp +value \[\] .* MISMATCH, tangent not <gradient, direction> at 2\n/);
+      expect(text).toMatch(/GRADIENT MISMATCH \(loss\.jvp\)\n$/);
+
+      // a right tangent with a value that is not f's
+      const offValue = await patched(result, "lossJvp", (jvp) => (...a) => {
+        const r = jvp(...a) as JvpResult;
+        return { ...r, value: (r.value as number) * (1 + 1e-9) };
+      });
+      const wrongValue = (await checkGradients(result, { module: offValue })).modes.find((m) => m.mode === "jvp")!;
+      expect(wrongValue).toMatchObject({ status: "mismatch", valueMismatches: 2 });
+      expect(wrongValue.worst).toBeLessThan(1e-5);
+    });
+
+    it("catches an HVP that is 0.1% off by finite differences of the gradient, and grads that are not fGrad's", async () => {
+      const result = await compileOrThrow(MLP);
+      const module = await patched(result, "lossHvp", (hvp) => (...a) => {
+        const r = hvp(...a) as HvpResult;
+        return { ...r, hvp: scaled(r.hvp, 1.001) };
+      });
+      const report = await checkGradients(result, { module });
+      expect(report.ok).toBe(false);
+      expect(report.params[0]!.status).toBe("ok");
+      expect(report.modes.find((m) => m.mode === "jvp")!.status).toBe("ok");
+      const hvp = report.modes.find((m) => m.mode === "hvp")!;
+      expect(hvp).toMatchObject({ status: "mismatch", gradMismatches: 0 });
+      expect(hvp.worst).toBeGreaterThan(1e-4);
+      expect(formatCheckReport(report, 1e-5)).toMatch(/GRADIENT MISMATCH \(loss\.hvp\)\n$/);
+
+      // the gradient fHvp returns differs from fGrad's by 1e-9, a mistake finite differences do not see
+      const offGrads = await patched(result, "lossHvp", (hvp) => (...a) => {
+        const r = hvp(...a) as HvpResult;
+        return { ...r, grads: scaled(r.grads, 1 + 1e-9) };
+      });
+      const wrongGrads = (await checkGradients(result, { module: offGrads })).modes.find((m) => m.mode === "hvp")!;
+      expect(wrongGrads).toMatchObject({ status: "mismatch", gradMismatches: 2, gradientTrusted: true });
+      expect(wrongGrads.worst).toBeLessThan(1e-5);
+    });
+
+    it("compares a tensor-valued entry's whole tangent, at sizes drawn per point", async () => {
+      const result = await compileOrThrow(`
+import { type Tensor, zeros } from "adgen";
+/** @wrt w */
+export function rows<N extends number>(x: Tensor<[N, 3]>, w: Tensor<[3]>, c: number): Tensor<[N, 2]> {
+  const out = zeros([x.length, 2]);
+  for (let i = 0; i < x.length; i++) {
+    let z = 0;
+    for (let j = 0; j < 3; j++) z += x[i][j] * w[j];
+    out[i][0] = Math.tanh(z);
+    out[i][1] = z * z * c;
+  }
+  return out;
+}
+`);
+      const report = await checkGradients(result, { points: 3 });
+      expect(report.ok).toBe(true);
+      // no HVP: the entry returns a tensor
+      expect(report.modes).toHaveLength(1);
+      expect(report.modes[0]).toMatchObject({ entry: "rows", mode: "jvp", dims: ["N", "2"], status: "ok", checks: 3 });
+      expect(formatCheckReport(report, 1e-5)).toMatch(/\n {2}jvp +value \[N, 2\] +directions \(3\) .* ok\n/);
+
+      // one element of the tangent off: the second output of the last row
+      const module = await patched(result, "rowsJvp", (jvp) => (...a) => {
+        const r = jvp(...a) as JvpResult;
+        const t = Float64Array.from(r.tangent as Float64Array);
+        t[t.length - 1]! *= 1.001;
+        return { ...r, tangent: t };
+      });
+      const broken = await checkGradients(result, { module, points: 3 });
+      expect(broken.ok).toBe(false);
+      expect(broken.params.map((p) => p.status)).toEqual(["ok"]);
+      expect(broken.modes[0]!.status).toBe("mismatch");
+      expect(broken.modes[0]!.worst).toBeGreaterThan(1e-4);
+    });
+
+    it("reports a JVP and an HVP that are exactly 0 at every check as not exercised, and fails", async () => {
+      const result = await compileOrThrow(`
+export function dead(a: number, b: number): number {
+  let c = 0;
+  if (a > 100) c = a * b;
+  return c + 1;
+}
+`);
+      const report = await checkGradients(result);
+      expect(report.ok).toBe(false);
+      expect(report.modes.map((m) => `${m.mode} ${m.status}`)).toEqual(["jvp not exercised", "hvp not exercised"]);
+      for (const m of report.modes) expect(m.notExercised).toBe(m.checks);
+      const text = formatCheckReport(report, 1e-5);
+      expect(text).toMatch(/\n {2}jvp .* NOT EXERCISED\n {2}hvp .* NOT EXERCISED\n/);
+      expect(text).toContain("NOT EXERCISED (dead.jvp: the JVP and every finite difference were exactly 0 at every check");
+      expect(text).toContain("NOT EXERCISED (dead.hvp: the HVP and every finite difference of the gradient were exactly 0 at every check");
+      expect(text).not.toContain("agree");
+    });
   });
 
   it("draws embedding ids as integers that index the table, and counts rows never looked up", async () => {
@@ -209,9 +346,14 @@ export function logsAll(w: number, y: Tensor<[6]>): number {
 `);
     const report = await checkGradients(result);
     expect(report.skipped).toEqual([]);
-    expect(report.ok).toBe(true);
     expect(report.inputs).toEqual([{ entry: "logs", param: "y", sampled: "data in [0.5, 1.5]" }]);
     expect(report.params.map((p) => `${p.entry}.${p.param} ${p.status}`)).toEqual(["logs.w ok", "logsAll.w ok", "logsAll.y ok"]);
+    // logs is linear in w, its one differentiated parameter: its Hessian is 0 everywhere, so
+    // its HVP cannot be exercised; with its gradient and JVP checked, that does not fail the run
+    expect(report.modes.map((m) => `${m.entry}.${m.mode} ${m.status}`)).toEqual(["logs.jvp ok", "logs.hvp not exercised", "logsAll.jvp ok", "logsAll.hvp ok"]);
+    expect(report.ok).toBe(true);
+    expect(formatCheckReport(report, 1e-5)).toMatch(/\n {2}hvp .* 0 at every check, as is every difference of the gradient .*\n/);
+    expect(formatCheckReport(report, 1e-5)).toMatch(/gradients agree, and so do JVPs and HVPs \(logs\.hvp: 0 at every check/);
   });
 
   it("skips an entry whose index no integer keeps in range, and does not call that agreement", async () => {

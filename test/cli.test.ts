@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Diagnostic, formatDiagnostic } from "../compiler/frontend/diagnostics.js";
 import { compile } from "../compiler/index.js";
 import { PASS_NAMES } from "../compiler/pipeline.js";
-import { checkGradients } from "../compiler/tools/check.js";
+import { checkGradients, formatCheckReport } from "../compiler/tools/check.js";
 
 const CLI = new URL("../dist/compiler/cli.js", import.meta.url).pathname;
 const QUIZ = readFileSync(new URL("../examples/quiz/model.ts", import.meta.url), "utf8");
@@ -144,7 +144,9 @@ describe("adgen CLI", () => {
     const r = adgen(["--check", "m.ts"], tmp({ "m.ts": QUIZ }));
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/quiz:\n {2}x .* per element .* worst relative error \d\.\d+e-\d+ {2}ok/);
-    expect(r.stdout).toContain("gradients agree");
+    // and a line for the entry's JVP and one for its HVP
+    expect(r.stdout).toMatch(/\n {2}jvp +value \[\] +directions \(\d+\) +worst relative error \d\.\d+e-\d+ {2}ok\n {2}hvp +gradient +directions \(\d+\) +worst relative error \d\.\d+e-\d+ {2}ok\n/);
+    expect(r.stdout).toContain("gradients agree, and so do JVPs and HVPs");
   });
 
   it("--check recognises finite differences straddling a kink", () => {
@@ -164,6 +166,22 @@ describe("adgen CLI", () => {
     expect(report.ok).toBe(false);
     expect(report.params.find((p) => p.param === "z")!.ok).toBe(false);
     expect(report.params.find((p) => p.param === "x")!.ok).toBe(true);
+  });
+
+  it("--check fails on a wrong JVP or HVP, naming it", async () => {
+    const result = await compile(QUIZ);
+    // sabotage the generated forward mode: the tangent off by 0.1%, then the HVP of z
+    for (const [pattern, replacement, name] of [
+      [/return \{ value: (\w+), tangent: (\w+) \};/, "return { value: $1, tangent: $2 * 1.001 };", "quiz.jvp"],
+      [/hvp: \{ x: (\w+), z: (\w+) \} \};/, "hvp: { x: $1, z: $2 * 1.001 } };", "quiz.hvp"],
+    ] as const) {
+      const broken = { ...result, code: result.code!.replace(pattern, replacement) };
+      expect(broken.code).not.toEqual(result.code);
+      const report = await checkGradients(broken);
+      expect(report.ok).toBe(false);
+      expect(report.params.every((p) => p.ok)).toBe(true);
+      expect(formatCheckReport(report, 1e-5)).toMatch(new RegExp(`GRADIENT MISMATCH \\(${name.replace(".", "\\.")}\\)\n$`));
+    }
   });
 
   it("--graph prints Graphviz DOT with forward and adjoint nodes", () => {

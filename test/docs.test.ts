@@ -33,8 +33,17 @@ import { maxRelErr, rng, unflatten } from "./helpers.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DOCS = (process.env.ADGEN_DOCS ?? "dsl.md,generated-module.md,conventions.md,bundlers.md").split(",");
-/** Samples' parameters whose gradient is 0 everywhere by design ("file entry.param"). */
-const IDENTICALLY_ZERO = new Set(["stable.ts times0.x"]);
+/**
+ * Samples' parameters whose gradient is 0 everywhere by design ("file entry.param"), and
+ * entries whose JVP or HVP is ("file entry.jvp"): piecewise-linear entries have a Hessian
+ * that is 0 everywhere.
+ */
+const IDENTICALLY_ZERO = new Set([
+  "stable.ts times0.x",
+  "stable.ts times0.jvp",
+  "stable.ts times0.hvp",
+  ...["reluAt", "pool", "larger", "absAt", "steps"].map((e) => `kinks.ts ${e}.hvp`),
+]);
 const TSX = pathToFileURL(join(ROOT, "node_modules/tsx/dist/esm/index.mjs")).href;
 
 interface Block {
@@ -149,6 +158,11 @@ describe.each(DOCS)("docs/%s", (doc) => {
           expect(p.status, `${p.entry}.${p.param}: worst ${p.worst}`).toBe(zero ? "not exercised" : "ok");
         }
         expect(report.params.length).toBeGreaterThan(0);
+        // and each entry's JVP and HVP (--check's lines `jvp` and `hvp`), likewise
+        for (const m of report.modes) {
+          const zero = IDENTICALLY_ZERO.has(`${s.file} ${m.entry}.${m.mode}`);
+          expect(m.status, `${m.entry}.${m.mode}: worst ${m.worst}`).toBe(zero ? "not exercised" : "ok");
+        }
         // the file as-is (nested arrays) against the generated forward functions (flat)
         const asIs = (await import(/* @vite-ignore */ pathToFileURL(join(dir, s.file)).href)) as Record<string, (...a: unknown[]) => unknown>;
         const generated = (await import(/* @vite-ignore */ pathToFileURL(join(dir, s.file.replace(/\.ts$/, ".grad.ts"))).href)) as Record<string, (...a: unknown[]) => unknown>;

@@ -16,6 +16,17 @@
 // gradient and every finite difference are exactly 0 compares nothing: it is counted as
 // "not exercised", and a parameter with no other check fails the run, as does one whose
 // points were all skipped. "gradients agree" means every parameter was compared and agrees.
+//
+// At the same points, forward mode: along one direction per differentiated parameter (it
+// alone moves) and one moving them all, fJvp's tangent against centered differences of f
+// (the whole value of a tensor-valued entry, element by element), and for an entry returning
+// a number fHvp's Hessian-vector product against centered differences of the gradient fHvp
+// returns. Their values are f's, fHvp's gradient is fGrad's, and ⟨gradient, direction⟩ is
+// the JVP (⟨cotangent, tangent⟩ for a tensor-valued entry), which counts against the JVP or
+// HVP only when the entry's gradients agreed with finite differences. An entry's JVP and HVP
+// are one line each, "not exercised" as a parameter is: an HVP that is exactly 0 wherever
+// the gradient does not move at all (an entry linear or piecewise linear in its parameters:
+// relu, max, abs) fails the run.
 
 import ts from "../frontend/ts.js";
 import { CompileResult } from "../pipeline.js";
@@ -63,6 +74,41 @@ export interface ParamReport {
   readonly ok: boolean;
 }
 
+/**
+ * An entry's forward-mode derivatives, checked at the points of its gradients, along one
+ * direction per differentiated parameter (moving it alone) and one moving them all:
+ * "jvp", fJvp's tangent against centered finite differences of f (the whole value, for a
+ * tensor-valued entry); "hvp", fHvp's Hessian-vector product against centered finite
+ * differences of the gradient fHvp returns, itself compared with fGrad's.
+ */
+export interface ModeReport {
+  readonly entry: string;
+  readonly mode: "jvp" | "hvp";
+  /** jvp: the value's shape as declared, symbolic dimensions by name; hvp: [] (the gradients). */
+  readonly dims: readonly string[];
+  readonly checks: number;
+  /** Worst relative error among smooth checks. */
+  readonly worst: number;
+  /** Checks whose finite difference straddled a kink. */
+  readonly kinks: number;
+  /** Checks where the derivative and every finite difference were exactly 0 (nothing compared). */
+  readonly notExercised: number;
+  /** Checks where fJvp's or fHvp's value was not f's. */
+  readonly valueMismatches: number;
+  /**
+   * Checks where the result disagrees with the gradient: ⟨grad, t⟩ against the JVP's tangent
+   * (⟨cotangent, tangent⟩ for a tensor-valued entry), fHvp's grads against fGrad's.
+   */
+  readonly gradMismatches: number;
+  /**
+   * No gradient of the entry disagreed with finite differences, so a disagreement with it is
+   * this mode's (when one did, `gradMismatches` do not count against this mode).
+   */
+  readonly gradientTrusted: boolean;
+  readonly status: ParamStatus;
+  readonly ok: boolean;
+}
+
 /** How an input that gets no gradient was sampled. */
 export interface InputReport {
   readonly entry: string;
@@ -80,10 +126,12 @@ export interface SizesReport {
 
 export interface CheckReport {
   readonly params: readonly ParamReport[];
+  /** Each entry's JVP, and HVP for an entry returning a number (none for an entry whose points were all skipped). */
+  readonly modes: readonly ModeReport[];
   readonly inputs: readonly InputReport[];
   readonly sizes: readonly SizesReport[];
   readonly worst: number;
-  /** True when no gradient disagrees and every parameter was exercised at some check. */
+  /** True when no gradient, JVP or HVP disagrees and each was exercised at some check. */
   readonly ok: boolean;
   readonly skipped: readonly string[];
 }
@@ -91,6 +139,8 @@ export interface CheckReport {
 type Arg = number | Float64Array;
 /** The trailing sizes object of a generated function: { N: 3, D: 2 }. */
 type Sizes = Readonly<Record<string, number>>;
+/** An argument of a generated function: a parameter, tangents or a direction (keyed as the gradients), sizes. */
+type CallArg = Arg | Sizes | Readonly<Record<string, Arg>>;
 
 /** The sizes --check draws for symbolic dimensions (a type parameter N of the entry): 1 to MAX_SIZE. */
 const MAX_SIZE = 4;
@@ -173,19 +223,36 @@ export async function checkGradients(result: CompileResult, options: CheckOption
   const tolerance = options.tolerance ?? 1e-5;
   const perElementLimit = options.perElementLimit ?? 64;
   const random = rng(options.seed ?? 1);
+  // the directions of the JVP and HVP checks come from a stream of their own: the points
+  // and the gradient checks are those of a check of gradients alone
+  const dirRandom = rng((options.seed ?? 1) ^ 0x5bd1e995);
   const params: ParamReport[] = [];
+  const modes: ModeReport[] = [];
   const inputs: InputReport[] = [];
   const sizesUsed: SizesReport[] = [];
   const skipped: string[] = [];
 
-  for (const { entry, primal, grad } of result.entries) {
-    const f = mod[entry.name] as (...a: (Arg | Sizes)[]) => number | Float64Array;
+  for (const { entry, primal, grad, hvp } of result.entries) {
+    const f = mod[entry.name] as (...a: CallArg[]) => number | Float64Array;
     const vjp = grad.hasCotangent;
-    const gradFn = mod[vjp ? `${entry.name}Vjp` : `${entry.name}Grad`] as (...a: (Arg | Sizes)[]) => { value: unknown; grads: Record<string, Arg> };
+    const gradFn = mod[vjp ? `${entry.name}Vjp` : `${entry.name}Grad`] as (...a: CallArg[]) => { value: unknown; grads: Record<string, Arg> };
     const wrt = new Set(grad.wrt);
     const names = entry.params.map((p) => p.name);
     const stats = new Map<string, { worst: number; kinks: number; checks: number; notExercised: number; small: number; large: number }>();
     for (const w of grad.wrt) stats.set(w, { worst: 0, kinks: 0, checks: 0, notExercised: 0, small: 0, large: 0 });
+    // forward mode (no JVP to check without a differentiated parameter)
+    type Forward = (...a: CallArg[]) => { value: Arg; tangent: Arg };
+    type SecondOrder = (...a: CallArg[]) => { value: number; grads: Record<string, Arg>; hvp: Record<string, Arg> };
+    const exported = <F>(name: string): F => {
+      if (typeof mod[name] !== "function") throw new Error(`internal: the generated module has no function ${name}`);
+      return mod[name] as F;
+    };
+    const jvpFn = grad.wrt.length ? exported<Forward>(`${entry.name}Jvp`) : undefined;
+    const hvpFn = grad.wrt.length && hvp ? exported<SecondOrder>(`${entry.name}Hvp`) : undefined;
+    const newTally = () => ({ checks: 0, worst: 0, kinks: 0, notExercised: 0, valueMismatches: 0, gradMismatches: 0 });
+    const jvpTally = newTally();
+    const hvpTally = newTally();
+    const tallies = [...(jvpFn ? [jvpTally] : []), ...(hvpFn ? [hvpTally] : [])];
 
     // size symbols: drawn per point; a function whose arrays do not determine them takes
     // them as a trailing object (the generated signature then declares one more parameter)
@@ -209,7 +276,7 @@ export async function checkGradients(result: CompileResult, options: CheckOption
 
     // a parameter that no point exercised yet (Math.max(a, b) with a < b at both) gets up
     // to EXTRA_POINTS more points before it is reported as not exercised
-    const unexercised = (): boolean => [...stats.values()].some((st) => st.checks > 0 && st.notExercised === st.checks);
+    const unexercised = (): boolean => [...stats.values(), ...tallies].some((st) => st.checks > 0 && st.notExercised === st.checks);
     for (let point = 0; point < pointCount || (point < pointCount + EXTRA_POINTS && unexercised()); point++) {
       // find a point where the entry is defined: each failed attempt narrows the integers
       // tried for indices the analysis could not follow (out of range, the generated code
@@ -222,7 +289,7 @@ export async function checkGradients(result: CompileResult, options: CheckOption
       let cot: Float64Array | undefined;
       let f0 = NaN;
       let problem = "";
-      const call = <R>(fn: (...a: (Arg | Sizes)[]) => R, a: readonly (Arg | Sizes)[]): R =>
+      const call = <R>(fn: (...a: CallArg[]) => R, a: readonly CallArg[]): R =>
         fn(...a, ...(trailing.length ? [Object.fromEntries(trailing.map((s) => [s, sizes[s]!]))] : []));
       const scalarOf = (a: Arg[]): number => {
         const y = call(f, a);
@@ -287,46 +354,14 @@ export async function checkGradients(result: CompileResult, options: CheckOption
         const probe = (dir: (i: number) => number): void => {
           let analytic = 0;
           for (let i = 0; i < n; i++) analytic += (typeof gk === "number" ? gk : gk[i]!) * dir(i);
-          const at = (h: number): { err: number; kink: boolean; flat: boolean } => {
+          const at = (h: number): Step => {
             const shifted = (sign: number): Arg[] =>
               args.map((a, j) => (j !== k ? a : typeof a === "number" ? a + sign * h * dir(0) : Float64Array.from(a, (v, i) => v + sign * h * dir(i))));
-            const fp = scalarOf(shifted(1));
-            const fm = scalarOf(shifted(-1));
-            const centered = (fp - fm) / (2 * h);
-            const denom = Math.max(Math.abs(analytic), Math.abs(centered), 1e-3 * scale);
-            const err = Math.abs(centered - analytic) / denom;
-            // a kink inside [-h, h]: one-sided slopes that disagree by more than curvature
-            // explains, or by at least the error itself (a kink on one side moves the
-            // centered difference by half the jump; a wrong gradient leaves the slopes equal)
-            const right = (fp - f0) / h;
-            const left = (f0 - fm) / h;
-            const asymmetry = Math.abs(right - left);
-            const kink =
-              asymmetry > 1e-2 * Math.max(Math.abs(right), Math.abs(left), 1e-3 * scale) ||
-              (asymmetry > tolerance * denom && asymmetry >= Math.abs(centered - analytic));
-            return { err: Number.isNaN(err) ? Infinity : err, kink, flat: fp === f0 && fm === f0 };
+            return compareStep([analytic], [f0], [scalarOf(shifted(1))], [scalarOf(shifted(-1))], h, tolerance, scale);
           };
-          st.checks++;
-          const steps = [1e-6, 1e-7, 1e-5];
-          let best = at(steps[0]!);
-          // a zero gradient where the function does not move at any step compares nothing
-          if (analytic === 0 && best.flat && steps.slice(1).every((h) => at(h).flat)) {
-            st.notExercised++;
-            return;
-          }
           // a truncation or round-off error shrinks or grows with the step; a wrong gradient
-          // disagrees at every step: take the best of three steps. When none agrees and one
-          // of them straddled a kink (the smallest step may be lost in round-off), the check
-          // is a kink's
-          let kink = best.kink;
-          for (const h of steps.slice(1)) {
-            if (best.err <= tolerance) break;
-            const r = at(h);
-            kink ||= r.kink;
-            if (r.err < best.err) best = r;
-          }
-          if (best.err > tolerance && kink) st.kinks++;
-          else st.worst = Math.max(st.worst, best.err);
+          // disagrees at every step: take the best of three steps
+          probeSteps(st, analytic === 0, [1e-6, 1e-7, 1e-5], at, tolerance);
         };
         if (n <= perElementLimit) {
           st.small++;
@@ -338,6 +373,88 @@ export async function checkGradients(result: CompileResult, options: CheckOption
             probe((i) => dir[i]!);
           }
         }
+      });
+      if (!jvpFn) continue;
+
+      // forward mode at the same point: one direction per differentiated parameter, moving
+      // it alone (a parameter whose effect is small is not lost among the others), and one
+      // moving them all (a tangent that is not linear in the direction); keyed and shaped as
+      // the gradients are, the other parameters (integers, data) get none
+      const moved = entry.params.map((p, k) => (wrt.has(p.name) ? k : -1)).filter((k) => k >= 0);
+      const direction = (only: number | undefined): Record<string, Arg> =>
+        Object.fromEntries(
+          moved.map((k) => {
+            const a = args[k]!;
+            const on = only === undefined || only === k;
+            if (typeof a === "number") return [names[k]!, on ? (dirRandom() < 0.5 ? -1 : 1) * (0.5 + dirRandom()) : 0];
+            const d = new Float64Array(a.length);
+            if (on) for (let i = 0; i < d.length; i++) d[i] = dirRandom() * 2 - 1;
+            return [names[k]!, d];
+          }),
+        );
+      // each with the parameters it moves
+      const dirs = [...moved.map((k) => ({ d: direction(k), moves: [k] })), ...(moved.length > 1 ? [{ d: direction(undefined), moves: moved }] : [])];
+      /** The point moved by s along a direction. */
+      const along = ({ d, moves }: (typeof dirs)[number], s: number): Arg[] =>
+        args.map((a, j) => {
+          if (!moves.includes(j)) return a;
+          const dj = d[names[j]!]!;
+          if (typeof a === "number") return a + s * (dj as number);
+          const out = new Float64Array(a.length);
+          for (let i = 0; i < out.length; i++) out[i] = a[i]! + s * (dj as Float64Array)[i]!;
+          return out;
+        });
+      /** The gradients (or a direction) as one vector, in the order of grad.wrt. */
+      const flatGrads = (gr: Record<string, Arg>): Float64Array => {
+        const parts = grad.wrt.map((w) => gr[w]!);
+        const out = new Float64Array(parts.reduce<number>((n, a) => n + (typeof a === "number" ? 1 : a.length), 0));
+        let at = 0;
+        for (const a of parts) {
+          if (typeof a === "number") out[at++] = a;
+          else {
+            out.set(a, at);
+            at += a.length;
+          }
+        }
+        return out;
+      };
+      const gFlat = flatGrads(g);
+
+      // fJvp: its tangent against finite differences of f along the direction, its value f's
+      const y0 = flat(call(f, args));
+      const jvps = dirs.map(({ d }) => call(jvpFn, [...args, d]));
+      const tangents = jvps.map((r) => flat(r.tangent));
+      const jvpScale = tangents.reduce((m, t) => Math.max(m, magnitude(t)), 0);
+      dirs.forEach((dir, c) => {
+        const { d } = dir;
+        const t = tangents[c]!;
+        if (!equalValues(flat(jvps[c]!.value), y0)) jvpTally.valueMismatches++;
+        // ⟨grad, t⟩ = the tangent (⟨cotangent, tangent⟩ = ⟨vjp, t⟩ for a tensor-valued entry)
+        const dFlat = flatGrads(d);
+        if (!closeDots(cot ? [cot, t] : [Float64Array.of(1), t], [gFlat, dFlat], tolerance)) jvpTally.gradMismatches++;
+        const scale = Math.max(1e-12, magnitude(t), jvpScale);
+        const at = (h: number): Step => compareStep(t, y0, flat(call(f, along(dir, h))), flat(call(f, along(dir, -h))), h, tolerance, scale);
+        probeSteps(jvpTally, t.every((v) => v === 0), [1e-6, 1e-7, 1e-5], at, tolerance);
+      });
+
+      // fHvp: the Hessian times the direction against finite differences of the gradient it
+      // returns (differentiating its own gradient keeps a wrong fGrad, reported as such,
+      // from failing the HVP too), that gradient fGrad's, its value f's. A gradient that is
+      // piecewise (relu) can change pieces within a step: the better of two steps
+      if (!hvpFn) continue;
+      const hvps = dirs.map(({ d }) => call(hvpFn, [...args, d]));
+      const products = hvps.map((r) => flatGrads(r.hvp));
+      const hvpScale = products.reduce((m, v) => Math.max(m, magnitude(v)), 0);
+      dirs.forEach((dir, c) => {
+        const r = hvps[c]!;
+        const hv = products[c]!;
+        const g0 = flatGrads(r.grads);
+        if (!equalValues([r.value], [f0])) hvpTally.valueMismatches++;
+        if (!equalValues(g0, gFlat)) hvpTally.gradMismatches++;
+        const scale = Math.max(1e-12, magnitude(hv), hvpScale);
+        const gradAt = (s: number): Float64Array => flatGrads(call(hvpFn, [...along(dir, s), dir.d]).grads);
+        const at = (h: number): Step => compareStep(hv, g0, gradAt(h), gradAt(-h), h, tolerance, scale);
+        probeSteps(hvpTally, hv.every((v) => v === 0), [1e-5, 1e-7], at, tolerance);
       });
     }
     // how inputs were sampled: the plans of the last point (of sizes 3 when none was kept)
@@ -366,9 +483,102 @@ export async function checkGradients(result: CompileResult, options: CheckOption
         ok: status === "ok",
       });
     }
+    // an entry whose points were all skipped has no JVP or HVP line: its parameters are
+    // NOT CHECKED, which fails the run
+    const gradientTrusted = !params.some((p) => p.entry === entry.name && p.status === "mismatch");
+    const modeOf = (mode: "jvp" | "hvp", t: ReturnType<typeof newTally>): void => {
+      if (t.checks === 0) return;
+      const status: ParamStatus =
+        t.worst > tolerance || t.valueMismatches > 0 || (gradientTrusted && t.gradMismatches > 0) ? "mismatch" : t.notExercised === t.checks ? "not exercised" : "ok";
+      const dims = mode === "jvp" && entry.result.kind === "tensor" ? entry.result.shape.map(showDim) : [];
+      // an HVP that is 0 wherever the gradient does not move at all is a Hessian that is 0
+      // (an entry linear, or piecewise linear, in its parameters: a hinge or L1 loss): it
+      // cannot be exercised, and does not fail a run whose gradients and JVP were
+      const zeroHessian = mode === "hvp" && status === "not exercised" && modes.some((m) => m.entry === entry.name && m.mode === "jvp" && m.status === "ok");
+      modes.push({ entry: entry.name, mode, dims, ...t, gradientTrusted, status, ok: status === "ok" || zeroHessian });
+    };
+    if (jvpFn) modeOf("jvp", jvpTally);
+    if (hvpFn) modeOf("hvp", hvpTally);
   }
-  const worst = params.reduce((m, p) => Math.max(m, p.worst), 0);
-  return { params, inputs, sizes: sizesUsed, worst, ok: params.length > 0 && params.every((p) => p.ok), skipped };
+  const worst = [...params, ...modes].reduce((m, p) => Math.max(m, p.worst), 0);
+  const ok = params.length > 0 && params.every((p) => p.ok) && modes.every((m) => m.ok);
+  return { params, modes, inputs, sizes: sizesUsed, worst, ok, skipped };
+}
+
+/** One finite-difference comparison at step h: the worst relative error, a kink, no movement. */
+interface Step {
+  readonly err: number;
+  readonly kink: boolean;
+  /** The function did not move at all at this step (f(θ ± h d) === f(θ) everywhere). */
+  readonly flat: boolean;
+}
+
+/** What the checks of one parameter, or of one entry's JVP or HVP, found so far. */
+interface Tally {
+  checks: number;
+  worst: number;
+  kinks: number;
+  notExercised: number;
+}
+
+/**
+ * Compares a claimed derivative along a direction, `analytic` (one number per output
+ * element), with the centered difference (fp − fm) / 2h of the outputs fp = F(θ + h d),
+ * fm = F(θ − h d) around f0 = F(θ), element by element: errors are relative to the larger
+ * of the two, or at least 1/1000 of `scale`. An element whose finite difference straddles a
+ * kink (one-sided slopes that disagree by more than curvature explains, or by at least the
+ * error itself: a kink on one side moves the centered difference by half the jump, a wrong
+ * derivative leaves the slopes equal) and whose error exceeds the tolerance makes the step a
+ * kink's.
+ */
+function compareStep(analytic: ArrayLike<number>, f0: ArrayLike<number>, fp: ArrayLike<number>, fm: ArrayLike<number>, h: number, tolerance: number, scale: number): Step {
+  let err = 0;
+  let kink = false;
+  let flat = true;
+  for (let i = 0; i < analytic.length; i++) {
+    const a = analytic[i]!;
+    const centered = (fp[i]! - fm[i]!) / (2 * h);
+    const denom = Math.max(Math.abs(a), Math.abs(centered), 1e-3 * scale);
+    const e = Math.abs(centered - a) / denom;
+    const ei = Number.isNaN(e) ? Infinity : e;
+    const right = (fp[i]! - f0[i]!) / h;
+    const left = (f0[i]! - fm[i]!) / h;
+    const asymmetry = Math.abs(right - left);
+    if (
+      ei > tolerance &&
+      (asymmetry > 1e-2 * Math.max(Math.abs(right), Math.abs(left), 1e-3 * scale) || (asymmetry > tolerance * denom && asymmetry >= Math.abs(centered - a)))
+    ) {
+      kink = true;
+    }
+    err = Math.max(err, ei);
+    flat &&= fp[i] === f0[i] && fm[i] === f0[i];
+  }
+  return { err, kink, flat };
+}
+
+/**
+ * One check: the best of the steps (a truncation or round-off error shrinks or grows with
+ * the step, a wrong derivative disagrees at every step). A derivative that is exactly 0
+ * where the function does not move at any step compares nothing: not exercised. When no
+ * step agrees and one of them straddled a kink (the smallest step may be lost in
+ * round-off), the check is a kink's, not counted.
+ */
+function probeSteps(tally: Tally, analyticZero: boolean, steps: readonly number[], at: (h: number) => Step, tolerance: number): void {
+  tally.checks++;
+  let best = at(steps[0]!);
+  if (analyticZero && best.flat && steps.slice(1).every((h) => at(h).flat)) {
+    tally.notExercised++;
+    return;
+  }
+  let kink = best.kink;
+  for (const h of steps.slice(1)) {
+    if (best.err <= tolerance) break;
+    const r = at(h);
+    kink ||= r.kink;
+    if (r.err < best.err) best = r;
+  }
+  if (best.err > tolerance && kink) tally.kinks++;
+  else tally.worst = Math.max(tally.worst, best.err);
 }
 
 /**
@@ -417,6 +627,49 @@ function describe(plan: InputPlan, positive: boolean, [lo, hi]: readonly [number
   return last - first + 1 === v.length ? `integers in [${first}, ${last + 1})` : `${v.length} integers in [${first}, ${last}]`;
 }
 
+/** A value, gradient or direction as a flat array. */
+function flat(a: Arg): Float64Array {
+  return typeof a === "number" ? Float64Array.of(a) : Float64Array.from(a);
+}
+
+/**
+ * Two computations of the same values (f's value by fJvp, fGrad's gradient by fHvp): equal
+ * up to round-off, 1e-12 relative to the larger.
+ */
+function equalValues(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x === y) continue;
+    if (!(Math.abs(x - y) <= EQUAL_TOLERANCE * Math.max(Math.abs(x), Math.abs(y)))) return false;
+  }
+  return true;
+}
+
+const EQUAL_TOLERANCE = 1e-12;
+
+/**
+ * ⟨a0, a1⟩ and ⟨b0, b1⟩ agree to `tolerance`, relative to the larger, or at least to 1/1000
+ * of the sum of the absolute values of the products (two dot products that cancel).
+ */
+function closeDots([a0, a1]: readonly [ArrayLike<number>, ArrayLike<number>], [b0, b1]: readonly [ArrayLike<number>, ArrayLike<number>], tolerance: number): boolean {
+  let a = 0;
+  let b = 0;
+  let size = 0;
+  for (let i = 0; i < a0.length; i++) {
+    a += a0[i]! * a1[i]!;
+    size += Math.abs(a0[i]! * a1[i]!);
+  }
+  let sizeB = 0;
+  for (let i = 0; i < b0.length; i++) {
+    b += b0[i]! * b1[i]!;
+    sizeB += Math.abs(b0[i]! * b1[i]!);
+  }
+  if (a === b) return true;
+  return Math.abs(a - b) <= tolerance * Math.max(Math.abs(a), Math.abs(b), 1e-3 * Math.max(size, sizeB));
+}
+
 /** The largest absolute value of a gradient. */
 function magnitude(a: Arg): number {
   if (typeof a === "number") return Math.abs(a);
@@ -432,6 +685,9 @@ const STATUS_TEXT: Record<ParamStatus, string> = {
   "not checked": "NOT CHECKED",
 };
 
+/** An HVP that is 0 wherever the gradient does not move: nothing to compare, not a failure. */
+const ZERO_HESSIAN = "0 at every check, as is every difference of the gradient (linear in its parameters: nothing to compare)";
+
 export function formatCheckReport(report: CheckReport, tolerance: number): string {
   const lines: string[] = [];
   const entries = [...new Set([...report.params.map((p) => p.entry), ...report.inputs.map((i) => i.entry)])];
@@ -443,6 +699,20 @@ export function formatCheckReport(report: CheckReport, tolerance: number): strin
       const zero = p.notExercised && p.notExercised < p.checks ? `, ${p.notExercised} not exercised (gradient and finite differences exactly 0)` : "";
       lines.push(
         `  ${p.param.padEnd(8)} ${shape.padEnd(16)} ${`${p.method} (${p.checks})`.padEnd(22)} worst relative error ${p.worst.toExponential(2)}  ${STATUS_TEXT[p.status]}${kinks}${zero}`,
+      );
+    }
+    for (const m of report.modes.filter((q) => q.entry === e)) {
+      const what = m.mode === "jvp" ? `value [${m.dims.join(", ")}]` : "gradient";
+      const notes: string[] = [];
+      if (m.kinks) notes.push(`${m.kinks} straddled a kink (not counted)`);
+      if (m.notExercised && m.notExercised < m.checks) notes.push(`${m.notExercised} not exercised (${m.mode.toUpperCase()} and finite differences exactly 0)`);
+      if (m.valueMismatches) notes.push(`value not ${e}'s at ${m.valueMismatches}`);
+      if (m.gradMismatches) {
+        const which = m.mode === "jvp" ? "tangent not <gradient, direction>" : "grads not those of the gradient";
+        notes.push(`${which} at ${m.gradMismatches}${m.gradientTrusted ? "" : " (the gradient is wrong: not counted)"}`);
+      }
+      lines.push(
+        `  ${m.mode.padEnd(8)} ${what.padEnd(16)} ${`directions (${m.checks})`.padEnd(22)} worst relative error ${m.worst.toExponential(2)}  ${m.ok && m.status === "not exercised" ? ZERO_HESSIAN : STATUS_TEXT[m.status]}${notes.map((n) => `, ${n}`).join("")}`,
       );
     }
     const sizes = report.sizes.find((z) => z.entry === e);
@@ -458,16 +728,33 @@ export function formatCheckReport(report: CheckReport, tolerance: number): strin
   return lines.join("\n") + "\n";
 }
 
-/** The last line's conclusion: "gradients agree" only when every parameter was compared and agrees. */
+/**
+ * The last line's conclusion: "gradients agree" only when every parameter, JVP and HVP was
+ * compared and agrees; a JVP or HVP that does not is named `f.jvp`, `f.hvp`.
+ */
 function verdict(report: CheckReport): string {
-  if (report.ok) return "gradients agree";
+  if (report.ok) {
+    const modes = [...new Set(report.modes.map((m) => m.mode))].map((m) => `${m.toUpperCase()}s`);
+    const zero = report.modes.filter((m) => m.status === "not exercised").map((m) => `${m.entry}.${m.mode}`);
+    const note = zero.length ? ` (${zero.join(", ")}: ${ZERO_HESSIAN})` : "";
+    return modes.length ? `gradients agree, and so do ${modes.join(" and ")}${note}` : "gradients agree";
+  }
   if (report.params.length === 0) return "NOTHING CHECKED (no entry has a differentiated parameter)";
-  const named = (s: ParamStatus): string => report.params.filter((p) => p.status === s).map((p) => `${p.entry}.${p.param}`).join(", ");
+  const params = (s: ParamStatus): string[] => report.params.filter((p) => p.status === s).map((p) => `${p.entry}.${p.param}`);
+  const modes = (s: ParamStatus, mode?: "jvp" | "hvp"): string[] =>
+    report.modes.filter((m) => m.status === s && (mode === undefined || m.mode === mode)).map((m) => `${m.entry}.${m.mode}`);
+  const named = (s: ParamStatus): string => [...params(s), ...modes(s)].join(", ");
   const parts: string[] = [];
   if (named("mismatch")) parts.push(`GRADIENT MISMATCH (${named("mismatch")})`);
-  if (named("not exercised")) {
-    parts.push(`NOT EXERCISED (${named("not exercised")}: the gradient and every finite difference were exactly 0 at every check, so nothing was compared)`);
-  }
+  const unexercised: [string[], string][] = [
+    [params("not exercised"), "the gradient and every finite difference were exactly 0 at every check, so nothing was compared"],
+    [modes("not exercised", "jvp"), "the JVP and every finite difference were exactly 0 at every check, so nothing was compared"],
+    [
+      modes("not exercised", "hvp"),
+      "the HVP and every finite difference of the gradient were exactly 0 at every check (the entry may be linear, or piecewise linear, in its differentiated parameters), so nothing was compared",
+    ],
+  ];
+  for (const [names, why] of unexercised) if (names.length) parts.push(`NOT EXERCISED (${names.join(", ")}: ${why})`);
   if (named("not checked")) parts.push(`NOT CHECKED (${named("not checked")}: every point was skipped)`);
   return parts.join("; ");
 }
