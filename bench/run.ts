@@ -8,6 +8,10 @@
 //   - PyTorch eager on one thread, float64 and float32 (bench/peers/pytorch.ts: a Python
 //     worker process that times its samples on request; skipped with a note when
 //     `import torch` fails).
+// Beside them, adgen's other derivatives of the same float64 modules (TypeScript kernels):
+// lossJvp (forward mode) against loss, and lossHvp (forward over reverse) against lossGrad,
+// the allocating gradient (and lossGradInto), with the targets JVP <= 3x forward and
+// HVP <= 4x gradient.
 // Everything but PyTorch runs in one process, and all is measured interleaved: after a
 // warm-up, each round takes one sample of every subject, in a shuffled order (a sample times
 // enough repetitions to last ~15 ms), and the figures are medians over the rounds. Also the
@@ -72,6 +76,11 @@ interface Generated {
   readonly lossShapes: Readonly<Record<string, readonly number[]>>;
   loss(...args: unknown[]): number;
   lossGradInto(...args: unknown[]): number;
+  lossGrad(...args: unknown[]): { value: number; grads: Record<string, Float64Array | Float32Array> };
+  /** args..., tangents (keyed and shaped as the gradients) */
+  lossJvp(...args: unknown[]): { value: number; tangent: number };
+  /** args..., direction (keyed and shaped as the gradients) */
+  lossHvp(...args: unknown[]): { value: number; grads: Record<string, Float64Array | Float32Array>; hvp: Record<string, Float64Array | Float32Array> };
 }
 
 /** Compiles a model with the compiler API, writes the module as .ts, transpiles it and imports it. */
@@ -94,7 +103,10 @@ async function generate(model: BenchModel, dtype: "float64" | "float32", dir: st
 /** Calls of a generated module on the benchmark's buffers (converted to the module's dtype). */
 function adgenSubject(
   m: Generated, params: Record<string, Float64Array>, x: Float64Array, labels: Labels, f32: boolean,
-): { step: () => number; forward: () => number; grads: Record<string, Float64Array | Float32Array> } {
+): {
+  step: () => number; forward: () => number; grads: Record<string, Float64Array | Float32Array>;
+  modes: () => ModeCalls;
+} {
   const conv = (a: Float64Array): Float64Array | Float32Array => (f32 ? Float32Array.from(a) : a);
   const args = Object.keys(m.lossShapes).map((k) => {
     if (k === "x") return conv(x);
@@ -110,7 +122,45 @@ function adgenSubject(
     step: () => m.lossGradInto(...args, grads),
     forward: () => m.loss(...args),
     grads,
+    modes: () => {
+      // one tangent / direction per differentiated parameter, allocated once (not timed)
+      const random = mulberry32(99);
+      const direction: Record<string, Float64Array | Float32Array> = {};
+      for (const k of Object.keys(params)) {
+        const d = f32 ? new Float32Array(params[k]!.length) : new Float64Array(params[k]!.length);
+        for (let i = 0; i < d.length; i++) d[i] = 2 * random() - 1;
+        direction[k] = d;
+      }
+      const first = Object.keys(params)[0]!;
+      // the JVP's tangent is the gradient's dot product with the direction
+      const { grads: g } = m.lossGrad(...args);
+      let dot = 0;
+      let scale = 0;
+      for (const k of Object.keys(params)) {
+        for (let i = 0; i < g[k]!.length; i++) {
+          dot += g[k]![i]! * direction[k]![i]!;
+          scale += Math.abs(g[k]![i]! * direction[k]![i]!);
+        }
+      }
+      const jvpDiff = Math.abs(m.lossJvp(...args, direction).tangent - dot) / Math.max(1, scale);
+      return {
+        jvp: () => m.lossJvp(...args, direction).tangent,
+        hvp: () => m.lossHvp(...args, direction).hvp[first]![0]!,
+        grad: () => m.lossGrad(...args).grads[first]![0]!,
+        jvpDiff,
+      };
+    },
   };
+}
+
+/** adgen's forward-mode and Hessian-vector calls of one module, on one fixed direction. */
+interface ModeCalls {
+  readonly jvp: () => number;
+  readonly hvp: () => number;
+  /** the allocating lossGrad */
+  readonly grad: () => number;
+  /** |lossJvp's tangent - lossGrad · direction|, relative to max(1, sum of |terms|) */
+  readonly jvpDiff: number;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -192,6 +242,8 @@ type Subject = Timed | RemoteTimed;
 interface Case {
   readonly model: BenchModel;
   readonly subjects: Map<Peer, { step: Subject; forward: Subject }>;
+  /** lossJvp, lossHvp and lossGrad of the adgen (float64) module, beside its loss and lossGradInto */
+  readonly modes: { jvp: Timed; hvp: Timed; grad: Timed; jvpDiff: number };
   /** Largest |difference| of the gradients, relative to max(1, |reference|), vs adgen float64. */
   readonly agreement: Map<Peer, number>;
 }
@@ -226,6 +278,8 @@ async function makeCase(
   subjects.set("adgen (float64)", { step: timed(g64.step), forward: timed(g64.forward) });
   subjects.set("adgen (float32)", { step: timed(g32.step), forward: timed(g32.forward) });
   agreement.set("adgen (float32)", maxRelDiff(g64.grads, g32.grads));
+  const calls = g64.modes();
+  const modes = { jvp: timed(calls.jvp), hvp: timed(calls.hvp), grad: timed(calls.grad), jvpDiff: calls.jvpDiff };
   // --target wasm: the same modules with WebAssembly SIMD layer kernels
   const w64 = adgenSubject(await generate(model, "float64", dir, "wasm"), params, x, labels, false);
   const w32 = adgenSubject(await generate(model, "float32", dir, "wasm"), params, x, labels, true);
@@ -267,7 +321,7 @@ async function makeCase(
     }),
   });
   if (torch !== null) await addTorchSubjects(torch, model, shapes, params, x, labels, g64.grads, subjects, agreement);
-  return { model, subjects, agreement };
+  return { model, subjects, modes, agreement };
 }
 
 /** PyTorch float64 and float32 in the worker, on the same parameters and batch. */
@@ -379,10 +433,38 @@ function report(cases: readonly Case[], cliTimes: readonly number[], seconds: nu
     console.log(`  ${c.model.name} batch ${c.model.batch}, --target wasm step: ${parts.join(", ")}`);
   }
   console.log("");
+  reportModes(cases);
+  console.log("");
   reportTorch(cases, torchNote);
   console.log("");
   console.log(`adgen CLI on LeNet-5 from a cold start (node dist/compiler/cli.js, ${cliTimes.length} runs): median ${fmt(median(cliTimes))} ms ` +
     `(min ${fmt(Math.min(...cliTimes))}, max ${fmt(Math.max(...cliTimes))})`);
+}
+
+/** lossJvp over loss and lossHvp over lossGrad (and lossGradInto), adgen float64, against the targets. */
+function reportModes(cases: readonly Case[]): void {
+  const JVP_TARGET = 3;
+  const HVP_TARGET = 4;
+  console.log(`Forward mode and Hessian-vector products (adgen float64, TypeScript kernels; medians, interleaved with the rows above):`);
+  const header = `${"model".padEnd(16)}${pad("batch", 6)}${pad("fwd ms", 9)}${pad("jvp ms", 9)}${pad("jvp/fwd", 9)}${pad("target", 8)}` +
+    `${pad("grad ms", 9)}${pad("into ms", 9)}${pad("hvp ms", 9)}${pad("hvp/grad", 10)}${pad("target", 8)}${pad("hvp/into", 10)}${pad("jvp diff", 10)}`;
+  console.log(header);
+  console.log("-".repeat(header.length));
+  const mark = (ratio: number, target: number): string => `${ratio.toFixed(2)}${ratio > target ? "!" : " "}`;
+  for (const c of cases) {
+    const a = c.subjects.get("adgen (float64)")!;
+    const [fwd, into] = [median(a.forward.samples), median(a.step.samples)];
+    const [jvp, hvp, grad] = [c.modes.jvp, c.modes.hvp, c.modes.grad].map((t) => median(t.samples)) as [number, number, number];
+    console.log(
+      `${c.model.name.padEnd(16)}${pad(String(c.model.batch), 6)}${pad(fmt(fwd), 9)}${pad(fmt(jvp), 9)}${pad(mark(jvp / fwd, JVP_TARGET), 9)}${pad(`<= ${JVP_TARGET}`, 8)}` +
+      `${pad(fmt(grad), 9)}${pad(fmt(into), 9)}${pad(fmt(hvp), 9)}${pad(mark(hvp / grad, HVP_TARGET), 10)}${pad(`<= ${HVP_TARGET}`, 8)}` +
+      `${pad((hvp / into).toFixed(2), 10)}${pad(c.modes.jvpDiff.toExponential(0), 10)}`,
+    );
+  }
+  console.log("fwd: loss; jvp: lossJvp(args..., tangents); grad: lossGrad (allocating, as lossJvp and lossHvp are);");
+  console.log("into: lossGradInto (the step above); hvp: lossHvp(args..., direction). One random direction per");
+  console.log("case, allocated once outside the timing. !: over the target. jvp diff: |lossJvp's tangent - lossGrad's");
+  console.log("gradient . direction|, relative to max(1, sum of |terms|).");
 }
 
 /** adgen (each target) against PyTorch of the same dtype, and PyTorch's CPU time (one thread: ~ its wall time). */
@@ -450,6 +532,7 @@ async function main(): Promise<void> {
       (await loopSubjects(dir)).map((subject) => ({ subject, grad: timed(subject.grad), into: timed(subject.gradInto) }));
     const all = [
       ...cases.flatMap((c) => [...c.subjects.values()].flatMap((s) => [s.step, s.forward])),
+      ...cases.flatMap((c) => [c.modes.jvp, c.modes.hvp, c.modes.grad]),
       ...loops.flatMap((l) => [l.grad, l.into]),
     ];
     process.stderr.write(`warming up ${all.length} subjects... `);
