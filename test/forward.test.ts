@@ -6,7 +6,7 @@
 // and dynamic control flow by test/dynamic.test.ts; PyTorch's HVP by test/reference.test.ts.
 
 import { describe, expect, it } from "vitest";
-import { compileModule, maxRelErr, rng } from "./helpers.js";
+import { compileModule, compileOrThrow, importCode, maxRelErr, rng } from "./helpers.js";
 
 const SOURCE = `import { type Tensor, linear, zeros, relu } from "adgen";
 export function layer(x: Tensor<[3]>, w: Tensor<[2, 3]>, s: number): Tensor<[2]> {
@@ -74,6 +74,65 @@ describe("forward mode", () => {
     const at = (s: number) => m.layer!(x.map((v, i) => v + s * eps * t.x[i]!), w.map((v, i) => v + s * eps * t.w[i]!), 1.3 + s * eps * t.s);
     const fd = Float64Array.from(at(1), (v: number, i: number) => (v - at(-1)[i]) / (2 * eps));
     expect(maxRelErr(tangent, fd)).toBeLessThanOrEqual(1e-7);
+  });
+
+  it("fJvp of layers whose input is data (no tangent): the bias's tangent broadcast, not a product of zeros", async () => {
+    const src = `import { type Tensor, linear, conv2d, relu } from "adgen";
+/** @wrt w, b */
+export function dense<N extends number>(x: Tensor<[N, 4]>, w: Tensor<[3, 4]>, b: Tensor<[3]>): Tensor<[N, 3]> {
+  return linear(x, w, b);
+}
+/** @wrt w, b */
+export function single(x: Tensor<[4]>, w: Tensor<[3, 4]>, b: Tensor<[3]>): Tensor<[3]> {
+  return relu(linear(x, w, b));
+}
+/** @wrt w, b */
+export function conv<N extends number>(x: Tensor<[N, 2, 7, 6]>, w: Tensor<[3, 2, 3, 3]>, b: Tensor<[3]>): Tensor<[N, 3, 4, 3]> {
+  return conv2d(x, w, b, { stride: 2, padding: 1 });
+}
+/** @wrt b */
+export function convBias(x: Tensor<[2, 5, 5]>, w: Tensor<[4, 2, 3, 3]>, b: Tensor<[4]>): Tensor<[4, 3, 3]> {
+  return conv2d(x, w, b);
+}
+`;
+    const compiled = await compileOrThrow(src, { fileName: "dataIn.ts" });
+    // the tangent of a layer over data computes no product over its input's zeros
+    const jvpOf = (name: string) => compiled.entries.find((e) => e.entry.name === name)!.jvp;
+    const inputs = (f: ReturnType<typeof jvpOf>, op: string) => {
+      const found: number[] = [];
+      const walk = (instrs: readonly any[]) => {
+        for (const i of instrs) {
+          if (i.op === op) found.push(i.args[0].type.kind === "tensor" ? i.args[0].type.shape.reduce((a: number, d: unknown) => (typeof d === "number" ? a * d : a), 1) : 1);
+          for (const blk of [i.then, i.else, i.body]) if (blk) walk(blk.instrs);
+        }
+      };
+      walk(f.body.instrs);
+      return found;
+    };
+    // value, the bias's term (on a one-wide zero input), the weights'
+    expect(inputs(jvpOf("single"), "linear")).toEqual([4, 1, 4]);
+    expect(inputs(jvpOf("convBias"), "conv2d")).toEqual([50, 9]);
+    const m = await importCode<Mod>(compiled.code!);
+    const r = rng(5);
+    const v = (n: number) => Float64Array.from({ length: n }, () => r() - 0.5);
+    for (const [name, shapes, wrt] of [
+      ["dense", [2 * 4, 12, 3], ["w", "b"]],
+      ["dense", [1 * 4, 12, 3], ["w", "b"]],
+      ["single", [4, 12, 3], ["w", "b"]],
+      ["conv", [2 * 2 * 7 * 6, 54, 3], ["w", "b"]],
+      ["convBias", [50, 72, 4], ["b"]],
+    ] as const) {
+      const args = shapes.map(v);
+      const names = ["x", "w", "b"];
+      const t: Record<string, Float64Array> = {};
+      for (const k of wrt) t[k] = v(shapes[names.indexOf(k)]!);
+      const { value, tangent } = m[`${name}Jvp`]!(...args, t);
+      expect(Array.from(value)).toEqual(Array.from(m[name]!(...args)));
+      const eps = 1e-6;
+      const at = (s: number) => m[name]!(...args.map((a, i) => (t[names[i]!] ? a.map((e, j) => e + s * eps * t[names[i]!]![j]!) : a)));
+      const fd = Float64Array.from(at(1), (y: number, i: number) => (y - at(-1)[i]) / (2 * eps));
+      expect(maxRelErr(tangent, fd), name).toBeLessThanOrEqual(1e-7);
+    }
   });
 
   it("fJacobian by rows (fewer outputs) and by columns (fewer inputs), into a buffer, at run-time sizes", async () => {

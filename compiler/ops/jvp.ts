@@ -60,12 +60,34 @@ export function layer<K extends "linear" | "conv2d">(): JvpRule<K> {
   return (i, t, ctx) => {
     const [x, w, bias] = i.args as [Value, Value, Value | undefined];
     const { b } = ctx;
-    const inputs = t[0] || (bias && t[2])
-      ? b.emit(i.op, [t[0] ?? ctx.zero(x), w, ...(bias ? [t[2] ?? ctx.zero(bias)] : [])], i.attrs)
-      : undefined;
+    const inputs = t[0]
+      ? b.emit(i.op, [t[0], w, ...(bias ? [t[2] ?? ctx.zero(bias)] : [])], i.attrs)
+      : bias && t[2]
+        ? biasOnly(b, i, t[2])
+        : undefined;
     const weights = t[1] ? b.emit(i.op, [x, t[1]], i.attrs) : undefined;
     return sumOf(b, [inputs, weights]);
   };
+}
+
+/**
+ * op(0, w, tb): the bias's tangent broadcast to the layer's output, by the same op on a
+ * one-wide zero input and zero weights (a 1x1 filter, stride 1, for conv2d): one
+ * multiply-add per output element, where op(0, w, tb) would be the layer's whole product
+ * over a zero input (an input without a tangent: the data of a training step).
+ */
+function biasOnly(b: Builder, i: { op: "linear" | "conv2d"; result: Value }, tb: Value): Value {
+  const ys = i.result.type.kind === "tensor" ? i.result.type.shape : [];
+  if (i.op === "linear") {
+    const rows = ys.slice(0, -1);
+    const x = b.emit("zeros", [], { shape: [...rows, 1] });
+    const w = b.emit("zeros", [], { shape: [ys[ys.length - 1]!, 1] });
+    return b.emit("linear", [x, w, tb], {});
+  }
+  const [oh, ow] = ys.slice(-2) as [Dim, Dim];
+  const x = b.emit("zeros", [], { shape: [...ys.slice(0, -3), 1, oh, ow] });
+  const w = b.emit("zeros", [], { shape: [ys[ys.length - 3]!, 1, 1, 1] });
+  return b.emit("conv2d", [x, w, tb], { stride: [1, 1], padding: [0, 0] });
 }
 
 /**
