@@ -20,7 +20,7 @@ import { Script } from "node:vm";
 
 const require = createRequire(import.meta.url);
 
-function cacheDir(): string | undefined {
+export function cacheDir(): string | undefined {
   const env = process.env;
   if (env.ADGEN_CODE_CACHE === "0") return undefined;
   if (env.ADGEN_CACHE_DIR) return env.ADGEN_CACHE_DIR;

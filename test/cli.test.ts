@@ -35,6 +35,32 @@ function tmp(files: Record<string, string>): string {
 }
 
 describe("adgen CLI", () => {
+  it("keeps V8's code cache and formatted pieces in ADGEN_CACHE_DIR, used by the next run; ADGEN_CODE_CACHE=0 keeps none", () => {
+    const dir = tmp({ "m.ts": QUIZ });
+    const cache = join(dir, "cache");
+    const run = (env: Record<string, string>) =>
+      spawnSync(process.execPath, [CLI, "m.ts"], { encoding: "utf8", cwd: dir, env: { ...process.env, ADGEN_CODE_CACHE: "", ...env } });
+    expect(run({ ADGEN_CACHE_DIR: cache }).status).toBe(0);
+    const first = readFileSync(join(dir, "m.grad.ts"), "utf8");
+    const pieces = readdirSync(join(cache, "format"));
+    expect(pieces.length).toBeGreaterThan(0);
+    expect(pieces.every((f) => f.endsWith(".ts"))).toBe(true);
+    expect(readdirSync(cache).some((f) => f.endsWith(".v8cache"))).toBe(true);
+    // the next run gives the same module from the cache: a piece changed on disk shows up in it
+    expect(run({ ADGEN_CACHE_DIR: cache }).status).toBe(0);
+    expect(readFileSync(join(dir, "m.grad.ts"), "utf8")).toBe(first);
+    const piece = join(cache, "format", pieces[0]!);
+    const text = readFileSync(piece, "utf8");
+    writeFileSync(piece, `// from the cache\n${text}`);
+    expect(run({ ADGEN_CACHE_DIR: cache }).status).toBe(0);
+    expect(readFileSync(join(dir, "m.grad.ts"), "utf8")).toContain("// from the cache\n");
+    // off: nothing written, and the module is formatted as before
+    const none = join(dir, "none");
+    expect(run({ ADGEN_CACHE_DIR: none, ADGEN_CODE_CACHE: "0" }).status).toBe(0);
+    expect(existsSync(none)).toBe(false);
+    expect(readFileSync(join(dir, "m.grad.ts"), "utf8")).toBe(first);
+  });
+
   it("prints help and version", () => {
     const help = adgen(["--help"]);
     expect(help.status).toBe(0);

@@ -5,19 +5,101 @@
 //
 // Only prettier's standalone core and its Babel parser are loaded (parser "babel-ts", which
 // reads TypeScript): loading prettier's own TypeScript parser would cost more than the rest
-// of a compile.
+// of a compile. Pieces formatted before come from a cache on disk (formatCache).
 
-import { existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { requireCached } from "../codeCache.js";
+import { cacheDir, requireCached } from "../codeCache.js";
 
 /** Modules larger than this are formatted on two threads. */
 const PARALLEL_BYTES = 1_000_000;
 
 export async function formatChunks(chunks: readonly string[]): Promise<string> {
+  // pieces formatted before (a kernel of the same shapes, an unchanged entry) come from the
+  // cache; only the others are formatted, and prettier is not even loaded when none is new
+  const cache = formatCache();
+  const out: (string | undefined)[] = chunks.map((c) => cache?.get(c));
+  const missing = chunks.flatMap((c, k) => (out[k] === undefined ? [k] : []));
+  if (missing.length) {
+    const formatted = await formatPieces(missing.map((k) => chunks[k]!));
+    missing.forEach((k, n) => {
+      out[k] = formatted[n]!;
+      cache?.set(chunks[k]!, formatted[n]!);
+    });
+  }
+  return out.join("\n");
+}
+
+/**
+ * Formatted pieces on disk, beside V8's code cache (../codeCache.ts: $ADGEN_CACHE_DIR, else
+ * ~/.cache/adgen; ADGEN_CODE_CACHE=0 turns both off), one file per piece keyed by its text,
+ * prettier's build and the options: prettier's output depends on nothing else. A cache that
+ * cannot be read or written is skipped.
+ */
+function formatCache(): { get(chunk: string): string | undefined; set(chunk: string, formatted: string): void } | undefined {
+  const base = cacheDir();
+  if (!base) return undefined;
+  let build: string;
+  try {
+    const file = createRequire(import.meta.url).resolve("prettier/standalone");
+    const st = statSync(file);
+    build = `${file}\0${st.size}\0${st.mtimeMs}\0${JSON.stringify(OPTIONS)}`;
+  } catch {
+    return undefined;
+  }
+  const dir = join(base, "format");
+  const path = (chunk: string) => join(dir, `${createHash("sha256").update(build).update("\0").update(chunk).digest("hex").slice(0, 32)}.ts`);
+  return {
+    get(chunk) {
+      try {
+        return readFileSync(path(chunk), "utf8");
+      } catch {
+        return undefined;
+      }
+    },
+    set(chunk, formatted) {
+      prune(dir);
+      const file = path(chunk);
+      const part = `${file}.${process.pid}.part`;
+      try {
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(part, formatted);
+        renameSync(part, file);
+      } catch {
+        try {
+          unlinkSync(part);
+        } catch {
+          // nothing was written
+        }
+      }
+    },
+  };
+}
+
+/** The most pieces the cache keeps: past it, the older half goes (once per process). */
+const CACHE_PIECES = 4096;
+let pruned = false;
+
+function prune(dir: string): void {
+  if (pruned) return;
+  pruned = true;
+  try {
+    const files = readdirSync(dir).filter((f) => f.endsWith(".ts"));
+    if (files.length <= CACHE_PIECES) return;
+    const aged = files.map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs })).sort((a, b) => a.t - b.t);
+    for (const { f } of aged.slice(0, files.length - CACHE_PIECES / 2)) unlinkSync(join(dir, f));
+  } catch {
+    // another process pruned it first, or the cache cannot be written: it only costs time
+  }
+}
+
+async function formatPieces(chunks: readonly string[]): Promise<string[]> {
   const total = chunks.reduce((n, c) => n + c.length, 0);
-  if (total < PARALLEL_BYTES || chunks.length < 2) return (await formatEach(chunks)).join("\n");
+  if (total < PARALLEL_BYTES || chunks.length < 2) return formatEach(chunks);
   // two groups of about equal size: one here, one on a worker thread
   const mine: number[] = [];
   const theirs: number[] = [];
@@ -31,8 +113,11 @@ export async function formatChunks(chunks: readonly string[]): Promise<string> {
   const out: string[] = new Array(chunks.length);
   mine.forEach((k, n) => (out[k] = here[n]!));
   theirs.forEach((k, n) => (out[k] = there[n]!));
-  return out.join("\n");
+  return out;
 }
+
+/** prettier's options for generated code. */
+const OPTIONS = { parser: "babel-ts", printWidth: 100 } as const;
 
 export async function formatEach(chunks: readonly string[]): Promise<string[]> {
   // (their CommonJS builds, through V8's code cache: ../codeCache.ts)
@@ -40,7 +125,7 @@ export async function formatEach(chunks: readonly string[]): Promise<string[]> {
   const babel = requireCached<typeof import("prettier/plugins/babel")>("prettier/plugins/babel");
   const estree = requireCached<typeof import("prettier/plugins/estree")>("prettier/plugins/estree");
   const out: string[] = [];
-  for (const c of chunks) out.push(await prettier.format(c, { parser: "babel-ts", plugins: [babel, estree], printWidth: 100 }));
+  for (const c of chunks) out.push(await prettier.format(c, { ...OPTIONS, plugins: [babel, estree] }));
   return out;
 }
 
