@@ -17,4 +17,5 @@ export const EVALS: Readonly<Record<string, () => Promise<EvalFunctions>>> = {
   lstm: () => import("./lstm/functions.js") as Promise<EvalFunctions>,
   kmeans: () => import("./kmeans/functions.js") as Promise<EvalFunctions>,
   ba: () => import("./ba/functions.js") as Promise<EvalFunctions>,
+  ht: () => import("./ht/functions.js") as Promise<EvalFunctions>,
 };
