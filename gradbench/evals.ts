@@ -3,9 +3,9 @@
 // GradBench's JSON, calling the generated code). Loaded on `define`, so an eval whose
 // generated module is broken fails its own define and no other.
 //
-// Not implemented (the README's GradBench section says why): ht (its hand model is not
-// written yet), particle and saddle (gradients of functions that are themselves minimised by
-// gradient descent: second order).
+// Not implemented (the README's GradBench section says why): particle and saddle (gradients
+// of functions that are themselves minimised by gradient descent: second order), and det
+// (recursion).
 import type { EvalFunctions } from "./protocol.js";
 
 export const EVALS: Readonly<Record<string, () => Promise<EvalFunctions>>> = {
@@ -17,4 +17,5 @@ export const EVALS: Readonly<Record<string, () => Promise<EvalFunctions>>> = {
   lstm: () => import("./lstm/functions.js") as Promise<EvalFunctions>,
   kmeans: () => import("./kmeans/functions.js") as Promise<EvalFunctions>,
   ba: () => import("./ba/functions.js") as Promise<EvalFunctions>,
+  ht: () => import("./ht/functions.js") as Promise<EvalFunctions>,
 };

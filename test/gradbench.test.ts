@@ -60,11 +60,11 @@ describe("GradBench tool", () => {
       messages.push({ id: id++, kind: "analysis", of: id - 2, valid: true });
     }
   }
-  const htId = id++;
+  const particleId = id++;
   const noFunctionId = id++;
   const minSecondsId = id++;
   const undefinedId = id++;
-  messages.push({ id: htId, kind: "define", module: "ht" });
+  messages.push({ id: particleId, kind: "define", module: "particle" });
   messages.push({ id: noFunctionId, kind: "evaluate", module: "lse", function: "hessian", input: { x: [1, 2], min_runs: 1, min_seconds: 0 } });
   messages.push({ id: minSecondsId, kind: "evaluate", module: "lse", function: "primal", input: { x: [1, 2, 3], min_runs: 1, min_seconds: 0.05 } });
   messages.push({ id: undefinedId, kind: "evaluate", module: "det", function: "primal", input: { A: [1], ell: 1, min_runs: 1, min_seconds: 0 } });
@@ -91,9 +91,9 @@ describe("GradBench tool", () => {
 
   it("defines every eval it implements, and fails cleanly for one it does not", () => {
     for (const [name, defineId] of defineIds) expect(run.replies.get(defineId), name).toEqual({ id: defineId, success: true });
-    const ht = run.replies.get(htId)!;
-    expect(ht.success).toBe(false);
-    expect(ht.error).toMatch(/adgen does not implement the ht eval/);
+    const particle = run.replies.get(particleId)!;
+    expect(particle.success).toBe(false);
+    expect(particle.error).toMatch(/adgen does not implement the particle eval/);
     expect(run.replies.get(undefinedId)).toMatchObject({ success: false, error: expect.stringMatching(/det eval was not defined/) });
     expect(run.replies.get(noFunctionId)).toMatchObject({ success: false, error: expect.stringMatching(/no function hessian/) });
   });
