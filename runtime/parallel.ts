@@ -66,6 +66,13 @@ export interface GradPoolOptions {
    */
   signal?: "atomics" | "message";
   /**
+   * The generated module itself, imported in the calling thread: the calling thread then
+   * computes one shard too (of W + 1), on your own arrays, while the workers compute theirs.
+   * With as many workers as cores less one, no core waits for the others to hand over work.
+   * In a browser this blocks the page's thread for the shard's time.
+   */
+  local?: GeneratedModule;
+  /**
    * The name of the batch size in the entry's shapes (`"N"` for `x: Tensor<[N, 784]>`).
    * By default the one size name that leads a parameter's shape; give it when several do.
    */
@@ -292,6 +299,12 @@ export async function createGradPool<F extends (...args: any[]) => number = (...
   }
   const entry = o.entry;
   const reduction = o.reduction;
+  let localGradInto: ((...a: unknown[]) => number) | undefined;
+  if (o.local !== undefined) {
+    const f = o.local === null || typeof o.local !== "object" ? undefined : o.local[`${entry}GradInto`];
+    if (typeof f !== "function") throw new RangeError(`createGradPool: local must be the generated module (import * as model from "./model.grad.js"), with ${entry}GradInto`);
+    localGradInto = f as (...a: unknown[]) => number;
+  }
   const node = await nodeWorkers();
 
   // the module's URL, for the built-in worker
@@ -447,7 +460,7 @@ export async function createGradPool<F extends (...args: any[]) => number = (...
   });
 
   /** Checks the arguments, copies them into shared memory and (re)binds; returns N and the workers' shards. */
-  function prepare(all: unknown[]): { N: number; shards: { start: number; count: number }[]; keys: string[]; grads: Record<string, FloatArray | number> } {
+  function prepare(all: unknown[]): { N: number; shards: { start: number; count: number }[]; rows: number[]; keys: string[]; grads: Record<string, FloatArray | number> } {
     if (closed) throw new Error(`${fn} (parallel): the pool is closed`);
     if (busy) throw new Error(`${fn} (parallel): a call is still running; await it before the next (the pool is not reentrant)`);
     if (all.length !== names.length + 1) {
@@ -555,22 +568,21 @@ export async function createGradPool<F extends (...args: any[]) => number = (...
     // the shards: as even as can be, the larger first; empty ones are skipped (a batch of 0
     // goes to the first worker, so that the value is the entry's own for an empty batch)
     const shards: { start: number; count: number }[] = [];
-    const base = Math.floor(N / W);
-    const extra = N % W;
+    const parts = W + (localGradInto !== undefined ? 1 : 0);
+    const base = Math.floor(N / parts);
+    const extra = N % parts;
     let at = 0;
-    for (let k = 0; k < W; k++) {
+    for (let k = 0; k < parts; k++) {
       const count = base + (k < extra ? 1 : 0);
       shards.push({ start: at, count });
       at += count;
     }
-    return { N, shards, keys, grads };
+    return { N, shards, rows, keys, grads };
   }
 
   function dispatch(shards: { start: number; count: number }[], N: number): number[] {
     const active: number[] = [];
-    shards.forEach((s, k) => {
-      if (s.count > 0 || (N === 0 && k === 0)) active.push(k);
-    });
+    for (let k = 0; k < W; k++) if (shards[k]!.count > 0 || (N === 0 && k === 0)) active.push(k);
     for (const k of active) {
       const slot = slots[k]!;
       if (slot.failed !== undefined) throw new Error(`${fn} (parallel): worker ${k} has failed: ${String(slot.failed)}`);
@@ -590,17 +602,32 @@ export async function createGradPool<F extends (...args: any[]) => number = (...
     return active;
   }
 
-  function combine(active: number[], shards: { start: number; count: number }[], N: number, keys: string[], grads: Record<string, FloatArray | number>): number {
-    for (const k of active) if (slots[k]!.control[STATUS] !== 0) throw readError(slots[k]!.control, slots[k]!.errors, k);
-    const weight = active.map((k) => (reduction === "sum" || N === 0 ? 1 : shards[k]!.count / N));
+  /** One shard's results: a worker's (shared buffers) or this thread's own. */
+  interface Source {
+    readonly shard: { start: number; count: number };
+    readonly value: number;
+    /** A number gradient by its slot (1, 2, ... in the order of the grads' keys). */
+    number(slot: number): number;
+    /** A gradient of a parameter that is not split. */
+    tensor(key: string): FloatArray;
+  }
+
+  const workerSource = (k: number, shard: { start: number; count: number }): Source => {
+    const slot = slots[k]!;
+    if (slot.control[STATUS] !== 0) throw readError(slot.control, slot.errors, k);
+    return { shard, value: slot.out[0]!, number: (q) => slot.out[q]!, tensor: (key) => slot.grads.get(key)! };
+  };
+
+  function combine(sources: Source[], N: number, keys: string[], grads: Record<string, FloatArray | number>): number {
+    const weight = sources.map((src) => (reduction === "sum" || N === 0 ? 1 : src.shard.count / N));
     let value = 0;
-    for (let a = 0; a < active.length; a++) value += weight[a]! * slots[active[a]!]!.out[0]!;
+    for (let a = 0; a < sources.length; a++) value += weight[a]! * sources[a]!.value;
     let numberSlot = 1;
     for (const key of keys) {
       const g = grads[key]!;
       if (typeof g === "number") {
         let sum = 0;
-        for (let a = 0; a < active.length; a++) sum += weight[a]! * slots[active[a]!]!.out[numberSlot]!;
+        for (let a = 0; a < sources.length; a++) sum += weight[a]! * sources[a]!.number(numberSlot);
         grads[key] = sum;
         numberSlot++;
         continue;
@@ -609,37 +636,83 @@ export async function createGradPool<F extends (...args: any[]) => number = (...
       if (s !== undefined) {
         // rows of the sharded parameter: each shard's, times its weight
         const row = N === 0 ? 0 : g.length / N;
-        for (let a = 0; a < active.length; a++) {
-          const { start: s0, count } = shards[active[a]!]!;
+        for (let a = 0; a < sources.length; a++) {
+          const { start: s0, count } = sources[a]!.shard;
           const w = weight[a]!;
           for (let i = s0 * row, end = (s0 + count) * row; i < end; i++) g[i] = w * s[i]!;
         }
-        if (active.length === 0) g.fill(0);
+        if (sources.length === 0) g.fill(0);
         continue;
       }
       const n = g.length;
-      if (active.length === 1) {
-        const s0 = slots[active[0]!]!.grads.get(key)!;
+      if (sources.length === 1) {
+        const s0 = sources[0]!.tensor(key);
         const w0 = weight[0]!;
         if (w0 === 1) g.set(s0);
         else for (let i = 0; i < n; i++) g[i] = w0 * s0[i]!;
-      } else if (active.length === 2) {
-        const s0 = slots[active[0]!]!.grads.get(key)!;
-        const s1 = slots[active[1]!]!.grads.get(key)!;
+      } else if (sources.length === 2) {
+        const s0 = sources[0]!.tensor(key);
+        const s1 = sources[1]!.tensor(key);
         const w0 = weight[0]!, w1 = weight[1]!;
         for (let i = 0; i < n; i++) g[i] = w0 * s0[i]! + w1 * s1[i]!;
       } else {
-        const s0 = slots[active[0]!]!.grads.get(key)!;
+        const s0 = sources[0]!.tensor(key);
         const w0 = weight[0]!;
         for (let i = 0; i < n; i++) g[i] = w0 * s0[i]!;
-        for (let a = 1; a < active.length; a++) {
-          const sa = slots[active[a]!]!.grads.get(key)!;
+        for (let a = 1; a < sources.length; a++) {
+          const sa = sources[a]!.tensor(key);
           const wa = weight[a]!;
           for (let i = 0; i < n; i++) g[i] += wa * sa[i]!;
         }
       }
     }
     return value;
+  }
+
+  // this thread's shard (options.local): the caller's own arrays, its own gradient buffers
+  const localGrads = new Map<string, FloatArray>();
+  const localObject: Record<string, FloatArray | number> = {};
+  function runLocal(all: unknown[], shard: { start: number; count: number }, rows: number[], keys: string[], grads: Record<string, FloatArray | number>): Source {
+    const call = names.map((n, i) => {
+      const j = shardedIndex.get(n);
+      const a = all[i] as FloatArray | number;
+      return j === undefined ? a : (a as FloatArray).subarray(shard.start * rows[j]!, (shard.start + shard.count) * rows[j]!);
+    });
+    for (const k of Object.keys(localObject)) if (!(k in grads)) delete localObject[k];
+    for (const key of keys) {
+      const g = grads[key]!;
+      const j = shardedIndex.get(key);
+      if (typeof g === "number") localObject[key] = 0;
+      else if (j !== undefined) localObject[key] = shardedGrads.get(key)!.subarray(shard.start * rows[j]!, (shard.start + shard.count) * rows[j]!);
+      else {
+        let b = localGrads.get(key);
+        if (b === undefined || b.length !== g.length || (b instanceof Float32Array) !== (g instanceof Float32Array)) {
+          b = g instanceof Float32Array ? new Float32Array(g.length) : new Float64Array(g.length);
+          localGrads.set(key, b);
+        }
+        localObject[key] = b;
+      }
+    }
+    const value = localGradInto!(...call, localObject);
+    const numbers = keys.filter((k) => typeof grads[k] === "number").map((k) => localObject[k] as number);
+    return { shard, value, number: (q) => numbers[q - 1]!, tensor: (key) => localGrads.get(key)! };
+  }
+
+  /** This thread's shard, if it has one; an error is kept until the workers are done. */
+  function runLocalSafely(all: unknown[], shards: { start: number; count: number }[], rows: number[], keys: string[], grads: Record<string, FloatArray | number>): Source | { error: unknown } | undefined {
+    if (localGradInto === undefined || shards[W]!.count === 0) return undefined;
+    try {
+      return runLocal(all, shards[W]!, rows, keys, grads);
+    } catch (error) {
+      return { error };
+    }
+  }
+
+  function finish(active: number[], local: Source | { error: unknown } | undefined, shards: { start: number; count: number }[], N: number, keys: string[], grads: Record<string, FloatArray | number>): number {
+    if (local !== undefined && "error" in local) throw local.error;
+    const sources = active.map((k) => workerSource(k, shards[k]!));
+    if (local !== undefined) sources.push(local);
+    return combine(sources, N, keys, grads);
   }
 
   const waitMessage = (slot: Slot): Promise<void> =>
@@ -653,26 +726,29 @@ export async function createGradPool<F extends (...args: any[]) => number = (...
     shapes: shapes!,
     sharded,
     async gradInto(...all: Parameters<F>): Promise<number> {
-      const { N, shards, keys, grads } = prepare(all);
+      if (signal === "atomics" && waitAsync === undefined) {
+        throw new Error(`${fn} (parallel): Atomics.waitAsync is missing here: create the pool with signal: "message" (or call gradIntoSync off a browser's main thread)`);
+      }
+      const { N, shards, rows, keys, grads } = prepare(all);
       busy = true;
       for (const s of slots) unref(s, true);
       try {
         const seqs = slots.map((s) => s.control[SEQ]!);
         const waits = signal === "message" ? slots.map((s) => waitMessage(s)) : [];
         const active = dispatch(shards, N);
+        const local = runLocalSafely(all, shards, rows, keys, grads);
         if (signal === "message") {
           for (const k of active) await waits[k]!;
         } else {
-          if (waitAsync === undefined) throw new Error(`${fn} (parallel): Atomics.waitAsync is missing here: create the pool with signal: "message"`);
           for (const k of active) {
             const c = slots[k]!.control;
             while (Atomics.load(c, DONE) !== seqs[k]! + 1) {
-              const r = waitAsync(c, DONE, Atomics.load(c, DONE));
+              const r = waitAsync!(c, DONE, Atomics.load(c, DONE));
               if (r.async) await r.value;
             }
           }
         }
-        return combine(active, shards, N, keys, grads);
+        return finish(active, local, shards, N, keys, grads);
       } finally {
         // a message a skipped worker would have sent never comes: forget the wait
         if (signal === "message") for (const s of slots) s.waiting = undefined;
@@ -682,16 +758,17 @@ export async function createGradPool<F extends (...args: any[]) => number = (...
     },
     gradIntoSync(...all: Parameters<F>): number {
       if (signal !== "atomics") throw new Error(`${fn} (parallel): gradIntoSync needs signal: "atomics" (a thread that blocks cannot receive messages)`);
-      const { N, shards, keys, grads } = prepare(all);
+      const { N, shards, rows, keys, grads } = prepare(all);
       busy = true;
       try {
         const seqs = slots.map((s) => s.control[SEQ]!);
         const active = dispatch(shards, N);
+        const local = runLocalSafely(all, shards, rows, keys, grads);
         for (const k of active) {
           const c = slots[k]!.control;
           for (let d = Atomics.load(c, DONE); d !== seqs[k]! + 1; d = Atomics.load(c, DONE)) Atomics.wait(c, DONE, d);
         }
-        return combine(active, shards, N, keys, grads);
+        return finish(active, local, shards, N, keys, grads);
       } finally {
         busy = false;
       }

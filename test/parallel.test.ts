@@ -148,6 +148,25 @@ describe("the pool's gradient is the single-thread gradient (up to summation ord
     await agree(three, lenetM.m, 1, LENET_WRT, 14);
   });
 
+  it("options.local: this thread computes one shard too (W + 1 shards), sync and async, both signals", async () => {
+    for (const [workers, signal] of [[1, "atomics"], [2, "message"]] as const) {
+      const p = await pool({ module: mlpM.file, workers, signal, local: mlpM.m });
+      for (const [n, seed] of [[32, 91], [17, 92], [1, 93], [3, 94]] as const) {
+        await agree(p, mlpM.m, n, MLP_WRT, seed, signal === "atomics");
+        await agree(p, mlpM.m, n, MLP_WRT, seed + 10);
+      }
+    }
+    const l = await pool({ module: lenetM.file, workers: 1, local: lenetM.m });
+    await agree(l, lenetM.m, 17, LENET_WRT, 95, true);
+    // with the batch's own gradient and a number gradient (the sum model)
+    const s = await pool({ module: sumM.file, workers: 1, reduction: "sum", local: sumM.m });
+    const { args, grads } = inputs(sumM.m, 5, ["x", "w", "b", "s"], 96);
+    const single = grads(), got = grads();
+    const want = sumM.m.lossGradInto(...args, single) as number;
+    expect(Math.abs(s.gradIntoSync(...args, got) - want) / Math.abs(want)).toBeLessThanOrEqual(1e-12);
+    expect(worst(got, single)).toBeLessThanOrEqual(1e-12);
+  });
+
   it("gradIntoSync blocks the calling thread and gives the same", async () => {
     const p = await pool({ module: mlpM.file, workers: 2 });
     await agree(p, mlpM.m, 32, MLP_WRT, 21, true);
@@ -240,6 +259,7 @@ describe("errors", () => {
       [{ signal: "poll" as "atomics" }, /signal must be "atomics" or "message"/],
       [{ module: undefined }, /give either module .* or worker/],
       [{ worker: () => { throw new Error("unreachable"); } }, /give either module .* or worker .* only one/],
+      [{ local: {} }, /local must be the generated module .* with lossGradInto/],
     ];
     for (const [o, message] of bad) {
       await expect(createGradPool({ entry: "loss", workers: 2, reduction: "mean", module: mlpM.file, ...o } as GradPoolOptions)).rejects.toThrow(RangeError);
