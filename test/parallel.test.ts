@@ -79,7 +79,9 @@ function inputs(m: Module, n: number, wrt: readonly string[], seed: number, f32 
     const len = sizeOf(shape, n);
     // pixels in [-0.5, 0.5), weights in [-0.1, 0.1): losses of order 1, not saturated
     const scale = k === "x" ? 1 : 0.2;
-    return k === "labels" ? Arr.from({ length: len }, (_, i) => (i * 7 + seed) % 10) : Arr.from({ length: len }, () => scale * (random() - 0.5));
+    const a = new Arr(len);
+    for (let i = 0; i < len; i++) a[i] = k === "labels" ? (i * 7 + seed) % 10 : scale * (random() - 0.5);
+    return a;
   });
   const grads = () => Object.fromEntries(wrt.map((k) => {
     const shape = shapes[k]!;
