@@ -60,9 +60,10 @@ export interface GradPoolOptions {
    */
   worker?: () => WorkerLike | Promise<WorkerLike>;
   /**
-   * How the threads tell each other a shard is ready or done: `"atomics"` (the default:
-   * `Atomics.wait`/`notify` on shared memory; the workers block between steps) or
-   * `"message"` (`postMessage`; needed for `gradInto` where `Atomics.waitAsync` is missing).
+   * How the threads tell each other a shard is ready or done: `"atomics"` (`Atomics.wait`/
+   * `notify` on shared memory; the workers block between steps) or `"message"`
+   * (`postMessage`). The default is `"atomics"` where `Atomics.waitAsync` exists (which
+   * `gradInto` needs for it), else `"message"`.
    */
   signal?: "atomics" | "message";
   /**
@@ -245,6 +246,20 @@ function listen(w: WorkerLike, onMessage: (m: FromWorker) => void, onError: (e: 
   }
 }
 
+let blocking: boolean | undefined;
+/** May this thread block in Atomics.wait? (Not a browser page's main thread.) */
+function canBlock(): boolean {
+  if (blocking === undefined) {
+    try {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+      blocking = true;
+    } catch {
+      blocking = false;
+    }
+  }
+  return blocking;
+}
+
 type WaitAsync = (a: Int32Array<ArrayBufferLike>, index: number, value: number) => { async: boolean; value: Promise<string> | string };
 const waitAsync: WaitAsync | undefined = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
 
@@ -282,7 +297,7 @@ export async function createGradPool<F extends (...args: any[]) => number = (...
       `createGradPool: reduction must be "mean" (a loss that is a mean over the batch: shards weighted by size / N) or "sum" (shards added), got ${String(o.reduction)}`,
     );
   }
-  const signal = o.signal ?? "atomics";
+  const signal = o.signal ?? (waitAsync !== undefined ? "atomics" : "message");
   if (signal !== "atomics" && signal !== "message") {
     throw new RangeError(`createGradPool: signal must be "atomics" or "message", got ${String(o.signal)}`);
   }
@@ -758,6 +773,7 @@ export async function createGradPool<F extends (...args: any[]) => number = (...
     },
     gradIntoSync(...all: Parameters<F>): number {
       if (signal !== "atomics") throw new Error(`${fn} (parallel): gradIntoSync needs signal: "atomics" (a thread that blocks cannot receive messages)`);
+      if (!canBlock()) throw new Error(`${fn} (parallel): gradIntoSync cannot block this thread (Atomics.wait is not allowed here: a browser page's main thread); await gradInto instead`);
       const { N, shards, rows, keys, grads } = prepare(all);
       busy = true;
       try {
