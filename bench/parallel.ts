@@ -65,6 +65,7 @@ interface Subject {
   /** One step; returns the value (kept, so that nothing is optimised away). */
   step(): number | Promise<number>;
   samples: number[];
+  cpu: number[];
 }
 
 function median(xs: number[]): number {
@@ -73,10 +74,43 @@ function median(xs: number[]): number {
   return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
 }
 
-async function timeOnce(f: () => number | Promise<number>, reps: number): Promise<number> {
+/** Wall-clock and CPU time (all of the process's threads) per step, in ms. */
+async function timeOnce(f: () => number | Promise<number>, reps: number): Promise<[number, number]> {
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < reps; i++) await f();
-  return (performance.now() - t0) / reps;
+  const wall = (performance.now() - t0) / reps;
+  const c = process.cpuUsage(c0);
+  return [wall, (c.user + c.system) / 1000 / reps];
+}
+
+/**
+ * What two threads can gain on this machine right now: the time of one worker running a
+ * pure arithmetic loop, against two workers running one each at once (no shared data, no
+ * signalling): 2 * one / both, which is 2 on two idle cores and about 1 when other jobs
+ * leave one core's worth of time. The pool's speed-up cannot beat it.
+ */
+async function ceiling(): Promise<number> {
+  const { Worker } = await import("node:worker_threads");
+  const code = `const { parentPort } = require("node:worker_threads");
+parentPort.on("message", (n) => { let x = 0; for (let i = 0; i < n; i++) x += Math.sqrt(i); parentPort.postMessage(x); });`;
+  const ws = [new Worker(code, { eval: true }), new Worker(code, { eval: true })];
+  const run = (w: InstanceType<typeof Worker>, n: number) => new Promise((resolve) => {
+    w.once("message", resolve);
+    w.postMessage(n);
+  });
+  await Promise.all(ws.map((w) => run(w, 1e6)));
+  const ratios: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    let t0 = performance.now();
+    await run(ws[0]!, 1e8);
+    const one = performance.now() - t0;
+    t0 = performance.now();
+    await Promise.all(ws.map((w) => run(w, 1e8)));
+    ratios.push((2 * one) / (performance.now() - t0));
+  }
+  await Promise.all(ws.map((w) => w.terminate()));
+  return median(ratios);
 }
 
 async function main(): Promise<void> {
@@ -84,6 +118,8 @@ async function main(): Promise<void> {
   const load0 = os.loadavg();
   console.log(`adgen/parallel benchmark: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), Node ${process.version}`);
   console.log(`load average before: ${load0.map((l) => l.toFixed(2)).join(", ")}`);
+  const ceiling0 = await ceiling();
+  console.log(`two threads' ceiling before (two workers' pure arithmetic against one): ${ceiling0.toFixed(2)}x`);
   const models = [
     ...(ONLY === "" || ONLY === "lenet" ? [lenet(32, true)] : []),
     ...(ONLY === "" || ONLY === "mlp" ? [mlp(32, true)] : []),
@@ -120,14 +156,14 @@ async function main(): Promise<void> {
       const grads = () => Object.fromEntries(wrt.map((k) => [k, new Float64Array(size(shapes[k]!))]));
       const subjects: Subject[] = [];
       const g0 = grads();
-      subjects.push({ name: "single thread (lossGradInto)", step: () => m.lossGradInto(...args, g0) as number, samples: [] });
+      subjects.push({ name: "single thread (lossGradInto)", step: () => m.lossGradInto(...args, g0) as number, samples: [], cpu: [] });
       for (const { name, pool, sync } of pools) {
         const g = grads();
-        subjects.push({ name, step: sync ? () => pool.gradIntoSync(...args, g) : () => pool.gradInto(...args, g), samples: [] });
+        subjects.push({ name, step: sync ? () => pool.gradIntoSync(...args, g) : () => pool.gradInto(...args, g), samples: [], cpu: [] });
       }
       const shared = pools[1]!.pool;
       const gs = grads();
-      subjects.push({ name: "pool W=2 (atomics, shared)", step: () => shared.gradIntoSync(...sharedArgs, gs), samples: [] });
+      subjects.push({ name: "pool W=2 (atomics, shared)", step: () => shared.gradIntoSync(...sharedArgs, gs), samples: [], cpu: [] });
       // warm-up, and the repetitions per sample
       const reps = new Map<Subject, number>();
       for (const s of subjects) {
@@ -146,21 +182,27 @@ async function main(): Promise<void> {
           const j = Math.floor(shuffle() * (i + 1));
           [order[i], order[j]] = [order[j]!, order[i]!];
         }
-        for (const s of order) s.samples.push(await timeOnce(s.step, reps.get(s)!));
+        for (const s of order) {
+          const [wall, cpu] = await timeOnce(s.step, reps.get(s)!);
+          s.samples.push(wall);
+          s.cpu.push(cpu);
+        }
       }
       const single = median(subjects[0]!.samples);
-      console.log(`\n${model.name}, batch ${batch}: ms per step (median of ${ROUNDS}), speed-up over one thread`);
+      console.log(`\n${model.name}, batch ${batch}: ms per step (median of ${ROUNDS}), speed-up over one thread, CPU ms per step (all threads)`);
       for (const s of subjects) {
         const t = median(s.samples);
-        console.log(`  ${s.name.padEnd(30)} ${t.toFixed(3).padStart(8)} ms  ${(single / t).toFixed(2)}x`);
-        rows.push(`| ${model.name} | ${batch} | ${s.name} | ${t.toFixed(2)} | ${(single / t).toFixed(2)}x |`);
+        const cpu = median(s.cpu);
+        console.log(`  ${s.name.padEnd(30)} ${t.toFixed(3).padStart(8)} ms  ${(single / t).toFixed(2)}x  cpu ${cpu.toFixed(3)} ms`);
+        rows.push(`| ${model.name} | ${batch} | ${s.name} | ${t.toFixed(2)} | ${(single / t).toFixed(2)}x | ${cpu.toFixed(2)} |`);
       }
     }
     for (const { pool } of pools) await pool.close();
   }
   const load1 = os.loadavg();
   console.log(`\nload average after: ${load1.map((l) => l.toFixed(2)).join(", ")}`);
-  console.log("\n| model | batch | subject | ms per step | speed-up |\n| --- | ---: | --- | ---: | ---: |");
+  console.log(`two threads' ceiling after: ${(await ceiling()).toFixed(2)}x`);
+  console.log("\n| model | batch | subject | ms per step | speed-up | CPU ms per step |\n| --- | ---: | --- | ---: | ---: | ---: |");
   console.log(rows.join("\n"));
   fs.rmSync(dir, { recursive: true, force: true });
 }
