@@ -357,8 +357,11 @@ export async function createGradPool<F extends (...args: any[]) => number = (...
     failed?: unknown;
   }
   const slots: Slot[] = [];
+  /** Set by close() and by a failed start: workers exiting then are no error. */
+  let stopping = false;
   let shapes: Record<string, readonly (number | string)[]> | undefined;
   const stopAll = async () => {
+    stopping = true;
     await Promise.all(slots.map(async (s) => {
       try {
         await s.w.terminate();
@@ -400,7 +403,12 @@ export async function createGradPool<F extends (...args: any[]) => number = (...
             waiting?.resolve();
           }
         }, (e) => {
+          if (stopping) return;
           slot.failed ??= e;
+          // a step waiting on this worker's DONE word (gradInto) wakes up to the error
+          writeError(slot.control, slot.errors, new Error(`${entry}GradInto (parallel): ${e instanceof Error ? e.message : String(e)}`));
+          Atomics.store(slot.control, DONE, Atomics.load(slot.control, SEQ));
+          Atomics.notify(slot.control, DONE);
           const waiting = slot.waiting;
           slot.waiting = undefined;
           waiting?.reject(e);
@@ -749,11 +757,12 @@ export async function createGradPool<F extends (...args: any[]) => number = (...
       for (const s of slots) unref(s, true);
       try {
         const seqs = slots.map((s) => s.control[SEQ]!);
-        const waits = signal === "message" ? slots.map((s) => waitMessage(s)) : [];
         const active = dispatch(shards, N);
+        // (the replies come through the event loop: after these waits are set)
+        const waits = signal === "message" ? active.map((k) => waitMessage(slots[k]!)) : [];
         const local = runLocalSafely(all, shards, rows, keys, grads);
         if (signal === "message") {
-          for (const k of active) await waits[k]!;
+          for (const w of waits) await w;
         } else {
           for (const k of active) {
             const c = slots[k]!.control;

@@ -306,6 +306,25 @@ describe("errors", () => {
     await p.close();
     await expect(p.gradInto(...args, grads())).rejects.toThrow(/the pool is closed/);
   });
+
+  it("a worker that dies during a step rejects the step (both signals), and the pool says so afterwards", async () => {
+    // a hand-written stand-in for a generated module: its worker thread exits on a 99
+    const file = join(DIR, "dies.mjs");
+    writeFileSync(file, `export const lossShapes = { x: ["N", 2] };
+export function lossGradInto(x, grads) { if (x[0] === 99) process.exit(3); grads.x.set(x); return x.length; }
+`);
+    for (const signal of ["atomics", "message"] as const) {
+      const p = await pool({ module: file, workers: 2, reduction: "sum", signal });
+      const x = Float64Array.from([1, 2, 3, 4]);
+      const g = { x: new Float64Array(4) };
+      expect(await p.gradInto(x, g)).toBe(4);
+      expect(Array.from(g.x)).toEqual([1, 2, 3, 4]);
+      x[0] = 99;
+      await expect(p.gradInto(x, g)).rejects.toThrow(/the worker exited \(code 3\)/);
+      x[0] = 1;
+      await expect(p.gradInto(x, g)).rejects.toThrow(/worker 0 has failed/);
+    }
+  });
 });
 
 describe("shutdown", () => {
