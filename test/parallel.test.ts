@@ -24,8 +24,8 @@ type Module = Record<string, any>;
 type Buffers = Record<string, Float64Array | Float32Array | number>;
 
 /** Compiles a DSL source, writes NAME.grad.mjs, imports it; returns the module and its file. */
-async function build(name: string, source: string, dtype: "float64" | "float32" = "float64"): Promise<{ m: Module; file: string }> {
-  const r = await compileOrThrow(source, { fileName: `${name}.ts`, dtype });
+async function build(name: string, source: string, dtype: "float64" | "float32" = "float64", target: "ts" | "wasm" = "ts"): Promise<{ m: Module; file: string }> {
+  const r = await compileOrThrow(source, { fileName: `${name}.ts`, dtype, target });
   const js = ts.transpileModule(r.code!, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
   const file = join(DIR, `${name}.grad.mjs`);
   writeFileSync(file, js);
@@ -45,6 +45,7 @@ let mlpM: { m: Module; file: string };
 let mlp32M: { m: Module; file: string };
 let sumM: { m: Module; file: string };
 let mlpF32: { m: Module; file: string };
+let lenetWasm: { m: Module; file: string };
 const pools: GradPool[] = [];
 
 beforeAll(async () => {
@@ -55,6 +56,7 @@ beforeAll(async () => {
   mlp32M = await build("mlp32", mlp(32).source);
   sumM = await build("sum", SUM_MODEL);
   mlpF32 = await build("mlp_f32", mlp(32, true).source, "float32");
+  lenetWasm = await build("lenet_wasm", lenet(32, true).source, "float64", "wasm");
 }, 120_000);
 
 afterAll(async () => {
@@ -167,6 +169,12 @@ describe("the pool's gradient is the single-thread gradient (up to summation ord
     const want = sumM.m.lossGradInto(...args, single) as number;
     expect(Math.abs(s.gradIntoSync(...args, got) - want) / Math.abs(want)).toBeLessThanOrEqual(1e-12);
     expect(worst(got, single)).toBeLessThanOrEqual(1e-12);
+  });
+
+  it("--target wasm modules (LeNet-5): each worker instantiates the module's WebAssembly kernels", async () => {
+    const p = await pool({ module: lenetWasm.file, workers: 3 });
+    await agree(p, lenetWasm.m, 17, LENET_WRT, 15);
+    await agree(p, lenetWasm.m, 32, LENET_WRT, 16);
   });
 
   it("gradIntoSync blocks the calling thread and gives the same", async () => {
