@@ -88,6 +88,8 @@ export interface GradPool<F extends (...args: any[]) => number = (...args: any[]
   readonly shapes: Readonly<Record<string, readonly (number | string)[]>>;
   /** The parameters split along the batch, in order (`["x", "labels"]`). */
   readonly sharded: readonly string[];
+  /** How the threads signal (options.signal, or the default chosen here). */
+  readonly signal: "atomics" | "message";
   /**
    * The entry's `GradInto` over the pool: the same arguments (the gradient buffers last),
    * the same value and gradients up to the order of summation. Resolves when `grads` holds
@@ -222,7 +224,7 @@ async function nodeWorkers(): Promise<typeof import("node:worker_threads") | und
   return (await import(/* @vite-ignore */ /* webpackIgnore: true */ "node:worker_threads")) as typeof import("node:worker_threads");
 }
 
-/** A message listener on a worker of either kind; returns what removes it. */
+/** Listens to a worker of either kind: its messages, and its failure (an error, or its thread exiting). */
 function listen(w: WorkerLike, onMessage: (m: FromWorker) => void, onError: (e: unknown) => void): void {
   const any = w as unknown as {
     on?: (ev: string, f: (x: unknown) => void) => void;
@@ -606,9 +608,10 @@ export async function createGradPool<F extends (...args: any[]) => number = (...
   function dispatch(shards: { start: number; count: number }[], N: number): number[] {
     const active: number[] = [];
     for (let k = 0; k < W; k++) if (shards[k]!.count > 0 || (N === 0 && k === 0)) active.push(k);
+    // every worker of the step alive, or none is asked
+    for (const k of active) if (slots[k]!.failed !== undefined) throw new Error(`${fn} (parallel): worker ${k} has failed: ${String(slots[k]!.failed)}`);
     for (const k of active) {
       const slot = slots[k]!;
-      if (slot.failed !== undefined) throw new Error(`${fn} (parallel): worker ${k} has failed: ${String(slot.failed)}`);
       const c = slot.control;
       c[GEN] = gen;
       c[CMD] = RUN;
@@ -748,6 +751,7 @@ export async function createGradPool<F extends (...args: any[]) => number = (...
     workers: W,
     shapes: shapes!,
     sharded,
+    signal,
     async gradInto(...all: Parameters<F>): Promise<number> {
       if (signal === "atomics" && waitAsync === undefined) {
         throw new Error(`${fn} (parallel): Atomics.waitAsync is missing here: create the pool with signal: "message" (or call gradIntoSync off a browser's main thread)`);

@@ -137,6 +137,7 @@ describe("the pool's gradient is the single-thread gradient (up to summation ord
       for (const workers of [2, 3]) {
         const p = await pool({ module: mlpM.file, workers, signal });
         expect(p.sharded).toEqual(["x", "labels"]);
+        expect(p.signal).toBe(signal);
         for (const [n, seed] of [[32, 1], [17, 2], [1, 3], [32, 4], [2, 5]] as const) await agree(p, mlpM.m, n, MLP_WRT, seed);
         await p.close();
       }
