@@ -61,14 +61,17 @@ export function loss${symbolic ? "<N extends number>" : ""}(
   return { name: "LeNet-5", batch, source, forwardFlops: 2 * forward * batch, stepFlops: 2 * (forward + backward) * batch, symbolic };
 }
 
-export function mlp(batch: number): BenchModel {
-  const labels = batch === 1 ? "label" : "labels";
-  const source = `// A 784-128-10 MLP, batch ${batch}: sigmoid hidden layer, softmax cross-entropy (mean over the batch).
+/** The MLP at one batch size; with `symbolic`, written once for any batch N, called with this batch. */
+export function mlp(batch: number, symbolic = false): BenchModel {
+  const labels = batch === 1 && !symbolic ? "label" : "labels";
+  const header = symbolic ? "any batch N" : `batch ${batch}`;
+  const params = symbolic ? "x: Tensor<[N, 784]>, labels: Tensor<[N]>" : inputs(batch, "784");
+  const source = `// A 784-128-10 MLP, ${header}: sigmoid hidden layer, softmax cross-entropy (mean over the batch).
 import { type Tensor, linear, sigmoid, crossEntropy } from "adgen";
 
 /** @wrt w1, b1, w2, b2 */
-export function loss(
-  ${inputs(batch, "784")},
+export function loss${symbolic ? "<N extends number>" : ""}(
+  ${params},
   w1: Tensor<[128, 784]>, b1: Tensor<[128]>,
   w2: Tensor<[10, 128]>, b2: Tensor<[10]>,
 ): number {
@@ -78,5 +81,5 @@ export function loss(
 `;
   const forward = 128 * 784 + 10 * 128;
   const backward = 128 * 784 + 2 * 10 * 128;
-  return { name: "MLP 784-128-10", batch, source, forwardFlops: 2 * forward * batch, stepFlops: 2 * (forward + backward) * batch };
+  return { name: "MLP 784-128-10", batch, source, forwardFlops: 2 * forward * batch, stepFlops: 2 * (forward + backward) * batch, symbolic };
 }

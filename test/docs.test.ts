@@ -12,10 +12,15 @@
 //   adgen/plugin, ...): it is type-checked under --strict with the doc's other samples and
 //   run under Node; when a ```text block follows it, that is what it must print. A program
 //   that imports a `?grad` module (docs/bundlers.md) runs only inside a bundle, so it is
-//   type-checked and not run: the doc's build samples bundle and run it.
+//   type-checked and not run: the doc's build samples bundle and run it; likewise a worker's
+//   script (one that calls adgen/parallel's `serveGradients`, docs/parallel.md) runs only
+//   in the worker that a later sample starts.
 //
 // A sample whose first line is a comment naming a file (`// model.ts`) is written under that
 // name, so that a later program can import `./model.grad.js`; the others get numbered names.
+// The samples of docs/parallel.md are also transpiled to .js beside them, as a project
+// compiled with tsc has them: its worker threads import `./model.grad.js` and run
+// `./grad.worker.js`, and tsx does not load TypeScript in a worker thread under Node 20.
 // The samples of one doc live in test/.generated/docs/<doc>/ (inside the package, whose
 // package.json is the nearest, so that "adgen" resolves to it) and run in the doc's order.
 
@@ -32,7 +37,7 @@ import { checkGradients } from "../compiler/tools/check.js";
 import { maxRelErr, rng, unflatten } from "./helpers.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const DOCS = (process.env.ADGEN_DOCS ?? "dsl.md,generated-module.md,conventions.md,bundlers.md").split(",");
+const DOCS = (process.env.ADGEN_DOCS ?? "dsl.md,generated-module.md,conventions.md,bundlers.md,parallel.md").split(",");
 /**
  * Samples' parameters whose gradient is 0 everywhere by design ("file entry.param"), and
  * entries whose JVP or HVP is ("file entry.jvp"): piecewise-linear entries have a Hessian
@@ -125,6 +130,13 @@ function typecheck(dir: string, files: readonly string[]): string[] {
   });
 }
 
+/** Writes `file`'s JavaScript beside it (docs/parallel.md: worker threads run plain JavaScript). */
+function writeJs(dir: string, doc: string, file: string, text: string): void {
+  if (doc !== "parallel.md") return;
+  const js = ts.transpileModule(text, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
+  writeFileSync(join(dir, file.replace(/\.ts$/, ".js")), js);
+}
+
 describe.each(DOCS)("docs/%s", (doc) => {
   const markdown = readFileSync(join(ROOT, "docs", doc), "utf8");
   const samples = samplesOf(markdown);
@@ -139,6 +151,7 @@ describe.each(DOCS)("docs/%s", (doc) => {
   for (const s of samples) {
     it(`line ${s.line}: ${s.kind} ${s.file}`, { timeout: 60_000 }, async () => {
       if (s.kind !== "error") writeFileSync(join(dir, s.file), s.text);
+      if (s.kind === "program") writeJs(dir, doc, s.file, s.text);
       if (s.kind === "error") {
         const r = await compile(s.text, { fileName: s.file });
         expect(r.diagnostics.length, "a deliberately erroneous sample must fail to compile").toBeGreaterThan(0);
@@ -150,6 +163,7 @@ describe.each(DOCS)("docs/%s", (doc) => {
         const r = await compile(s.text, { fileName: s.file });
         expect(r.diagnostics.map((d) => formatDiagnostic(d, s.text))).toEqual([]);
         writeFileSync(join(dir, s.file.replace(/\.ts$/, ".grad.ts")), r.code!);
+        writeJs(dir, doc, s.file.replace(/\.ts$/, ".grad.ts"), r.code!);
         const report = await checkGradients(r, { seed: 3 });
         // every parameter agrees, except those whose gradient is identically 0 by design
         // (conventions.md: `x * 0` is not folded), which must be reported as not exercised
@@ -193,6 +207,7 @@ describe.each(DOCS)("docs/%s", (doc) => {
       const files = samples.filter((o) => o.kind !== "error" && o.line <= s.line).map((o) => o.file);
       expect(typecheck(dir, files).filter((e) => e.includes(s.file))).toEqual([]);
       if (/from\s+["'][^"']+\?grad["']/.test(s.text)) return;
+      if (/^serveGradients\(/m.test(s.text)) return;
       const run = spawnSync(process.execPath, ["--import", TSX, join(dir, s.file)], { cwd: dir, encoding: "utf8" });
       expect(run.status, run.stderr).toBe(0);
       if (s.expected !== undefined) expect(trimLines(run.stdout)).toBe(trimLines(s.expected));

@@ -110,9 +110,11 @@ describe("the packed tarball", () => {
   it("holds the compiled compiler, runtime and plugin with declarations, README and docs, and nothing else", () => {
     for (const f of [
       "package.json", "README.md", "dist/compiler/cli.js", "dist/compiler/index.js", "dist/compiler/index.d.ts",
-      "dist/runtime/index.js", "dist/runtime/index.d.ts", "dist/plugin/index.js", "dist/plugin/index.d.ts",
+      "dist/runtime/index.js", "dist/runtime/index.d.ts", "dist/runtime/parallel.js", "dist/runtime/parallel.d.ts",
+      "dist/runtime/parallelWorker.js", "dist/plugin/index.js", "dist/plugin/index.d.ts",
       "dist/plugin/vite.js", "dist/plugin/rollup.js", "dist/plugin/esbuild.js", "dist/plugin/webpack.js", "plugin/client.d.ts",
       "docs/diagnostics.md", "docs/design.md", "docs/dsl.md", "docs/generated-module.md", "docs/conventions.md", "docs/bundlers.md",
+      "docs/parallel.md",
     ]) expect(files, f).toContain(f);
     expect(files.filter((f) => /^(test|bench|examples|dist\/bench)\//.test(f) || f.endsWith(".test.ts"))).toEqual([]);
   });
