@@ -25,6 +25,7 @@ import ts from "typescript";
 import { compile } from "../compiler/pipeline.js";
 import { createGradPool, type GradPool } from "../runtime/parallel.js";
 import { type BenchModel, lenet, mlp } from "./models.js";
+import { mulberry32 } from "./peers/shapes.js";
 
 const argv = process.argv.slice(2);
 const option = (name: string, fallback: number): number => {
@@ -47,17 +48,6 @@ async function generate(model: BenchModel, dir: string): Promise<{ m: Module; fi
   const file = path.join(dir, `${base}.grad.mjs`);
   fs.writeFileSync(file, js);
   return { m: (await import(pathToFileURL(file).href)) as Module, file };
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Subject {
@@ -142,7 +132,7 @@ async function main(): Promise<void> {
       pools.push({ name, pool, sync });
     }
     for (const batch of BATCHES) {
-      const random = rng(batch);
+      const random = mulberry32(batch);
       const size = (s: readonly (number | string)[]) => s.reduce<number>((a, d) => a * (typeof d === "number" ? d : batch), 1);
       const args = Object.entries(shapes).map(([k, s]) =>
         k === "labels" ? Float64Array.from({ length: batch }, (_, i) => i % 10)
@@ -176,7 +166,7 @@ async function main(): Promise<void> {
         reps.set(s, Math.max(1, Math.round(SAMPLE_MS / ((performance.now() - t0) / n))));
       }
       const order = [...subjects];
-      const shuffle = rng(7 * batch);
+      const shuffle = mulberry32(7 * batch);
       for (let r = 0; r < ROUNDS; r++) {
         for (let i = order.length - 1; i > 0; i--) {
           const j = Math.floor(shuffle() * (i + 1));
