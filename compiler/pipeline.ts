@@ -15,6 +15,7 @@ import { printFunc } from "./ir/printer.js";
 import { Func, GradFunc } from "./ir/types.js";
 import { verifyFunc } from "./ir/verifier.js";
 import { eraseCustom } from "./passes/eraseCustom.js";
+import { inlineCalls } from "./passes/inlineCalls.js";
 import { eliminateCommonSubexpressions } from "./passes/eliminateCommonSubexpressions.js";
 import { eliminateDeadCode } from "./passes/eliminateDeadCode.js";
 import { foldConstants } from "./passes/foldConstants.js";
@@ -26,7 +27,7 @@ import { VERSION } from "./version.js";
 
 /** The passes whose IR --print-ir-after / CompileOptions.printIrAfter can show, in pipeline order. */
 export const PASS_NAMES = [
-  "lowerModule", "checkIndexRanges", "foldConstants", "eliminateCommonSubexpressions", "hoistLoopInvariants", "eliminateDeadCode", "sinkStores", "reverseMode", "forwardMode", "eraseCustom",
+  "lowerModule", "checkIndexRanges", "foldConstants", "eliminateCommonSubexpressions", "hoistLoopInvariants", "eliminateDeadCode", "sinkStores", "reverseMode", "inlineCalls", "forwardMode", "eraseCustom",
 ] as const;
 
 export interface CompileOptions {
@@ -169,7 +170,14 @@ export async function compileHere(sourceText: string, options: CompileOptions = 
       verifyFunc(jvp, "forwardMode");
       log(entry.name)("forwardMode", jvp);
       jvp = simplify(jvp, enabled, log(`${entry.name}Jvp`));
-      let hvp = hvpOf(primal, grad);
+      // (forward mode does not see into a call of a rule: the HVP differentiates the rule's body)
+      let hvp: Func | undefined;
+      if (!grad.hasCotangent) {
+        const inlined = inlineCalls(grad);
+        verifyFunc(inlined, "inlineCalls");
+        log(entry.name)("inlineCalls", inlined);
+        hvp = hvpOf(primal, inlined);
+      }
       if (hvp) {
         verifyFunc(hvp, "forwardMode");
         log(`${entry.name}Hvp`)("forwardMode", hvp);
@@ -184,7 +192,9 @@ export async function compileHere(sourceText: string, options: CompileOptions = 
         const erased = eraseCustom(fn);
         verifyFunc(erased, "eraseCustom");
         log(name)("eraseCustom", erased);
-        return simplify(erased, enabled, log(name));
+        const simplified = simplify(erased, enabled, log(name));
+        // (the rules it still calls become plain functions of the module, simplified as code is)
+        return simplified.rules ? { ...simplified, rules: simplified.rules.map((r) => simplify(r, enabled, () => {})) } : simplified;
       };
       // (--emit ir shows the helper calls with their own rules, and the rules)
       shown.push(printFunc(primal));

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { compile } from "../compiler/pipeline.js";
 import { checkGradients } from "../compiler/tools/check.js";
-import { checkJvpHvp, compileModule, compileOrThrow, directionalCheck, maxRelErr } from "./helpers.js";
+import { checkJvpHvp, compileModule, compileOrThrow, directionalCheck, importCode, maxRelErr } from "./helpers.js";
 
 type Mod = Record<string, (...a: any[]) => any>;
 
@@ -65,6 +65,23 @@ describe("custom rules: @vjp", () => {
     const report = await checkGradients(await compileOrThrow(softplus(3)));
     expect(report.ok).toBe(false);
     expect(report.params.every((p) => p.status === "mismatch")).toBe(true);
+  });
+
+  it("the module declares a rule of numbers as the plain function the user wrote, and the gradient and JVP call it", async () => {
+    const { code } = await compileOrThrow(softplus(3, 2));
+    expect(code).toContain("function softplusVjp(x: number, y: number, dy: number): number {");
+    expect(code).toContain("function softplusJvp(x: number, y: number, dx: number): number {");
+    // each declared once, called from the functions that need it (not inlined there)
+    expect(code!.match(/function softplusVjp\(/g)).toHaveLength(1);
+    const body = (name: string): string => code!.slice(code!.indexOf(`export function ${name}(`), code!.indexOf("\n}\n", code!.indexOf(`export function ${name}(`)));
+    for (const f of ["fBackward", "fGradInto"]) expect(body(f)).toMatch(/softplusVjp\(/);
+    expect(body("fJvp")).toMatch(/softplusJvp\(/);
+    expect(body("fBackward")).not.toMatch(/sigmoid|Math\.exp\(-/);
+    // the called function is the one that counts: the module with its body replaced gives that gradient
+    const m = await importCode<Mod>(code!.replace(/(function softplusVjp\([^)]*\): number \{)/, "$1\n  return 0;"));
+    const g = m.fGrad!(x, w);
+    for (let i = 0; i < 3; i++) expect(g.grads.w[i]).toBeCloseTo(Math.log(1 + Math.exp(w[i]! * x)), 14);
+    expect(g.grads.x).toBe(0);
   });
 
   it("a right rule agrees with finite differences, with --check, and through fHvp (forward over the rule)", async () => {
@@ -145,6 +162,30 @@ export function g<N extends number>(a: number, b: number, v: Tensor<[N]>): numbe
     expect(grads.a).toBeCloseTo(2 + n, 13); // dy * b, plus norm
     expect(grads.b).toBeCloseTo(10 * 0.5, 13); // 10 dy a: the rule's
     expect(maxRelErr(grads.v, Float64Array.from(v, (t) => (0.5 * t) / n))).toBeLessThan(1e-14);
+  });
+
+  it("a rule returning a tuple, or taking a tensor, is inlined where it applies (no buffers to allocate per call)", async () => {
+    const { code } = await compileOrThrow(`import { type Tensor, mul } from "adgen";
+/** @vjp mulVjp */
+function mul2(a: number, b: number): number {
+  return a * b;
+}
+function mulVjp(a: number, b: number, y: number, dy: number): [number, number] {
+  return [dy * b, 10 * dy * a];
+}
+/** @vjp scaleVjp */
+function scale(v: Tensor<[3]>): Tensor<[3]> {
+  return mul(v, 2);
+}
+function scaleVjp(v: Tensor<[3]>, y: Tensor<[3]>, dy: Tensor<[3]>): Tensor<[3]> {
+  return mul(dy, 2);
+}
+export function g(a: number, b: number, v: Tensor<[3]>): number {
+  const u = scale(v);
+  return mul2(a, b) + u[0] * a;
+}`);
+    expect(code).not.toMatch(/function (mulVjp|scaleVjp)\(/);
+    expect(code).toContain("export function gGrad(");
   });
 
   it("in a while loop with a data-dependent trip count (the rule's inputs come off the tape)", async () => {

@@ -868,6 +868,9 @@ export function f(x: number, y: number): number { return h(x, y) * x; }`,
     },
   ],
 
+  // a rule of numbers is called as the plain function the module declares for it
+  call: { via: "custom" },
+
   // ---- stacks: a loop's forward pass pushes what its reversed iterations pop
   tape: { via: "for" },
   push: { via: "for" },

@@ -13,7 +13,7 @@
 import { Builder, createBuilder, makeBlock, makeFor, makeIf, makeWhile } from "../ir/builder.js";
 import { Block, Func, GradFunc, Instr, TAPE, Value, ValueId, isSimple } from "../ir/types.js";
 import { maxValueId } from "../ir/walk.js";
-import { inlineRule } from "../ir/inline.js";
+import { applyRule } from "../ir/inline.js";
 import { OPS } from "../ops/index.js";
 import { JvpContext, JvpRule } from "../ops/op.js";
 
@@ -30,7 +30,7 @@ class ForwardMode {
   private readonly ctx: JvpContext;
   constructor(private readonly fn: Func) {
     this.b = createBuilder(maxValueId(fn.body) + 1, fn.loc);
-    this.ctx = { b: this.b, zero: (v) => this.zero(v), rule: (k, args) => inlineRule(this.b, fn, k, args) };
+    this.ctx = { b: this.b, zero: (v) => this.zero(v), rule: (k, args) => applyRule(this.b, fn, k, args) };
   }
 
   run(wrt: readonly number[]): Func {

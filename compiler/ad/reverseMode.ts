@@ -28,7 +28,7 @@ import {
   resultsOf, staticTrip,
 } from "../ir/types.js";
 import { forEachDefinition, forEachUse, maxValueId, regionsOf } from "../ir/walk.js";
-import { inlineRule } from "../ir/inline.js";
+import { applyRule } from "../ir/inline.js";
 import { OPS } from "../ops/index.js";
 import { VjpRule } from "../ops/op.js";
 import {
@@ -421,7 +421,7 @@ class ReverseMode {
             b,
             add: (k, g) => this.accumulate(adj, instr.args[k]!, g),
             addAt: (k, idx, g) => this.accumulateAt(adj, instr.args[k]!, idx, g),
-            rule: (k, args) => inlineRule(b, this.fn, k, args),
+            rule: (k, args) => applyRule(b, this.fn, k, args),
           });
         }
         if (ctx.restore?.ofStore.has(instr)) this.unstore(instr, ctx, ctx.restore);

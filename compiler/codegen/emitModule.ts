@@ -2,7 +2,8 @@
 // allocation-free form `fInto`, the forward/backward split (`fForward`, `fBackward`, and
 // `fGrad` or `fVjp`), the allocation-free gradient (`fGradInto` or `fVjpInto`), forward
 // mode (`fJvp`), the Jacobian (`fJacobian`) and the Hessian-vector product (`fHvp`), the types
-// and the shapes as data; then the layers' kernels, shared by every entry and form.
+// and the shapes as data; then the derivative rules the code calls, the helpers and the
+// layers' kernels, shared by every entry and form.
 
 import { Func, GradFunc, SimpleInstr, ValueId, isSimple } from "../ir/types.js";
 import { LoweredEntry } from "../frontend/lowerModule.js";
@@ -14,6 +15,7 @@ import { emitForward, emitForwardInto } from "./forms/forward.js";
 import { emitGradInto } from "./forms/into.js";
 import { emitJacobian } from "./forms/jacobian.js";
 import { emitJvp } from "./forms/jvp.js";
+import { emitRule } from "./forms/rule.js";
 import { emitSplit } from "./forms/split.js";
 import { createKernelRegistry } from "./kernels/registry.js";
 import { ModuleHelpers } from "./helpers.js";
@@ -125,13 +127,16 @@ export function emitModuleChunks(entries: readonly EntryCode[], settings: Module
   const helpers = new ModuleHelpers(moduleNames);
   const kernels = createKernelRegistry(moduleNames, arrayType, settings.target === "wasm" ? { dtype: settings.dtype } : undefined);
 
+  let last: FormContext | undefined;
   for (const { entry, primal, grad, jvp, hvp } of entries) {
     const ex = exportsOf.get(entry.name)!;
+    for (const fn of [grad, jvp, hvp]) helpers.addRules(fn?.rules);
     const layers = layerNames(primal);
     const cx: FormContext = {
       entry, primal, grad, ex, moduleNames, kernels, arrayType, sourceLines, file, helpers,
       layerOf: (instr) => (OPS[instr.op].family === "layer" ? layers.get(instr.origin ?? instr.result.id) : undefined),
     };
+    last = cx;
     out.push(`// --- ${entry.name} (${file}:${entry.loc.line}) ---`, "");
     const symbolic = [...(primal.sizes ?? []), ...(primal.integers ?? [])];
     out.push(`/** Shapes of the parameters of ${entry.name}, row-major ([] for a number${symbolic.length ? `; a size known at run time by its name` : ""}). */`);
@@ -147,6 +152,8 @@ export function emitModuleChunks(entries: readonly EntryCode[], settings: Module
       out.push(...form);
     }
   }
+  const rules = helpers.calledRules();
+  if (rules.length) out.push("// --- derivative rules (@vjp, @jvp) ---", "", ...rules.flatMap(({ rule, js }) => emitRule(last!, rule, js)));
   if (helpers.any) out.push("// --- helpers ---", "", ...helpers.emit());
   const kernelLines = kernels.emit();
   if (kernelLines.length) out.push("// --- kernels: the layers' loops, one function per shape ---", "", ...kernelLines);

@@ -2,8 +2,10 @@
 // entries and only if some function uses it: the size check of a parameter, and the stack
 // (Tapenade's push/pop) that a loop's forward pass pushes its values onto for the backward
 // pass. A stack grows geometrically and keeps its buffer, so the allocation-free forms
-// reuse it from call to call.
+// reuse it from call to call. Also the derivative rules that the code calls (a rule of
+// numbers, SPEC 6): each declared once, as a plain function, by forms/rule.ts.
 
+import { Func } from "../ir/types.js";
 import { NameScope } from "./names.js";
 
 export type HelperName = "checkSize" | "Stack" | "newStack" | "push" | "pushAll" | "grow";
@@ -24,7 +26,35 @@ export class ModuleHelpers {
   private readonly used = new Set<HelperName>();
   private readonly names = new Map<HelperName, string>();
 
+  /** The rules code may call, by their name in the DSL file; those called, with their names in the module. */
+  private readonly rules = new Map<string, Func>();
+  private readonly called = new Map<string, string>();
+
   constructor(private readonly moduleNames: NameScope) {}
+
+  /**
+   * Rules a function may call (Func.rules). A rule is lowered at each call of its helper, but
+   * one of numbers only is the same function at each: the first stands for all.
+   */
+  addRules(rules: readonly Func[] | undefined): void {
+    for (const r of rules ?? []) if (!this.rules.has(r.name)) this.rules.set(r.name, r);
+  }
+
+  /** The module's name of the rule `name` (the DSL's), which the module will now declare. */
+  rule(name: string): string {
+    let js = this.called.get(name);
+    if (js === undefined) {
+      if (!this.rules.has(name)) throw new Error(`internal: a call of the rule ${name}, which no function has`);
+      js = this.moduleNames.fresh(name);
+      this.called.set(name, js);
+    }
+    return js;
+  }
+
+  /** The rules called, with their names in the module, in the order first called. */
+  calledRules(): { readonly rule: Func; readonly js: string }[] {
+    return [...this.called].map(([name, js]) => ({ rule: this.rules.get(name)!, js }));
+  }
 
   /** The name of helper h, which the module will now declare. */
   use(h: HelperName): string {

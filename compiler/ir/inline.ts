@@ -3,6 +3,7 @@
 
 import { Builder, makeBlock, makeFor, makeIf, makeWhile } from "./builder.js";
 import { Block, Func, GradFunc, Instr, Value, ValueId, isSimple } from "./types.js";
+import { regionsOf } from "./walk.js";
 
 /** Appends fn's body to the builder's open block with its parameters bound to `args`; returns what it yields. */
 export function inlineFunc(b: Builder, fn: Func, args: readonly Value[]): Value[] {
@@ -48,9 +49,31 @@ export function inlineFunc(b: Builder, fn: Func, args: readonly Value[]): Value[
   return fn.body.yields.map(use);
 }
 
-/** Inlines fn's derivative rule k (Func.rules); a rule yields one value. */
-export function inlineRule(b: Builder, fn: Func | GradFunc, k: number, args: readonly Value[]): Value {
+/**
+ * Can rule be called as a plain function of the generated module (SPEC 6)? Yes when it
+ * takes and returns numbers and holds no tensor or tape: then it is a function of numbers
+ * that needs no buffers. Other rules (tensors, tuples) are inlined.
+ */
+export function isCallableRule(rule: Func): boolean {
+  const { params, yields } = rule.body;
+  if (yields.length !== 1 || yields[0]!.type.kind !== "f64" || params.some((p) => p.type.kind !== "f64")) return false;
+  const stack = [rule.body];
+  while (stack.length) {
+    const block = stack.pop()!;
+    if (block.params.some((p) => p.type.kind === "tensor" || p.type.kind === "tape")) return false;
+    for (const instr of block.instrs) {
+      if ((isSimple(instr) ? [instr.result] : instr.results).some((r) => r.type.kind === "tensor" || r.type.kind === "tape")) return false;
+      // (a rule calling a helper that has rules of its own is inlined, where they apply)
+      if (instr.op === "custom") return false;
+      stack.push(...regionsOf(instr));
+    }
+  }
+  return true;
+}
+
+/** Applies fn's derivative rule k to args: a `call` of it where it is callable, else its body inlined. */
+export function applyRule(b: Builder, fn: Func | GradFunc, k: number, args: readonly Value[]): Value {
   const rule = fn.rules?.[k];
   if (!rule) throw new Error(`internal: ${fn.name} has no derivative rule ${k}`);
-  return inlineFunc(b, rule, args)[0]!;
+  return isCallableRule(rule) ? b.emit("call", args, { rule: k, name: rule.name }) : inlineFunc(b, rule, args)[0]!;
 }

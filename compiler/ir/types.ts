@@ -172,6 +172,13 @@ export interface SimpleOpAttrs {
    * body. Erased (y is the body's value) once differentiation is done.
    */
   custom: { readonly helper: string; readonly vjp?: number; readonly jvp?: number };
+  /**
+   * (...args: f64) -> f64: a call of the function's derivative rule `rule` (Func.rules), one
+   * of numbers only, which the generated module declares as a plain function `name`.
+   * Reverse mode and forward mode emit it where they use such a rule; the HVP inlines it
+   * first (passes/inlineCalls.ts), since forward mode does not differentiate calls.
+   */
+  call: { readonly rule: number; readonly name: string };
 }
 
 export type SimpleOp =

@@ -1,6 +1,7 @@
 // Checks the IR invariants listed in types.ts. Runs after every pass; a failure names the
 // pass that broke the IR, and is an internal compiler error (never the user's fault).
 
+import { isCallableRule } from "./inline.js";
 import { inferType } from "../ops/index.js";
 import { Block, Func, GradFunc, Instr, Type, Value, ValueId, isSimple, showType, typeEquals } from "./types.js";
 
@@ -60,6 +61,15 @@ export function verifyFunc(fn: Func | GradFunc, afterPass: string, rules = fn.ru
             if (!rule) problems.push(`${where(instr)}: no derivative rule ${k}`);
             else if (rule.body.params.length !== arity) problems.push(`${where(instr)}: rule ${k} takes ${rule.body.params.length} parameters, not ${arity}`);
           }
+        }
+        if (instr.op === "call") {
+          // a rule of numbers, called with one number per parameter
+          const { rule: k, name } = instr.attrs as { rule: number; name: string };
+          const rule = rules?.[k];
+          if (!rule) problems.push(`${where(instr)}: no derivative rule ${k}`);
+          else if (rule.name !== name) problems.push(`${where(instr)}: rule ${k} is ${rule.name}, not ${name}`);
+          else if (rule.body.params.length !== instr.args.length) problems.push(`${where(instr)}: rule ${k} takes ${rule.body.params.length} parameters, not ${instr.args.length}`);
+          else if (!isCallableRule(rule)) problems.push(`${where(instr)}: rule ${k} (${name}) is not a function of numbers`);
         }
       } else if (instr.op === "if") {
         use(instr.cond, where(instr));

@@ -1,10 +1,12 @@
 // A helper's own derivative rules (SPEC 6: `/** @vjp softplusVjp */`). The front end inlines
 // the helper's body as it inlines every helper, then wraps the value it computed in a
 // `custom` instruction naming the rules, lowered as closed functions beside the entry
-// (Func.rules). Differentiation inlines a rule where the derivative is needed; once it is
-// done, passes/eraseCustom.ts replaces each `custom` by the body's value.
+// (Func.rules). Differentiation applies a rule where the derivative is needed: a rule of
+// numbers only as a `call` of the plain function the generated module declares for it
+// (SPEC 6), any other rule inlined (ir/inline.ts: applyRule); once it is done,
+// passes/eraseCustom.ts replaces each `custom` by the body's value.
 
-import { typeEquals } from "../ir/types.js";
+import { F64, showType, typeEquals } from "../ir/types.js";
 import { OpDef } from "./op.js";
 
 export const CUSTOM: OpDef<"custom"> = {
@@ -32,6 +34,22 @@ export const CUSTOM: OpDef<"custom"> = {
     const r = ctx.rule(instr.attrs.jvp, [...inputs, instr.result, ...inputs.map((x, k) => t[k] ?? ctx.zero(x))]);
     if (!typeEquals(r.type, instr.result.type)) throw new Error(`internal: the @jvp rule of ${instr.attrs.helper} yields the wrong type`);
     return r;
+  },
+  emit: "structural",
+};
+
+export const CALL: OpDef<"call"> = {
+  doc: "a call of a derivative rule, declared in the module as a plain function",
+  family: "structural",
+  type: (args, attrs) => {
+    const bad = args.find((t) => t.kind !== "f64");
+    return bad ? `call ${attrs.name}: a rule called as a function takes numbers, not ${showType(bad)}` : F64;
+  },
+  // (reverse and forward mode emit calls; neither differentiates one: the HVP, forward mode
+  // over the gradient, inlines them first, passes/inlineCalls.ts)
+  vjp: "adjointOnly",
+  jvp: (instr) => {
+    throw new Error(`internal: forward mode met a call of ${instr.attrs.name}; inline calls first (passes/inlineCalls.ts)`);
   },
   emit: "structural",
 };

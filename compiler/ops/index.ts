@@ -11,7 +11,7 @@
 
 import { AttrsOf, SimpleOp, Type } from "../ir/types.js";
 import { CONV2D } from "./conv2d.js";
-import { CUSTOM } from "./custom.js";
+import { CALL, CUSTOM } from "./custom.js";
 import { LINEAR } from "./linear.js";
 import { OpDef, OpFamily, OpTable } from "./op.js";
 import { POOL } from "./pool.js";
@@ -47,7 +47,7 @@ export const OPS: OpTable = {
   softmax: SOFTMAX.softmax, logSoftmax: SOFTMAX.logSoftmax, softmaxGrad: SOFTMAX.softmaxGrad,
   logSoftmaxGrad: SOFTMAX.logSoftmaxGrad, crossEntropy: SOFTMAX.crossEntropy, crossEntropyGrad: SOFTMAX.crossEntropyGrad,
   // a helper with its own derivative rules
-  custom: CUSTOM,
+  custom: CUSTOM, call: CALL,
 };
 
 export function opDef<K extends SimpleOp>(op: K): OpDef<K> {

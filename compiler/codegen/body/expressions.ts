@@ -47,6 +47,8 @@ export class Expressions {
     private readonly returned: ReadonlySet<ValueId>,
     /** A dimension as JavaScript (a size known at run time by its variable). */
     private readonly dim: (d: Dim) => string,
+    /** The module's name of a derivative rule called as a function (SPEC 6). */
+    private readonly callee: (name: string) => string,
   ) {}
 
   /** The flat offset of t[idx...] in its row-major buffer (strides of sizes known at run time as their products). */
@@ -76,6 +78,7 @@ export class Expressions {
     const op = instr.op;
     if (op === "const") return formatNumber((instr.attrs as { value: number }).value);
     if (instr.result.type.kind === "tensor") return null;
+    if (op === "call") return `${this.callee((instr.attrs as { name: string }).name)}(${instr.args.map((a) => this.n.nameOf(a)).join(", ")})`;
     if (op === "index") return `${this.n.nameOf(instr.args[0]!)}[${this.flatIndex(instr.args[0]!, instr.args.slice(1))}]`;
     const j = jsOf(op);
     if (!j) return null;

@@ -69,7 +69,7 @@ class Printer implements BodyPrinter {
     private readonly settings: BodySettings,
   ) {
     this.n = new BodyNames(body, uses, plan, names, settings);
-    this.x = new Expressions(this.n, uses, settings.keep ?? new Set(), new Set(body.yields.map((y) => y.id)), (d) => this.dim(d));
+    this.x = new Expressions(this.n, uses, settings.keep ?? new Set(), new Set(body.yields.map((y) => y.id)), (d) => this.dim(d), (name) => settings.helpers.rule(name));
     this.arrayType = settings.arrayType;
     for (const cls of plan.classes) {
       if (cls.targets) continue;
