@@ -20,5 +20,9 @@ export function sharedGradbench(option?: string): string {
 
 /** The environment gb_run.py, the evals and `manual` need. */
 export function gradbenchEnv(shared: string): NodeJS.ProcessEnv {
-  return { ...process.env, PYTHONPATH: `${join(shared, "pyshim")}:${join(work, "python", "gradbench")}`, CPATH: "/usr/include/nlohmann" };
+  // (one core for every tool: Debian's torch links OpenBLAS, which otherwise starts a thread per core)
+  return {
+    ...process.env, PYTHONPATH: `${join(shared, "pyshim")}:${join(work, "python", "gradbench")}`, CPATH: "/usr/include/nlohmann",
+    OMP_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1", MKL_NUM_THREADS: "1",
+  };
 }

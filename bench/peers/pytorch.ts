@@ -95,7 +95,10 @@ export async function startTorchWorker(
   const python = options.python ?? process.env.ADGEN_PYTHON ?? "/usr/bin/python3";
   let child: ChildProcessWithoutNullStreams;
   try {
-    child = spawn(python, [...(options.pythonArgs ?? []), "-u", scriptPath()], { stdio: ["pipe", "pipe", "pipe"] });
+    // one core: torch.set_num_threads(1) does not reach the BLAS Debian's torch links
+    // (OpenBLAS starts a thread per core of its own), so its thread counts are set too
+    const env = { ...process.env, OMP_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1", MKL_NUM_THREADS: "1" };
+    child = spawn(python, [...(options.pythonArgs ?? []), "-u", scriptPath()], { stdio: ["pipe", "pipe", "pipe"], env });
   } catch (e) {
     return { unavailable: `could not start ${python}: ${(e as Error).message}` };
   }
