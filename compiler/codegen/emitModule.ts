@@ -155,8 +155,10 @@ export function emitModuleChunks(entries: readonly EntryCode[], settings: Module
   const rules = helpers.calledRules();
   if (rules.length) out.push("// --- derivative rules (@vjp, @jvp) ---", "", ...rules.flatMap(({ rule, js }) => emitRule(last!, rule, js)));
   if (helpers.any) out.push("// --- helpers ---", "", ...helpers.emit());
-  const kernelLines = kernels.emit();
-  if (kernelLines.length) out.push("// --- kernels: the layers' loops, one function per shape ---", "", ...kernelLines);
+  // (each kernel a piece of its own: pieces are formatted and cached one by one)
+  const pieces = kernels.emit();
+  if (pieces.length) out.push("// --- kernels: the layers' loops, one function per shape ---", "", ...pieces[0]!);
   chunks.push(out.join("\n") + "\n");
+  for (const piece of pieces.slice(1)) chunks.push(piece.join("\n") + "\n");
   return chunks;
 }

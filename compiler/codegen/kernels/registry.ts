@@ -34,7 +34,8 @@ export interface KernelRegistry {
    */
   elementwiseKernel(instr: SimpleInstr): string | undefined;
   /** The kernel functions, in order of creation. */
-  emit(): string[];
+  /** The kernels' declarations, one piece per function (the Wasm runtime, if any, one piece). */
+  emit(): string[][];
 }
 
 /** `--target wasm`: kernels that have a WebAssembly SIMD version start with a call of it. */
@@ -171,8 +172,8 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string, 
       return `${runtimeNames().resident}(${elements})`;
     },
     emit: () => {
-      if (simdKernels.length === 0 && arenaBytes === 0) return functions.flat();
-      return [...functions.flat(), ...runtimeLines(simdKernels, runtimeNames(), arrayType, arenaBytes, arenaBytes > 0)];
+      if (simdKernels.length === 0 && arenaBytes === 0) return [...functions];
+      return [...functions, runtimeLines(simdKernels, runtimeNames(), arrayType, arenaBytes, arenaBytes > 0)];
     },
   };
 }
