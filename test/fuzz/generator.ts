@@ -223,6 +223,8 @@ export interface Program {
    * program check calls the generated code at every run. Absent: one run, no sizes.
    */
   readonly runs?: readonly SizeRun[];
+  /** Helpers with derivative rules of their own (source text), printed where a function calls them. */
+  readonly rules?: readonly { readonly name: string; readonly text: string }[];
 }
 
 /** The runs of a program (one empty run when it has no sizes or integer parameters). */
@@ -371,7 +373,8 @@ export function printPrograms(progs: readonly Program[]): string {
     const fns = liveFns(p).map(printFn);
     const text = fns.join("\n");
     const consts = (p.consts ?? []).filter((c) => new RegExp(`\\b${c.name}\\b`).test(text));
-    return consts.length ? [consts.map((c) => `const ${c.name} = ${c.value};`).join("\n"), ...fns] : fns;
+    const rules = (p.rules ?? []).filter((h) => new RegExp(`\\b${h.name}\\(`).test(text)).map((h) => h.text);
+    return [...(consts.length ? [consts.map((c) => `const ${c.name} = ${c.value};`).join("\n")] : []), ...rules, ...fns];
   });
   const code = bodies.join("\n\n");
   const imp = importLine(code);
@@ -482,6 +485,8 @@ export interface GenFlags {
   readonly modulo: boolean;
   /** Triangular loops (`j < i`, `j <= i`, `j = i + 1 ..`) and `Math.floor(i / 2)` indices. */
   readonly triangularLoops: boolean;
+  /** Helpers with their own derivative rules (@vjp, @jvp: right ones), called in expressions. */
+  readonly customRules: boolean;
 }
 
 export const DEFAULT_FLAGS: GenFlags = {
@@ -511,6 +516,7 @@ export const DEFAULT_FLAGS: GenFlags = {
   runTimeSizes: true,
   modulo: true,
   triangularLoops: true,
+  customRules: true,
 };
 
 const LIMIT = 20; // target bound on magnitudes
@@ -572,6 +578,8 @@ class Gen {
   counter = 0;
   loopCounter = 0;
   consts: { name: string; value: number }[] = [];
+  /** Helpers with rules of their own that this program calls, by kind. */
+  rules = new Map<string, { readonly name: string; readonly text: string }>();
   /** No loop counters as numbers (inside conditions, see infeasibleCounterConditions). */
   noCounterLeaves = false;
   /** The entry's size type parameters with their values in each run (empty: no run-time sizes). */
@@ -873,6 +881,7 @@ class Gen {
         return call(r.pick(["Math.max", "Math.min"]), args, NUM, Math.max(...args.map((x) => x.ub)));
       }],
       [2, () => call(r.pick(["relu", "sigmoid", "tanh"]), [a], NUM, u)],
+      [f.customRules ? 2 : 0, () => this.ruleCall(a, d)],
       [1, () => tpl(NUM, [a], Math.exp(1), (k) => `exp(Math.tanh(${k[0]!.s}))`)],
       [f.pieceWiseConstant ? 1 : 0, () => {
         const b = this.scalar(d - 1);
@@ -989,6 +998,70 @@ class Gen {
     const paramOk = this.isEntry && (this.flags.labelParamInLoops || this.loops.length === 0);
     const label = paramOk && r.chance(0.6) ? this.newParam(NUM, "label", k).name : String(r.int(0, k - 1));
     return call("crossEntropy", [z, leaf(INT, label, k)], NUM, 2 * z.ub + Math.log(k));
+  }
+
+  /**
+   * A call of a helper with its own derivative rules, right ones: a rule of numbers (called
+   * as a function in the generated code), one with a loop, one that forward mode leaves to
+   * the body (no @jvp) and one returning a tuple (inlined).
+   */
+  ruleCall(a: Expr, d: number): Expr {
+    const kind = this.r.pick(["softplus", "xtanh", "waves", "pair"] as const);
+    const name = `r${this.tag}${kind}`;
+    const texts: Record<typeof kind, string> = {
+      softplus: `/** @vjp ${name}Vjp
+ * @jvp ${name}Jvp */
+function ${name}(x: number): number {
+  return Math.log(1 + Math.exp(x));
+}
+function ${name}Vjp(x: number, y: number, dy: number): number {
+  return dy / (1 + Math.exp(-x));
+}
+function ${name}Jvp(x: number, y: number, dx: number): number {
+  return dx / (1 + Math.exp(-x));
+}`,
+      xtanh: `/** @vjp ${name}Vjp */
+function ${name}(x: number): number {
+  return x * Math.tanh(x);
+}
+function ${name}Vjp(x: number, y: number, dy: number): number {
+  const t = Math.tanh(x);
+  return dy * (t + x * (1 - t * t));
+}`,
+      waves: `/** @vjp ${name}Vjp
+ * @jvp ${name}Jvp */
+function ${name}(x: number): number {
+  let s = 0;
+  for (let k = 1; k <= 3; k++) s += Math.sin(k * x) / k;
+  return s;
+}
+function ${name}Vjp(x: number, y: number, dy: number): number {
+  let s = 0;
+  for (let k = 1; k <= 3; k++) s += Math.cos(k * x);
+  return dy * s;
+}
+function ${name}Jvp(x: number, y: number, dx: number): number {
+  let s = 0;
+  for (let k = 1; k <= 3; k++) s += Math.cos(k * x) * dx;
+  return s;
+}`,
+      pair: `/** @vjp ${name}Vjp */
+function ${name}(a: number, b: number): number {
+  return a * Math.cos(b);
+}
+function ${name}Vjp(a: number, b: number, y: number, dy: number): [number, number] {
+  return [dy * Math.cos(b), -dy * a * Math.sin(b)];
+}`,
+    };
+    if (!this.rules.has(kind)) this.rules.set(kind, { name, text: texts[kind] });
+    // (softplus: exp(-x) must not overflow, so its argument is kept within +-20)
+    const x = kind === "softplus" && a.ub > 20 ? tpl(NUM, [a], 20, (k) => `20 * Math.tanh(${k[0]!.s})`) : a;
+    if (kind === "pair") {
+      const b = this.scalar(d - 1);
+      return { ...call(name, [x, b], NUM, x.ub), tag: "helper" };
+    }
+    const ub = kind === "softplus" ? x.ub + 0.7 : kind === "xtanh" ? x.ub : 1.9;
+    return { ...call(name, [x], NUM, ub), tag: "helper" };
   }
 
   helperCall(h: HelperSig, d: number): Expr {
@@ -2025,7 +2098,10 @@ export function generateProgram(seed: number, flags: GenFlags = DEFAULT_FLAGS): 
   for (let k = 0; k < nTensors; k++) g.newParam(ten(g.randomShape()));
   const { fn } = g.fn(`e${seed}`, true, params, ret, r.int(3, 6));
   fns.push(fn);
-  return { seed, fns, ...(g.consts.length ? { consts: g.consts } : {}), ...(runs ? { runs } : {}) };
+  return {
+    seed, fns, ...(g.consts.length ? { consts: g.consts } : {}), ...(runs ? { runs } : {}),
+    ...(g.rules.size ? { rules: [...g.rules.values()] } : {}),
+  };
 }
 
 /** How many runs (sets of sizes) a program with run-time sizes is checked at. */
