@@ -45,7 +45,9 @@ export function lowerStatements(cx: Lowering, stmts: readonly TS.Statement[], en
   for (let k = 0; k < stmts.length; k++) {
     const s = stmts[k]!;
     cx.b.loc = cx.src.locOf(s);
-    const rest = stmts.slice(k + 1);
+    // (the statements after s, copied only where they are needed: a copy per statement
+    // would make a long function quadratic)
+    const rest = (): TS.Statement[] => stmts.slice(k + 1);
     if (ts.isReturnStatement(s)) {
       if (!s.expression) return cx.fail(s, "ADG1011", "A DSL function must return a number or a tensor.", "Write return <expression>.");
       if (cx.inLoop()) {
@@ -59,20 +61,20 @@ export function lowerStatements(cx: Lowering, stmts: readonly TS.Statement[], en
       return null; // the rest of the block is unreachable
     }
     if (!cx.inLoop()) {
-      if (ts.isBlock(s) && containsReturn(s)) return lowerStatements(cx, [...s.statements, ...rest], env);
-      if (ts.isIfStatement(s) && containsReturn(s)) return lowerReturningIf(cx, s, rest, env);
+      if (ts.isBlock(s) && containsReturn(s)) return lowerStatements(cx, [...s.statements, ...rest()], env);
+      if (ts.isIfStatement(s) && containsReturn(s)) return lowerReturningIf(cx, s, rest(), env);
     }
     const loop = loopOf(s);
     if (loop) {
       lowerLoop(cx, loop, env);
-      if (!cx.inLoop() && containsReturn(loop)) return afterReturningLoop(cx, loop, rest, env);
+      if (!cx.inLoop() && containsReturn(loop)) return afterReturningLoop(cx, loop, rest(), env);
     } else {
       lowerStatement(cx, s, env);
     }
-    if (cx.inLoop() && rest.length > 0) {
+    if (cx.inLoop() && k + 1 < stmts.length) {
       const flags = jumpFlags(cx, s);
       if (flags.length > 0) {
-        lowerUnlessJumped(cx, s, flags, rest, env);
+        lowerUnlessJumped(cx, s, flags, rest(), env);
         return null;
       }
     }
