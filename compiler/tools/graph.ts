@@ -32,7 +32,9 @@ export function graphOf(grad: GradFunc, primalParams: number): string {
         lines.push(`${indent}${node(instr.result)} [label="${esc(String(value))}", shape=plaintext];`);
         return;
       }
-      lines.push(`${indent}${node(instr.result)} [label="${label(instr.result, instr.op)}", color="${color(backward)}", tooltip="${esc(showType(instr.result.type))}, line ${instr.loc.line}"];`);
+      // (a call of a derivative rule is labelled with the rule's name)
+      const op = instr.op === "call" ? (instr.attrs as { name: string }).name : instr.op;
+      lines.push(`${indent}${node(instr.result)} [label="${label(instr.result, op)}", color="${color(backward)}", tooltip="${esc(showType(instr.result.type))}, line ${instr.loc.line}"];`);
       for (const a of instr.args) lines.push(`${indent}${node(a)} -> ${node(instr.result)};`);
       return;
     }
