@@ -14,15 +14,24 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { cacheDir, requireCached } from "../codeCache.js";
+import { layOut } from "./layout.js";
 
 /** Modules larger than this are formatted on two threads. */
 const PARALLEL_BYTES = 1_000_000;
 
-export async function formatChunks(chunks: readonly string[]): Promise<string> {
-  // pieces formatted before (a kernel of the same shapes, an unchanged entry) come from the
-  // cache; only the others are formatted, and prettier is not even loaded when none is new
+/** A top-level piece of the module; `kernel`: a kernel's function, written by the kernel writer. */
+export interface Piece {
+  readonly text: string;
+  readonly kernel?: boolean;
+}
+
+export async function formatChunks(pieces: readonly Piece[]): Promise<string> {
+  // a kernel whose layout is prettier's but for indentation is laid out here (layout.ts);
+  // pieces formatted before (an unchanged entry, a kernel prettier had to break) come from
+  // the cache; only the others are formatted, and prettier is not even loaded when none is new
   const cache = formatCache();
-  const out: (string | undefined)[] = chunks.map((c) => cache?.get(c));
+  const chunks = pieces.map((p) => p.text);
+  const out: (string | undefined)[] = pieces.map((p) => (p.kernel ? layOut(p.text) : undefined) ?? cache?.get(p.text));
   const missing = chunks.flatMap((c, k) => (out[k] === undefined ? [k] : []));
   if (missing.length) {
     const formatted = await formatPieces(missing.map((k) => chunks[k]!));

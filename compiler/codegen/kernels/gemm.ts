@@ -182,7 +182,7 @@ export function gemm(w: Writer, g: Gemm): void {
   w.line(`// ${g.what}`);
   if (typeof M !== "number") {
     // blocks of MR rows while they fit, then the leftover rows one at a time
-    const MB = w.bind(`${g.names[0]}Blocks`, `${M} - ${IDENTIFIER.test(M) ? M : `(${M})`} % ${MR}`);
+    const MB = w.bind(`${g.names[0]}Blocks`, `${M} - (${IDENTIFIER.test(M) ? M : `(${M})`} % ${MR})`);
     w.loop(g.names[0], { lo: "0", hi: MB }, (i) => rowTile(i, MR), MR);
     w.loop(g.names[0], { lo: MB, hi: M }, (i) => rowTile(i, 1));
     return;
