@@ -61,7 +61,7 @@ export function tsKernel(
     result: value(tensorType(resultShape)),
   } as unknown as SimpleInstr;
   const { name } = registry.kernelFor(instr);
-  const source = registry.emit().join("\n");
+  const source = registry.emit().flat().join("\n");
   const js = ts.transpileModule(source, { compilerOptions: { target: ts.ScriptTarget.ES2022 } }).outputText;
   return new Function(`${js}\nreturn ${name};`)() as (...buffers: Arr[]) => void;
 }
