@@ -573,6 +573,68 @@ export function inplace<N extends number>(x: Tensor<[N]>): number {
     }
   });
 
+  it("a loop body's costly calls are residuals: the reversed iteration pops them instead of calling again", async () => {
+    const source = `${IMPORT}
+export function lse<N extends number>(x: Tensor<[N]>): number {
+  let im = 0;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[im]) im = i;
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += Math.exp(x[i] - x[im]);
+  return x[im] + Math.log(s);
+}
+export function grow<N extends number>(x: Tensor<[N]>): number {
+  let s = 0;
+  let i = 0;
+  while (s < 10 && i < 1000) {
+    s += Math.exp(x[i % x.length]) * Math.tanh(x[(i + 1) % x.length] + 2);
+    i++;
+  }
+  return s * Math.log(s);
+}
+export function nest<N extends number>(w: Tensor<[N]>, steps: number): number {
+  let h = 0.5;
+  for (let t = 0; t < steps; t++) {
+    let s = 0;
+    for (let j = 0; j < w.length; j++) s += Math.tanh(w[j] * h + t) * Math.exp(-w[j]);
+    h = Math.log(1 + s * s);
+  }
+  return h;
+}
+`;
+    const r = await compileOrThrow(source, { fileName: "model.ts" });
+    const code = r.code!;
+    const fn = (name: string): string => {
+      const from = code.slice(code.indexOf(`export function ${name}(`));
+      return from.slice(0, from.indexOf("\n}\n"));
+    };
+    // calls in code, not in the comments that quote the source line
+    const calls = (text: string, f: string) => text.split("\n").filter((l) => !l.trim().startsWith("//")).join("\n").split(`Math.${f}(`).length - 1;
+    // lse: one Math.exp per element in the whole gradient, none in the backward pass
+    expect(calls(fn("lseGradInto"), "exp")).toBe(1);
+    expect(calls(fn("lseBackward"), "exp")).toBe(0);
+    // the while loop's reversal pops both calls (its trip count known only at run time)
+    expect(calls(fn("growBackward"), "exp") + calls(fn("growBackward"), "tanh")).toBe(0);
+    const m = await importCode<Record<string, Fn>>(code);
+    const stacks = (tape: unknown): Record<string, number> => Object.fromEntries(Object.entries(tape as Record<string, unknown>)
+      .filter((e): e is [string, { top: number }] => typeof e[1] === "object" && e[1] !== null && "top" in e[1])
+      .map(([k, st]) => [k, st.top]));
+    for (const n of [3, 50]) {
+      const x = rand(n, n);
+      expect(stacks(m.lseForward!(x))).toEqual({ expTape: n });
+      const w = rand(n, n + 1, 0.5);
+      // nest keeps h per step (its log's derivative needs the recomputed s, not log's value);
+      // the inner loop's residuals live within one reversed step, not on the tape
+      expect(Object.values(stacks(m.nestForward!(w, 4))).reduce((a, b) => a + b, 0)).toBe(4);
+      for (const [name, args] of [["lse", [x]], ["grow", [x]], ["nest", [w, 4]]] as const) {
+        const g = m[`${name}Grad`]!(...args);
+        const wrt = args.map((a) => (typeof a === "number" ? undefined : g.grads[Object.keys(g.grads)[0]!]));
+        expect(directionalCheck((a) => m[name]!(...a), [...args], wrt, { seed: 9 }), name).toBeLessThan(1e-6);
+        const back = m[`${name}Backward`]!(m[`${name}Forward`]!(...args));
+        for (const k of Object.keys(g.grads)) expect(maxRelErr(back[k], g.grads[k]), `${name} split`).toBe(0);
+      }
+    }
+  });
+
   it("a table filled row by row keeps one record per element written, not the table per row", async () => {
     const k = CASES.find((c) => c.entry === "sdtw")!;
     const m = await importCode<Record<string, Fn>>((await compileOrThrow(k.source, { fileName: "model.ts" })).code!);

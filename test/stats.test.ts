@@ -148,11 +148,14 @@ export function lse<N extends number>(x: Tensor<[N]>): number {
   return m + Math.log(s);
 }
 `;
-    // max's adjoint needs the old m at each of the N - 1 trips
+    // max's adjoint needs the old m at each of the N - 1 trips; the reversed exp loop reads
+    // each Math.exp from a residual tape (N numbers) rather than calling it again
     const s = await statsOf(lse);
-    expect(s.stacks.map((st) => st.name)).toEqual(["mTape"]);
-    expect(s.stacks[0]!.pushes).toEqual([{ kind: "total", bytes: { terms: [{ coef: 8, syms: ["N"] }, { coef: -8, syms: [] }] } }]);
+    expect(s.stacks.map((st) => st.name)).toEqual(["expTape", "mTape"]);
+    expect(s.stacks[0]!.pushes).toEqual([{ kind: "total", bytes: { terms: [{ coef: 8, syms: ["N"] }] } }]);
+    expect(s.stacks[1]!.pushes).toEqual([{ kind: "total", bytes: { terms: [{ coef: 8, syms: ["N"] }, { coef: -8, syms: [] }] } }]);
     expect(formatTapeStats(s)).toContain("mTape: 8·N - 8 bytes");
+    expect(formatTapeStats(s)).toContain("expTape: 8·N bytes");
     expect(formatTapeStats(s)).toContain("(where the trip count N - 1 is at least 0");
     // y[i] overwritten at every one of steps · N writes: one number each, 8·N·steps bytes
     const inplace = `import { type Tensor, zeros } from "adgen";

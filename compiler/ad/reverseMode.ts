@@ -59,9 +59,13 @@ class Layered {
 
 type Adj = Layered;
 
-/** What a loop's forward copy left for its reversal: one tape per carried value (and a while's trip count). */
+/**
+ * What a loop's forward copy left for its reversal: one tape per carried value, then one per
+ * residual (a costly op of the body whose numbers it pushed), and a while's trip count.
+ */
 interface LoopTapes {
   readonly tapes: readonly Value[];
+  readonly residuals: readonly SimpleInstr[];
   readonly count?: Value;
 }
 
@@ -79,6 +83,8 @@ interface Ctx {
   undo?: Map<UndoChain, Slot>;
   /** A reversed iteration's recomputation over restored tensors (straight chains; see undoTapes.ts). */
   forwarding?: Forwarding;
+  /** A reversed iteration: the residuals it popped, which its recomputation does not compute again. */
+  popped?: ReadonlySet<ValueId>;
   /** A reversed iteration of deep chains: the tensors as the adjoints have restored them so far. */
   restore?: Restore;
 }
@@ -115,6 +121,8 @@ class ReverseMode {
   private readonly chains = new Map<Block, Map<number, UndoChain>>();
   /** Each store of a chain -> the chains whose tapes it pushes onto (its own loop's, enclosing deep chains'). */
   private readonly pushers = new Map<SimpleInstr, UndoChain[]>();
+  /** Each loop body's residuals (see residualsOf). */
+  private readonly residuals = new Map<Block, SimpleInstr[]>();
 
   constructor(private readonly fn: Func) {
     this.b = createBuilder(maxValueId(fn.body) + 1, fn.loc);
@@ -193,6 +201,7 @@ class ReverseMode {
       b.loc = instr.loc;
       if (isSimple(instr)) {
         b.origin = instr.origin ?? instr.result.id;
+        if (ctx.popped?.has(instr.result.id)) continue;
         if (ctx.recompute && instr.op === "checkIndex") {
           ctx.P.set(instr.result.id, this.primal(ctx, instr.args[0]!));
           continue;
@@ -289,6 +298,44 @@ class ReverseMode {
   }
 
   /**
+   * The residuals of a loop body: its costly ops (OpDef.costly: exp, log, tanh...) that
+   * compute a number from what changes between iterations. The forward copy pushes each
+   * one's number and the reversed iteration pops it rather than calling the function
+   * again (JAX and PyTorch keep such residuals too); where the backward pass reads none,
+   * dead-code elimination removes the tape with its pushes. A body that updates a tensor in
+   * place (an undo chain) has none: its tape holds the numbers it overwrites and nothing
+   * else, one per write (SPEC section 5), and its reversal recomputes the rest.
+   */
+  private residualsOf(body: Block, carried: readonly Value[]): SimpleInstr[] {
+    let r = this.residuals.get(body);
+    if (!r && this.chainsOf(body, carried).size) this.residuals.set(body, (r = []));
+    if (!r) {
+      const varies = new Set<ValueId>(body.params.map((p) => p.id));
+      r = [];
+      for (const instr of body.instrs) {
+        if (!isSimple(instr)) {
+          resultsOf(instr).forEach((v) => varies.add(v.id));
+          continue;
+        }
+        if (!instr.args.some((a) => varies.has(a.id))) continue;
+        varies.add(instr.result.id);
+        if (OPS[instr.op].costly && instr.result.type.kind === "f64") r.push(instr);
+      }
+      this.residuals.set(body, r);
+    }
+    return r;
+  }
+
+  /** Each residual's tape value and push, at the end of a forward copy's iteration. */
+  private pushResiduals(residuals: readonly SimpleInstr[], tapeParams: readonly Value[], bctx: Ctx): Value[] {
+    return residuals.map((r, k) => this.b.emit("push", [tapeParams[k]!, this.primal(bctx, r.result)], {}, tapeParams[k]!.name));
+  }
+
+  private residualTape(r: SimpleInstr): string {
+    return `${r.result.name ?? OPS[r.op].name ?? r.op}Tape`;
+  }
+
+  /**
    * At the start of an iteration's forward copy: pushes each carried value, or, for a
    * tensor written element by element, arranges for the stores to push what they overwrite.
    * Returns a function giving the tapes after the iteration.
@@ -313,10 +360,12 @@ class ReverseMode {
   private cloneFor(L: ForInstr, ctx: Ctx): void {
     const { b } = this;
     const [iv, ...carried] = L.body.params as [Value, ...Value[]];
-    const tapeInit = this.newTapes(carried);
+    const residuals = this.residualsOf(L.body, carried);
+    const tapeNames = [...carried.map((p) => `${p.name ?? "v"}Tape`), ...residuals.map((r) => this.residualTape(r))];
+    const tapeInit = [...this.newTapes(carried), ...residuals.map((r) => b.emit("tape", [], {}, this.residualTape(r)))];
     const iv2 = b.value(F64, iv.name);
     const carried2 = carried.map((p) => b.value(p.type, p.name));
-    const tapeParams = carried.map((p) => b.value(TAPE, `${p.name ?? "v"}Tape`));
+    const tapeParams = tapeNames.map((n) => b.value(TAPE, n));
     const bctx = this.child(ctx);
     bctx.P.set(iv.id, iv2);
     carried.forEach((p, k) => bctx.P.set(p.id, carried2[k]!));
@@ -328,11 +377,11 @@ class ReverseMode {
       // each iteration's incoming carried values (or what it overwrites), for the reversed iteration
       const after = this.recordIteration(L.body, carried, carried2, tapeParams, bctx);
       this.clone(L.body.instrs, bctx);
-      pushed = after();
+      pushed = [...after(), ...this.pushResiduals(residuals, tapeParams.slice(carried.length), bctx)];
       threaded = thread.yields();
     });
     const results = carried.map((r, k) => b.value(L.results[k]!.type, r.name));
-    const tapes = carried.map((p) => b.value(TAPE, `${p.name ?? "v"}Tape`));
+    const tapes = tapeNames.map((n) => b.value(TAPE, n));
     const thResults = this.threadResults(thread.init);
     b.loc = L.loc;
     b.push(makeFor([...results, ...tapes, ...thResults], this.primal(ctx, L.start), this.primal(ctx, L.end), L.step,
@@ -341,16 +390,18 @@ class ReverseMode {
       L.loc));
     thread.finish(thResults);
     L.results.forEach((r, k) => ctx.P.set(r.id, results[k]!));
-    ctx.tapes.set(L, { tapes });
+    ctx.tapes.set(L, { tapes, residuals });
   }
 
   private cloneWhile(W: WhileInstr, ctx: Ctx): void {
     const { b } = this;
-    const tapeInit = this.newTapes(W.body.params);
+    const residuals = this.residualsOf(W.body, W.body.params);
+    const tapeNames = [...W.body.params.map((p) => `${p.name ?? "v"}Tape`), ...residuals.map((r) => this.residualTape(r))];
+    const tapeInit = [...this.newTapes(W.body.params), ...residuals.map((r) => b.emit("tape", [], {}, this.residualTape(r)))];
     const zero = b.const(0);
     const carry = (): { carried: Value[]; tapes: Value[]; count: Value } => ({
       carried: W.body.params.map((p) => b.value(p.type, p.name)),
-      tapes: W.body.params.map((p) => b.value(TAPE, `${p.name ?? "v"}Tape`)),
+      tapes: tapeNames.map((n) => b.value(TAPE, n)),
       count: b.value(F64, "trips"),
     });
     const thread = this.threadInto(W, ctx);
@@ -370,7 +421,7 @@ class ReverseMode {
       const after = this.recordIteration(W.body, W.body.params, d.carried, d.tapes, bctx);
       next = b.emit("add", [d.count, b.const(1)], {}, "trips");
       this.clone(W.body.instrs, bctx);
-      pushed = after();
+      pushed = [...after(), ...this.pushResiduals(residuals, d.tapes.slice(W.body.params.length), bctx)];
       threaded = thread.yields();
     });
     const body = makeBlock([...d.carried, ...d.tapes, d.count, ...thread.params()], bodyInstrs,
@@ -381,7 +432,7 @@ class ReverseMode {
     b.push(makeWhile([...r.carried, ...r.tapes, r.count, ...thResults], [...W.init.map((v) => this.primal(ctx, v)), ...tapeInit, zero, ...thread.init], cond, body, W.loc));
     thread.finish(thResults);
     W.results.forEach((res, k) => ctx.P.set(res.id, r.carried[k]!));
-    ctx.tapes.set(W, { tapes: r.tapes, count: r.count });
+    ctx.tapes.set(W, { tapes: r.tapes, residuals, count: r.count });
   }
 
   // ------------------------------------------------------------------ adjoints
@@ -525,7 +576,7 @@ class ReverseMode {
     const last = this.lastOf(L, start, end);
     const stop = b.emit("sub", [start, b.const(L.step)], {});
     const iv2 = b.value(F64, iv.name);
-    const restored = this.reversedLoop(L.body, carried, L.init, L.results, dRs, saved.tapes, adj, ctx, L.loc, (tapes, adjoints, body, yields, results) =>
+    const restored = this.reversedLoop(L.body, carried, L.init, L.results, dRs, saved, adj, ctx, L.loc, (tapes, adjoints, body, yields, results) =>
       makeFor(results, last, stop, -L.step, [...saved.tapes, ...adjoints], makeBlock([iv2, ...tapes, ...body.params], body.instrs, yields), L.loc),
     (bctx) => bctx.P.set(iv.id, iv2));
     this.unloop(L, ctx, restored);
@@ -540,7 +591,7 @@ class ReverseMode {
     const last = b.emit("sub", [saved.count, b.const(1)], {});
     const stop = b.const(-1);
     const r = b.value(F64, "trip");
-    const restored = this.reversedLoop(W.body, W.body.params, W.init, W.results, dRs, saved.tapes, adj, ctx, W.loc, (tapes, adjoints, body, yields, results) =>
+    const restored = this.reversedLoop(W.body, W.body.params, W.init, W.results, dRs, saved, adj, ctx, W.loc, (tapes, adjoints, body, yields, results) =>
       makeFor(results, last, stop, -1, [...saved.tapes, ...adjoints], makeBlock([r, ...tapes, ...body.params], body.instrs, yields), W.loc),
     () => {});
     this.unloop(W, ctx, restored);
@@ -554,13 +605,14 @@ class ReverseMode {
    * those tensors as the reversed loop leaves them (as the loop found them), by position.
    */
   private reversedLoop(
-    body: Block, carried: readonly Value[], init: readonly Value[], finals: readonly Value[], dRs: readonly (Value | undefined)[], tapes: readonly Value[],
+    body: Block, carried: readonly Value[], init: readonly Value[], finals: readonly Value[], dRs: readonly (Value | undefined)[], saved: LoopTapes,
     adj: Adj, ctx: Ctx,
     loc: Instr["loc"],
     make: (tapeParams: Value[], adjointInit: Value[], inner: Block, yields: Value[], results: Value[]) => Instr,
     bind: (bctx: Ctx) => void,
   ): Map<number, Value> {
     const { b } = this;
+    const { tapes, residuals } = saved;
     const free = freeValues(body, (id) => this.within(id, body));
     const dCinit = carried.map((p, k) => dRs[k] ?? this.zero(p));
     const dFinit = free.map((f) => adj.get(f.id) ?? this.zero(f));
@@ -596,6 +648,13 @@ class ReverseMode {
         bctx.P.set(p.id, v);
         return b.emit("drop", [tapeParams[k]!], { of: p.type }, tapeParams[k]!.name);
       });
+      // the residuals' numbers, for the recomputation to read instead of calling the functions again
+      residuals.forEach((r, n) => {
+        const t = tapeParams[carried.length + n]!;
+        bctx.P.set(r.result.id, b.emit("peek", [t], { of: F64 }, r.result.name));
+        popped.push(b.emit("drop", [t], { of: F64 }, t.name));
+      });
+      if (residuals.length) bctx.popped = new Set(residuals.map((r) => r.result.id));
       // index-free chains: the stores' indices first, then the popped numbers go back there
       const slice = new Set([...chains.values()].flatMap((c) => c.indexSlice));
       const early = body.instrs.filter((x) => slice.has(x));

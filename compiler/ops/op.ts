@@ -100,6 +100,12 @@ export interface OpDef<K extends SimpleOp> {
   readonly eval?: (...args: number[]) => number | boolean;
   /** The Math function DSL code calls for it (Math.exp -> "exp"), if any. */
   readonly math?: string;
+  /**
+   * A call that costs more than keeping its result (a transcendental Math function, 5-20 ns
+   * in V8 against about 1 ns for a push and a pop): in a loop body, the forward copy pushes
+   * its number and the reversed iteration pops it instead of computing it again.
+   */
+  readonly costly?: true;
 }
 
 export type OpTable = { readonly [K in SimpleOp]: OpDef<K> };

@@ -43,8 +43,15 @@ function math<K extends Unary>(name: K, d: string, tensors = true): OpDef<K> {
     doc: `Math.${name}(x)`, family: "unary", type: unaryType(name, tensors),
     vjp: d === "nondiff" ? "nondiff" : dx<K>(d), jvp: d === "nondiff" ? "nondiff" : tx<K>(d),
     emit: { js: ([x]) => `Math.${name}(${x})` }, eval: f, math: name,
+    ...(COSTLY.has(name) ? { costly: true as const } : {}),
   };
 }
+
+/** The Math functions that a reversed loop reads from a tape rather than calling again (OpDef.costly). */
+const COSTLY: ReadonlySet<string> = new Set([
+  "exp", "log", "sin", "cos", "tan", "tanh", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh",
+  "log1p", "expm1", "log2", "log10", "cbrt", "atan2", "hypot",
+]);
 
 export const UNARY: { readonly [K in Unary]: OpDef<K> } = {
   neg: {
@@ -98,7 +105,7 @@ export const UNARY: { readonly [K in Unary]: OpDef<K> } = {
     doc: "1 / (1 + exp(-x))", family: "unary", type: unaryType("sigmoid"), name: "sig",
     eval: (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))),
     emit: { js: ([x]) => `${x} >= 0 ? 1 / (1 + Math.exp(-${x})) : Math.exp(${x}) / (1 + Math.exp(${x}))`, twice: true },
-    vjp: dx("dy * (y * (1 - y))"), jvp: tx("dy * (y * (1 - y))"),
+    vjp: dx("dy * (y * (1 - y))"), jvp: tx("dy * (y * (1 - y))"), costly: true,
   },
   // relu'(x) = 1 where x > 0, else 0: relu'(0) = 0, and relu'(NaN) = 1 (as PyTorch's
   // threshold_backward, which zeroes the gradient where x <= 0)
@@ -127,6 +134,7 @@ function scalar2<K extends Binary>(k: K, doc: string, js: (a: string, b: string)
   return {
     doc, family: "scalarBinary", type: scalarBinaryType(k), vjp: dab<K>(da, db), jvp: tab<K>(da, db), eval: eval_,
     emit: { js: ([a, b]) => js(a!, b!) }, math: k,
+    ...(COSTLY.has(k) ? { costly: true as const } : {}),
   };
 }
 
