@@ -9,6 +9,8 @@
 // - loop-carried scalars are `let` variables assigned at the end of each iteration (a dead
 //   `let` variable before the loop is taken over instead of copied); carried tensors update
 //   in place, swap buffers or copy, as storage.ts decided;
+// - a reused buffer is cleared for a `zeros` unless every element is written before it is
+//   read (coveredZeros.ts);
 // - a comment before each group of statements names the source line it comes from.
 
 import { Block, ForInstr, IfInstr, Instr, SimpleInstr, Type, Value, ValueId, WhileInstr, resultsOf, sizeOf } from "../../ir/types.js";
@@ -17,6 +19,7 @@ import { NameScope } from "../names.js";
 import { Expressions, formatNumber, paren } from "./expressions.js";
 import { BodyNames } from "./naming.js";
 import { BodySettings } from "./settings.js";
+import { coveredZeros } from "./coveredZeros.js";
 import { BufferClass, StoragePlan, isElementwise } from "./storage.js";
 import { Uses } from "./uses.js";
 
@@ -60,6 +63,8 @@ class Printer implements BodyPrinter {
   /** While printing a backward function: the values that come from the tape. */
   private readonly forward = new Set<ValueId>();
   private fromTape = false;
+  /** The zeros overwritten before they are read: a reused buffer needs no fill (coveredZeros.ts). */
+  private readonly covered: ReadonlySet<ValueId>;
 
   constructor(
     private readonly body: Block,
@@ -71,6 +76,7 @@ class Printer implements BodyPrinter {
     this.n = new BodyNames(body, uses, plan, names, settings);
     this.x = new Expressions(this.n, uses, settings.keep ?? new Set(), new Set(body.yields.map((y) => y.id)), (d) => this.dim(d), (name) => settings.helpers.rule(name));
     this.arrayType = settings.arrayType;
+    this.covered = coveredZeros(body, uses);
     for (const cls of plan.classes) {
       if (cls.targets) continue;
       let pos: { block: Block; index: number } | undefined = uses.defAt.get(cls.home.id);
@@ -214,7 +220,7 @@ class Printer implements BodyPrinter {
     const cls = n.clsOf(r);
     switch (instr.op) {
       case "zeros":
-        if (!this.ensureDeclared(cls!, out, block)) out.push(`${n.varOf(cls!)}.fill(0);`);
+        if (!this.ensureDeclared(cls!, out, block) && !this.covered.has(r.id)) out.push(`${n.varOf(cls!)}.fill(0);`);
         return;
       case "broadcast":
         this.ensureDeclared(cls!, out, block);
