@@ -18,6 +18,9 @@
 //   elimination, so only what the backward pass needs is saved (the running maximum of a
 //   hand-written max-pool, the hidden state of an RNN), and a tensor accumulated with `+=`
 //   (a hand-written convolution) is never saved.
+// - A loop body's costly calls (exp, log, tanh...: OpDef.costly) are residuals: the forward
+//   copy pushes their numbers, the reversed iteration pops them instead of calling again
+//   (not in a body that updates a tensor in place, whose tape keeps only what it overwrites).
 // - Outer values that a loop body reads get their adjoints carried through the reversed
 //   loop (the `+=` into dW of a hand-written layer accumulates across iterations).
 // - A branch's condition is read from the forward pass (top level) or recomputed.
