@@ -6,7 +6,7 @@
 
 import { describe, expect, it } from "vitest";
 import { compile } from "../compiler/pipeline.js";
-import { compileModule, directionalCheck, rng } from "./helpers.js";
+import { compileModule, compileOrThrow, directionalCheck, importCode, rng } from "./helpers.js";
 
 const random = rng(11);
 const vec = (n: number): Float64Array => Float64Array.from({ length: n }, () => random() * 2 - 1);
@@ -177,5 +177,74 @@ export function f(z: Tensor<[4]>): number { return crossEntropy(z, ${label}); }`
       expect(r.diagnostics.map((d) => [d.code, d.line, d.col])).toEqual([["ADG1009", 2, 68]]);
       expect(r.diagnostics[0]!.message).toMatch(msg);
     }
+  });
+});
+
+describe("an index a + i made on every iteration is checked once before the loop", () => {
+  const T = `import { type Tensor } from "adgen";\n`;
+  // a packed lower triangle, as gmm's l: entry (i, j), j < i, at j (2d - j - 1) / 2 + i - j - 1
+  const TRI = `${T}export function tri<D extends number, L extends number>(x: Tensor<[D]>, l: Tensor<[L]>): number {
+  const d = x.length;
+  let s = 0;
+  for (let j = 0; j < d; j++) {
+    const base = (j * (2 * d - j - 1)) / 2 - j - 1;
+    for (let i = j + 1; i < d; i++) s += l[base + i] * x[i] * x[j];
+  }
+  return s;
+}
+`;
+  const triJs = (x: Float64Array, l: Float64Array): number => {
+    const d = x.length;
+    let s = 0;
+    for (let j = 0; j < d; j++) {
+      const base = (j * (2 * d - j - 1)) / 2 - j - 1;
+      for (let i = j + 1; i < d; i++) s += l[base + i]! * x[i]! * x[j]!;
+    }
+    return s;
+  };
+
+  it("a triangular loop's packed index: no check inside the inner loop, the same values and gradients", async () => {
+    const code = (await compileOrThrow(TRI, { fileName: "model.ts" })).code!;
+    const body = code.slice(code.indexOf("export function tri("), code.indexOf("\n}\n", code.indexOf("export function tri(")));
+    // the inner loop's body is one statement: no check in it
+    expect(body).toMatch(/for \(let i = start; i < D; i\+\+\) \{\n\s*s = s \+ /);
+    expect(body.match(/throw new RangeError/g)).toHaveLength(1);
+    const m = await importCode<Record<string, any>>(code);
+    for (const d of [1, 2, 5]) {
+      const x = vec(d);
+      const l = vec((d * (d - 1)) / 2);
+      expect(m.tri(x, l)).toBeCloseTo(triJs(x, l), 12);
+      const g = m.triGrad(x, l);
+      expect(directionalCheck((a) => m.tri(a[0], a[1]), [x, l], [g.grads.x, g.grads.l])).toBeLessThan(1e-6);
+    }
+    // l one entry short: the first index out of range, 9 (row 4, column 3), before the inner loop runs it
+    expect(() => m.tri(vec(5), vec(9))).toThrow(new RangeError("model.ts:7: l[base + i]: dimension 0 of shape [L] takes the integers 0 to L - 1, not 9"));
+    expect(() => m.triGrad(vec(5), vec(9))).toThrow(RangeError);
+  });
+
+  it("an access under an if in the loop keeps its own check: no error for indices it never reads", async () => {
+    const m = await compileModule(`${T}export function f<N extends number>(x: Tensor<[N]>, a: number, n: number): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) if (i < 2) s += x[a + i] * x[a + i];
+  return s;
+}
+`);
+    const x = vec(4);
+    // a + i for i < 2 stays inside x; a + n - 1 would not
+    expect(m.f(x, 2, 10)).toBeCloseTo(x[2]! ** 2 + x[3]! ** 2, 12);
+    expect(() => m.f(x, 3, 10)).toThrow(new RangeError("model.ts:4: x[a + i]: dimension 0 of shape [N] takes the integers 0 to N - 1, not 4"));
+  });
+
+  it("a loop that does not run checks nothing", async () => {
+    const m = await compileModule(`${T}export function f<N extends number>(x: Tensor<[N]>, a: number, n: number): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) s += x[a + i];
+  return s;
+}
+`);
+    const x = vec(3);
+    expect(m.f(x, 100, 0)).toBe(0);
+    expect(m.f(x, 1, 2)).toBeCloseTo(x[1]! + x[2]!, 12);
+    expect(() => m.f(x, 2, 2)).toThrow(new RangeError("model.ts:4: x[a + i]: dimension 0 of shape [N] takes the integers 0 to N - 1, not 3"));
   });
 });

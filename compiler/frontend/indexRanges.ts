@@ -16,10 +16,13 @@
 // data, `E[ids[t]]`, or one not provably an integer) gets a run-time check, a `checkIndex`
 // instruction that throws a RangeError naming the tensor, the index and the shape. A check
 // moves out of the loops that do not change its index (loops of a static, positive trip
-// count: the access runs at least once), so it runs once per value of the index.
+// count: the access runs at least once), so it runs once per value of the index. An index
+// `a + i` made on every iteration of the loop of counter i (a triangular loop's
+// `l[base + i]`), with a from outside the loop, is checked once before the loop for every
+// value it takes there, a + start to a + end - 1, rather than on each iteration.
 
 import { type TS } from "./ts.js";
-import { Block, Func, Instr, SimpleInstr, Value, ValueId, isSimple } from "../ir/types.js";
+import { Block, ForInstr, Func, Instr, SimpleInstr, Value, ValueId, isSimple } from "../ir/types.js";
 import { Dim, showDim } from "../ir/dims.js";
 import { maxValueId } from "../ir/walk.js";
 import { IndexSite } from "./context.js";
@@ -33,6 +36,8 @@ interface Frame {
   /** A loop of static, positive trip count: a check may move out of it. */
   readonly hoistable: boolean;
   readonly depth: number;
+  /** The loop whose body the frame's block is. */
+  readonly loop?: ForInstr;
 }
 
 export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite>, src: Source): Func {
@@ -160,6 +165,7 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
     const line = access.loc.line;
     const file = src.displayName.replace(/\\/g, "/").split("/").pop()!;
     const message = `${file}:${line}: ${what}: dimension ${dim} of shape ${shape} takes the integers 0 to ${typeof n === "number" ? n - 1 : `${showDim(n)} - 1`}, not `;
+    if (spanCheck(v, n, message, frames)) return;
     // one check per index value and place: its block (branches of different ifs may sit at
     // the same depth and position) and its position there
     let blockId = blockIds.get(target.block);
@@ -177,6 +183,37 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
     const map = replaced.get(access) ?? new Map<number, Value>();
     map.set(k, checked);
     replaced.set(access, map);
+  };
+
+  /**
+   * v = a + i (or i + a), i the counter of the loop whose body the access sits straight in
+   * (so it runs on every iteration), counting up by one, a defined outside the loop: one
+   * check before the loop, `checkIndex(a, start, end)`, of every value v takes there. The
+   * addition then reads the checked a, which keeps the check alive as long as the access.
+   */
+  const spanCheck = (v: Value, n: Dim, message: string, frames: readonly Frame[]): boolean => {
+    const top = frames[frames.length - 1]!;
+    const L = top.loop;
+    const def = defs.get(v.id);
+    if (!L || L.step !== 1 || frames.length < 2 || def?.op !== "add") return false;
+    const iv = L.body.params[0]!;
+    const at = def.args[0] === iv ? 1 : def.args[1] === iv ? 0 : -1;
+    const a = at < 0 ? undefined : def.args[at]!;
+    if (!a || a === iv || (depthOf.get(a.id) ?? 0) >= top.depth) return false;
+    const key = `span:${def.result.id}:${showDim(n)}:${message}`;
+    if (placed.has(key)) return true;
+    const map = replaced.get(def) ?? new Map<number, Value>();
+    const before = map.get(at) ?? a;
+    const checked: Value = { id: nextId++ as ValueId, type: a.type, ...(a.name ? { name: a.name } : {}) };
+    const instr: SimpleInstr<"checkIndex"> = { op: "checkIndex", result: checked, args: [before, L.start, L.end], attrs: { size: n, message }, loc: def.loc };
+    const parent = frames[frames.length - 2]!;
+    const byIndex = inserts.get(parent.block) ?? new Map<number, Instr[]>();
+    inserts.set(parent.block, byIndex);
+    byIndex.set(parent.index, [...(byIndex.get(parent.index) ?? []), instr]);
+    map.set(at, checked);
+    replaced.set(def, map);
+    placed.set(key, checked);
+    return true;
   };
 
   const fail = (node: TS.Node, message: string, hint: string): never => src.fail(node, "ADG1009", message, hint);
@@ -237,7 +274,7 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
       const endSize = sizeOf.get(instr.end.id);
       if (instr.step > 0 && endSize) upper.set(iv!.id, { size: endSize.size, minus: endSize.minus + 1 });
       walk(instr.body, trip === 0 ? { ...scope, dead: true } : scope,
-        [...here, { block: instr.body, index: 0, hoistable: trip !== undefined && trip > 0, depth: depth + 1 }], depth + 1);
+        [...here, { block: instr.body, index: 0, hoistable: trip !== undefined && trip > 0, depth: depth + 1, loop: instr }], depth + 1);
     });
   };
 

@@ -99,10 +99,12 @@ export const TENSOR: {
       return ctx.b.emit("accum", [t[0] ?? ctx.zero(i.args[0]!), ...i.args.slice(1, -1), tv], {});
     },
   },
-  // an index has no derivative
+  // an index has no derivative. With three arguments (a, start, end), checked before a loop of
+  // counter i from start up to end: a + i for every i, so a (frontend/indexRanges.ts)
   checkIndex: {
-    doc: "i, checked to be an integer in [0, size)", family: "structural", emit: "structural", vjp: "nondiff", jvp: "nondiff",
-    type: (args) => arity("checkIndex", args, 1) ?? (args[0]!.kind === "f64" ? F64 : "checkIndex takes a number"),
+    doc: "i, checked to be an integer in [0, size); or a, with a + i for every i in [start, end)", family: "structural", emit: "structural",
+    vjp: "nondiff", jvp: "nondiff",
+    type: (args) => arity("checkIndex", args, [1, 3]) ?? (args.every((a) => a.kind === "f64") ? F64 : "checkIndex takes numbers"),
   },
   // d reshape(x) = dy reshaped back to x's shape
   reshape: {

@@ -1,11 +1,14 @@
 // The names of one function body's values, decided by one manager: a user's variable keeps
 // its name; an adjoint is named after its primal (dh4 after h4); a layer's output after the
 // layer (conv1Out, computed by the kernel conv1); a reshape after its source; anything else
-// after its op (act for relu) or a generic name (t, buf). A buffer class is one variable,
+// after its op (act for relu) or a generic name (t, buf); a loop's start that the source
+// names like the counter (`let i = j + 1`) is `start`, so the counter keeps its name. A
+// buffer class is one variable,
 // named after the value that first fills it. Names come from the NameScope of the block
 // being printed, so they never collide with each other or with the user's.
 
 import { Block, Value, ValueId } from "../../ir/types.js";
+import { regionsOf } from "../../ir/walk.js";
 import { OPS } from "../../ops/index.js";
 import { NameScope } from "../names.js";
 import { BodySettings } from "./settings.js";
@@ -21,6 +24,8 @@ export class BodyNames {
   readonly inline = new Map<ValueId, { readonly expr: string; readonly depth: number }>();
   private readonly classVar = new Map<BufferClass, string>();
   private readonly suggested = new Map<ValueId, string>();
+  /** Loop starts named like their loop's counter (see hintOf), found on first use. */
+  private starts?: Set<ValueId>;
 
   constructor(
     private readonly body: Block,
@@ -65,9 +70,22 @@ export class BodyNames {
     return c ? this.classVar.get(c) : undefined;
   }
 
+  private startsLikeCounters(): Set<ValueId> {
+    if (this.starts) return this.starts;
+    const starts = new Set<ValueId>();
+    const blocks: Block[] = [this.body];
+    for (let k = 0; k < blocks.length; k++) {
+      for (const instr of blocks[k]!.instrs) {
+        if (instr.op === "for" && instr.start.name !== undefined && instr.start.name === instr.body.params[0]!.name) starts.add(instr.start.id);
+        blocks.push(...regionsOf(instr));
+      }
+    }
+    return (this.starts = starts);
+  }
+
   /** What to call v (before making it unique). */
   hintOf(v: Value, depth = 0): string {
-    if (v.name) return v.name;
+    if (v.name) return this.startsLikeCounters().has(v.id) ? "start" : v.name;
     const s = this.suggested.get(v.id);
     if (s) return s;
     const primal = this.settings.adjoints?.get(v.id);

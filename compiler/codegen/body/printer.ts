@@ -182,6 +182,17 @@ class Printer implements BodyPrinter {
   private scalar(instr: SimpleInstr, block: Block, index: number, out: string[]): void {
     const { n, x } = this;
     const r = instr.result;
+    if (instr.op === "checkIndex" && instr.args.length === 3) {
+      // before a loop of counter i from start up to end: a + i, for every i there (the first bad one reported)
+      const [a, start, end] = instr.args.map((v) => n.nameOf(v)) as [string, string, string];
+      const { size, message } = instr.attrs as { size: Dim; message: string };
+      const L = this.dim(size);
+      const lo = `${a} + ${start}`;
+      const int = `((${lo}) | 0) === ${lo}`;
+      out.push(`if (${start} < ${end} && !(${lo} >= 0 && ${a} + ${end} - 1 < ${L} && ${int})) throw new RangeError(${JSON.stringify(message)} + (${lo} < 0 || !(${int}) ? ${lo} : Math.max(${lo}, ${L})));`);
+      n.bind(r, a);
+      return;
+    }
     if (instr.op === "checkIndex") {
       const i = n.nameOf(instr.args[0]!); // (a variable, see Expressions.canInline, or a literal)
       const { size, message } = instr.attrs as { size: Dim; message: string };
