@@ -295,9 +295,14 @@ class ReverseMode {
     return init.map((v) => this.b.value(v.type, v.name));
   }
 
-  /** A tape per carried value, created before the loop. */
-  private newTapes(carried: readonly Value[]): Value[] {
-    return carried.map((p) => this.b.emit("tape", [], {}, `${p.name ?? "v"}Tape`));
+  /** The names of a loop's tapes: one per carried value, then one per residual. */
+  private tapeNames(carried: readonly Value[], residuals: readonly SimpleInstr[]): string[] {
+    return [...carried.map((p) => `${p.name ?? "v"}Tape`), ...residuals.map((r) => `${r.result.name ?? OPS[r.op].name ?? r.op}Tape`)];
+  }
+
+  /** The loop's tapes, created before it. */
+  private newTapes(names: readonly string[]): Value[] {
+    return names.map((n) => this.b.emit("tape", [], {}, n));
   }
 
   /**
@@ -310,11 +315,11 @@ class ReverseMode {
    * else, one per write (SPEC section 5), and its reversal recomputes the rest.
    */
   private residualsOf(body: Block, carried: readonly Value[]): SimpleInstr[] {
-    let r = this.residuals.get(body);
-    if (!r && this.chainsOf(body, carried).size) this.residuals.set(body, (r = []));
-    if (!r) {
+    const cached = this.residuals.get(body);
+    if (cached) return cached;
+    const r: SimpleInstr[] = [];
+    if (this.chainsOf(body, carried).size === 0) {
       const varies = new Set<ValueId>(body.params.map((p) => p.id));
-      r = [];
       for (const instr of body.instrs) {
         if (!isSimple(instr)) {
           resultsOf(instr).forEach((v) => varies.add(v.id));
@@ -324,18 +329,14 @@ class ReverseMode {
         varies.add(instr.result.id);
         if (OPS[instr.op].costly && instr.result.type.kind === "f64") r.push(instr);
       }
-      this.residuals.set(body, r);
     }
+    this.residuals.set(body, r);
     return r;
   }
 
   /** Each residual's tape value and push, at the end of a forward copy's iteration. */
   private pushResiduals(residuals: readonly SimpleInstr[], tapeParams: readonly Value[], bctx: Ctx): Value[] {
     return residuals.map((r, k) => this.b.emit("push", [tapeParams[k]!, this.primal(bctx, r.result)], {}, tapeParams[k]!.name));
-  }
-
-  private residualTape(r: SimpleInstr): string {
-    return `${r.result.name ?? OPS[r.op].name ?? r.op}Tape`;
   }
 
   /**
@@ -364,8 +365,8 @@ class ReverseMode {
     const { b } = this;
     const [iv, ...carried] = L.body.params as [Value, ...Value[]];
     const residuals = this.residualsOf(L.body, carried);
-    const tapeNames = [...carried.map((p) => `${p.name ?? "v"}Tape`), ...residuals.map((r) => this.residualTape(r))];
-    const tapeInit = [...this.newTapes(carried), ...residuals.map((r) => b.emit("tape", [], {}, this.residualTape(r)))];
+    const tapeNames = this.tapeNames(carried, residuals);
+    const tapeInit = this.newTapes(tapeNames);
     const iv2 = b.value(F64, iv.name);
     const carried2 = carried.map((p) => b.value(p.type, p.name));
     const tapeParams = tapeNames.map((n) => b.value(TAPE, n));
@@ -399,8 +400,8 @@ class ReverseMode {
   private cloneWhile(W: WhileInstr, ctx: Ctx): void {
     const { b } = this;
     const residuals = this.residualsOf(W.body, W.body.params);
-    const tapeNames = [...W.body.params.map((p) => `${p.name ?? "v"}Tape`), ...residuals.map((r) => this.residualTape(r))];
-    const tapeInit = [...this.newTapes(W.body.params), ...residuals.map((r) => b.emit("tape", [], {}, this.residualTape(r)))];
+    const tapeNames = this.tapeNames(W.body.params, residuals);
+    const tapeInit = this.newTapes(tapeNames);
     const zero = b.const(0);
     const carry = (): { carried: Value[]; tapes: Value[]; count: Value } => ({
       carried: W.body.params.map((p) => b.value(p.type, p.name)),

@@ -195,11 +195,11 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
     const top = frames[frames.length - 1]!;
     const L = top.loop;
     const def = defs.get(v.id);
-    if (!L || L.step !== 1 || frames.length < 2 || def?.op !== "add") return false;
+    if (!L || L.step !== 1 || def?.op !== "add") return false;
     const iv = L.body.params[0]!;
     const at = def.args[0] === iv ? 1 : def.args[1] === iv ? 0 : -1;
     const a = at < 0 ? undefined : def.args[at]!;
-    if (!a || a === iv || (depthOf.get(a.id) ?? 0) >= top.depth) return false;
+    if (!a || (depthOf.get(a.id) ?? 0) >= top.depth) return false;
     const key = `span:${def.result.id}:${showDim(n)}:${message}`;
     if (placed.has(key)) return true;
     const map = replaced.get(def) ?? new Map<number, Value>();

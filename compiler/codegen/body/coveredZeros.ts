@@ -11,8 +11,9 @@
 // store covers a box: per dimension the constant index, or the whole range of a loop
 // counter that runs up by one from a constant start to an end it can name (a literal or a
 // size); a dimension the store does not index (a row stored whole) is covered entirely.
-// The zeros is covered once boxes that cover every dimension but the first together cover
-// the first from 0 to its size. Linear in the size of the chain.
+// The zeros is covered when, at the end of its chain, boxes that cover every dimension but
+// the first together cover the first from 0 to its size (more stores only add boxes). Linear
+// in the size of the chain, but for sorting the boxes once.
 
 import { Block, ForInstr, Instr, SimpleInstr, Value, ValueId, isSimple } from "../../ir/types.js";
 import { Dim, showDim } from "../../ir/dims.js";
@@ -49,21 +50,24 @@ function covers(z: SimpleInstr, block: Block, index: number, uses: Uses): boolea
   const boxes: Span[][] = [];
   let v: Value = z.result;
   let at = index;
-  for (;;) {
-    const link = nextLink(v, block, at, uses);
-    if (!link) return false;
+  for (let link = nextLink(v, block, at, uses); link; link = nextLink(v, block, at, uses)) {
     const { instr, index: i } = link;
     if (isSimple(instr)) {
       boxes.push(boxOf(instr, shape.length, new Map(), uses));
       v = instr.result;
     } else {
       const k = (instr as ForInstr).init.indexOf(v);
-      if (!bodyChain(instr as ForInstr, k, new Map(), boxes, shape.length, uses)) return false;
+      const before = boxes.length;
+      if (!bodyChain(instr as ForInstr, k, new Map(), boxes, shape.length, uses)) {
+        // a loop that also reads the tensor ends the chain: what the links before it wrote
+        boxes.length = before;
+        break;
+      }
       v = (instr as ForInstr).results[k]!;
     }
     at = i;
-    if (covered(boxes, shape)) return true;
   }
+  return covered(boxes, shape);
 }
 
 /**
@@ -160,20 +164,14 @@ function boxOf(store: SimpleInstr, rank: number, counters: ReadonlyMap<ValueId, 
 /** Do the boxes that span every dimension but the first cover the first from 0 to its size? */
 function covered(boxes: readonly Span[][], shape: readonly Dim[]): boolean {
   const full = (s: Span, d: Dim): boolean => s === "all" || (s.lo <= 0 && reaches(s.hi, d));
-  const first: Span[] = boxes.filter((b) => b.slice(1).every((s, k) => full(s, shape[k + 1]!))).map((b) => b[0]!);
+  const first = boxes.filter((b) => b.slice(1).every((s, k) => full(s, shape[k + 1]!))).map((b) => b[0]!);
   if (first.some((s) => full(s, shape[0]!))) return true;
-  // numeric spans from 0 upwards, then one reaching the size
+  // the spans by their start, from 0 upwards: covered once one that starts within reaches the size
   let cur = 0;
-  for (let grown = true; grown;) {
-    grown = false;
-    for (const s of first) {
-      if (s === "all" || s.lo > cur) continue;
-      if (reaches(s.hi, shape[0]!)) return true;
-      if ("n" in s.hi && s.hi.n > cur) {
-        cur = s.hi.n;
-        grown = true;
-      }
-    }
+  for (const s of (first.filter((s) => s !== "all") as Exclude<Span, "all">[]).sort((p, q) => p.lo - q.lo)) {
+    if (s.lo > cur) return false;
+    if (reaches(s.hi, shape[0]!)) return true;
+    if ("n" in s.hi) cur = Math.max(cur, s.hi.n);
   }
   return false;
 }
