@@ -21,13 +21,14 @@ import { eliminateDeadCode } from "./passes/eliminateDeadCode.js";
 import { foldConstants } from "./passes/foldConstants.js";
 import { hoistLoopInvariants } from "./passes/hoistLoopInvariants.js";
 import { sinkStores } from "./passes/sinkStores.js";
+import { skipZeroAdjoints } from "./passes/skipZeroAdjoints.js";
 
 export { VERSION } from "./version.js";
 import { VERSION } from "./version.js";
 
 /** The passes whose IR --print-ir-after / CompileOptions.printIrAfter can show, in pipeline order. */
 export const PASS_NAMES = [
-  "lowerModule", "checkIndexRanges", "foldConstants", "eliminateCommonSubexpressions", "hoistLoopInvariants", "eliminateDeadCode", "sinkStores", "reverseMode", "inlineCalls", "forwardMode", "eraseCustom",
+  "lowerModule", "checkIndexRanges", "foldConstants", "eliminateCommonSubexpressions", "hoistLoopInvariants", "eliminateDeadCode", "sinkStores", "reverseMode", "skipZeroAdjoints", "inlineCalls", "forwardMode", "eraseCustom",
 ] as const;
 
 export interface CompileOptions {
@@ -57,7 +58,7 @@ export interface CompiledEntry {
   readonly grad: GradFunc;
   /** Forward mode: the parameters, then one tangent per differentiated parameter; yields the value and its tangent. */
   readonly jvp: Func;
-  /** Forward over reverse (entries returning a number): yields the value, the gradients, then their tangents (the last ones: the HVP). */
+  /** Forward over reverse (entries returning a number): yields the value, the gradients, then their tangents (the HVP; the value's own tangent is dropped). */
   readonly hvp?: Func;
 }
 
@@ -165,6 +166,12 @@ export async function compileHere(sourceText: string, options: CompileOptions = 
       log(entry.name)("reverseMode", grad);
       verifyFunc(grad, "reverseMode");
       grad = simplify(grad, enabled, log(entry.name));
+      const guarded = skipZeroAdjoints(grad);
+      if (guarded !== grad) {
+        verifyFunc(guarded, "skipZeroAdjoints");
+        grad = guarded;
+      }
+      log(entry.name)("skipZeroAdjoints", grad);
       // forward mode over the function (JVP) and over its gradient (HVP: forward over reverse)
       let jvp = jvpOf(primal, grad);
       verifyFunc(jvp, "forwardMode");

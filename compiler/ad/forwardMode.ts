@@ -11,7 +11,8 @@
 // (forward over reverse): a tape's tangent is a tape of the tangents pushed beside it.
 
 import { Builder, createBuilder, makeBlock, makeFor, makeIf, makeWhile } from "../ir/builder.js";
-import { Block, Func, GradFunc, Instr, TAPE, Value, ValueId, isSimple } from "../ir/types.js";
+import { Block, Func, GradFunc, Instr, SimpleInstr, TAPE, Value, ValueId, isSimple } from "../ir/types.js";
+import { guardedValues } from "../passes/skipZeroAdjoints.js";
 import { maxValueId } from "../ir/walk.js";
 import { applyRule } from "../ir/inline.js";
 import { OPS } from "../ops/index.js";
@@ -28,6 +29,8 @@ export function forwardMode(fn: Func, wrt: readonly number[]): Func {
 class ForwardMode {
   private readonly b: Builder;
   private readonly ctx: JvpContext;
+  /** The simple instructions seen so far, by result (a guard's condition is read through them). */
+  private readonly defs = new Map<ValueId, SimpleInstr>();
   constructor(private readonly fn: Func) {
     this.b = createBuilder(maxValueId(fn.body) + 1, fn.loc);
     this.ctx = { b: this.b, zero: (v) => this.zero(v), rule: (k, args) => applyRule(this.b, fn, k, args) };
@@ -68,6 +71,7 @@ class ForwardMode {
       b.loc = instr.loc;
       if (isSimple(instr)) {
         b.push(instr);
+        this.defs.set(instr.result.id, instr);
         const rule = OPS[instr.op].jvp;
         if (rule === "nondiff") continue;
         const t = (rule as JvpRule<typeof instr.op>)(instr, instr.args.map((a) => T.get(a.id)), this.ctx);
@@ -82,6 +86,14 @@ class ForwardMode {
 
   private ifInstr(I: Extract<Instr, { op: "if" }>, T: Map<ValueId, Value>): void {
     const { b } = this;
+    // a zero-adjoint guard (passes/skipZeroAdjoints.ts) also runs its loop when a tested adjoint's tangent is not zero
+    let cond = I.cond;
+    if (I.guard) {
+      for (const z of guardedValues(I.cond, (v) => this.defs.get(v.id))) {
+        const t = T.get(z.id);
+        if (t) cond = b.emit("or", [cond, b.emit("ne", [t, b.const(0)], {})], {});
+      }
+    }
     const side = (block: Block) => {
       const bt = new Map(T);
       const instrs = b.block(() => this.block(block.instrs, bt));
@@ -99,7 +111,8 @@ class ForwardMode {
     };
     const tangents = I.results.flatMap((r, k) => (carries[k] ? [b.value(r.type, r.name ? `${r.name}d` : undefined)] : []));
     b.loc = I.loc;
-    b.push(makeIf([...I.results, ...tangents], I.cond, finish(th, I.then), finish(el, I.else), I.loc));
+    const made = makeIf([...I.results, ...tangents], cond, finish(th, I.then), finish(el, I.else), I.loc);
+    b.push(I.guard ? { ...made, guard: true } : made);
     let n = 0;
     I.results.forEach((r, k) => carries[k] && T.set(r.id, tangents[n++]!));
   }
@@ -165,7 +178,13 @@ export function hvpOf(primal: Func, grad: GradFunc): Func | undefined {
     ...(grad.sizes ? { sizes: grad.sizes } : {}), ...(grad.integers ? { integers: grad.integers } : {}),
     ...(grad.rules ? { rules: grad.rules } : {}),
   };
-  return forwardMode(asFunc, wrtIndices(primal, grad));
+  const fn = forwardMode(asFunc, wrtIndices(primal, grad));
+  // yields: the value, the gradients, then their tangents (the HVP). The value's own tangent
+  // (the directional derivative) is not returned: dropped here, so that dead-code
+  // elimination removes what computes only it (the tangent of the forward pass's loops).
+  const n = grad.wrt.length;
+  const ys = fn.body.yields;
+  return { ...fn, body: makeBlock(fn.body.params, fn.body.instrs, [...ys.slice(0, 1 + n), ...ys.slice(2 + n)]) };
 }
 
 const wrtIndices = (primal: Func, grad: GradFunc): number[] => grad.wrt.map((w) => primal.body.params.findIndex((p) => p.name === w));

@@ -18,9 +18,10 @@
 //   elimination, so only what the backward pass needs is saved (the running maximum of a
 //   hand-written max-pool, the hidden state of an RNN), and a tensor accumulated with `+=`
 //   (a hand-written convolution) is never saved.
-// - A loop body's costly calls (exp, log, tanh...: OpDef.costly) are residuals: the forward
-//   copy pushes their numbers, the reversed iteration pops them instead of calling again
-//   (not in a body that updates a tensor in place, whose tape keeps only what it overwrites).
+// - A loop body's costly calls (exp, log, tanh...: OpDef.costly) and the numbers its nested
+//   loops compute are residuals: the forward copy pushes them, the reversed iteration pops
+//   them instead of computing them again (not in a body that updates a tensor in place,
+//   whose tape keeps only what it overwrites).
 // - Outer values that a loop body reads get their adjoints carried through the reversed
 //   loop (the `+=` into dW of a hand-written layer accumulates across iterations).
 // - A branch's condition is read from the forward pass (top level) or recomputed.
@@ -28,7 +29,7 @@
 import { Builder, createBuilder, makeBlock, makeFor, makeIf, makeWhile } from "../ir/builder.js";
 import {
   Block, F64, ForInstr, Func, GradFunc, IfInstr, Instr, SimpleInstr, TAPE, Value, ValueId, WhileInstr, isSimple,
-  resultsOf, staticTrip,
+  operandsOf, resultsOf, staticTrip,
 } from "../ir/types.js";
 import { forEachDefinition, forEachUse, maxValueId, regionsOf } from "../ir/walk.js";
 import { applyRule } from "../ir/inline.js";
@@ -64,11 +65,11 @@ type Adj = Layered;
 
 /**
  * What a loop's forward copy left for its reversal: one tape per carried value, then one per
- * residual (a costly op of the body whose numbers it pushed), and a while's trip count.
+ * residual (a number of the body that its forward copy pushed), and a while's trip count.
  */
 interface LoopTapes {
   readonly tapes: readonly Value[];
-  readonly residuals: readonly SimpleInstr[];
+  readonly residuals: readonly Residual[];
   readonly count?: Value;
 }
 
@@ -87,9 +88,15 @@ interface Ctx {
   /** A reversed iteration's recomputation over restored tensors (straight chains; see undoTapes.ts). */
   forwarding?: Forwarding;
   /** A reversed iteration: the residuals it popped, which its recomputation does not compute again. */
-  popped?: ReadonlySet<ValueId>;
+  popped?: ReadonlyMap<ValueId, Value>;
   /** A reversed iteration of deep chains: the tensors as the adjoints have restored them so far. */
   restore?: Restore;
+}
+
+/** A number a loop body's forward copy pushes for its reversal (see residualsOf), and its tape's name. */
+interface Residual {
+  readonly value: Value;
+  readonly name: string;
 }
 
 /** An undo tape in a forward copy, and for a deep chain the number of records this iteration pushed. */
@@ -125,7 +132,7 @@ class ReverseMode {
   /** Each store of a chain -> the chains whose tapes it pushes onto (its own loop's, enclosing deep chains'). */
   private readonly pushers = new Map<SimpleInstr, UndoChain[]>();
   /** Each loop body's residuals (see residualsOf). */
-  private readonly residuals = new Map<Block, SimpleInstr[]>();
+  private readonly residuals = new Map<Block, Residual[]>();
 
   constructor(private readonly fn: Func) {
     this.b = createBuilder(maxValueId(fn.body) + 1, fn.loc);
@@ -237,10 +244,15 @@ class ReverseMode {
         const results = instr.results.map((r) => b.value(r.type, r.name));
         b.push(makeIf(results, this.primal(ctx, instr.cond), thenB, elseB, instr.loc));
         instr.results.forEach((r, k) => ctx.P.set(r.id, results[k]!));
-      } else if (instr.op === "for") {
-        this.cloneFor(instr, ctx);
       } else {
-        this.cloneWhile(instr, ctx);
+        if (instr.op === "for") this.cloneFor(instr, ctx);
+        else this.cloneWhile(instr, ctx);
+        // (a nested loop still runs for the tapes its reversal pops; its popped numbers are read
+        // rather than its results, and where nothing else reads the loop, dead-code elimination drops it)
+        for (const r of instr.results) {
+          const v = ctx.popped?.get(r.id);
+          if (v) ctx.P.set(r.id, v);
+        }
       }
     }
   }
@@ -296,8 +308,8 @@ class ReverseMode {
   }
 
   /** The names of a loop's tapes: one per carried value, then one per residual. */
-  private tapeNames(carried: readonly Value[], residuals: readonly SimpleInstr[]): string[] {
-    return [...carried.map((p) => `${p.name ?? "v"}Tape`), ...residuals.map((r) => `${r.result.name ?? OPS[r.op].name ?? r.op}Tape`)];
+  private tapeNames(carried: readonly Value[], residuals: readonly Residual[]): string[] {
+    return [...carried.map((p) => `${p.name ?? "v"}Tape`), ...residuals.map((r) => `${r.name}Tape`)];
   }
 
   /** The loop's tapes, created before it. */
@@ -306,28 +318,34 @@ class ReverseMode {
   }
 
   /**
-   * The residuals of a loop body: its costly ops (OpDef.costly: exp, log, tanh...) that
-   * compute a number from what changes between iterations. The forward copy pushes each
-   * one's number and the reversed iteration pops it rather than calling the function
-   * again (JAX and PyTorch keep such residuals too); where the backward pass reads none,
-   * dead-code elimination removes the tape with its pushes. A body that updates a tensor in
-   * place (an undo chain) has none: its tape holds the numbers it overwrites and nothing
-   * else, one per write (SPEC section 5), and its reversal recomputes the rest.
+   * The residuals of a loop body: the numbers of its costly ops (OpDef.costly: exp, log,
+   * tanh...) that compute a number from what changes between iterations, and the results
+   * of its nested loops that only add up numbers (a sum over a row, as many operations as
+   * the row is long: the reversed iteration would run the loop again only for them; see
+   * sumsOnly).
+   * The forward copy pushes each one and the reversed iteration pops it rather than
+   * computing it again (JAX and PyTorch keep such residuals too); where the backward pass
+   * reads none, dead-code elimination removes the tape with its pushes. A body that updates
+   * a tensor in place (an undo chain) has none: its tape holds the numbers it overwrites and
+   * nothing else, one per write (SPEC section 5), and its reversal recomputes the rest.
    */
-  private residualsOf(body: Block, carried: readonly Value[]): SimpleInstr[] {
+  private residualsOf(body: Block, carried: readonly Value[]): Residual[] {
     const cached = this.residuals.get(body);
     if (cached) return cached;
-    const r: SimpleInstr[] = [];
+    const r: Residual[] = [];
     if (this.chainsOf(body, carried).size === 0) {
       const varies = new Set<ValueId>(body.params.map((p) => p.id));
       for (const instr of body.instrs) {
         if (!isSimple(instr)) {
           resultsOf(instr).forEach((v) => varies.add(v.id));
+          if (instr.op !== "if" && sumsOnly(instr)) {
+            for (const v of instr.results) r.push({ value: v, name: v.name ?? "sum" });
+          }
           continue;
         }
         if (!instr.args.some((a) => varies.has(a.id))) continue;
         varies.add(instr.result.id);
-        if (OPS[instr.op].costly && instr.result.type.kind === "f64") r.push(instr);
+        if (OPS[instr.op].costly && instr.result.type.kind === "f64") r.push({ value: instr.result, name: instr.result.name ?? OPS[instr.op].name ?? instr.op });
       }
     }
     this.residuals.set(body, r);
@@ -335,8 +353,8 @@ class ReverseMode {
   }
 
   /** Each residual's tape value and push, at the end of a forward copy's iteration. */
-  private pushResiduals(residuals: readonly SimpleInstr[], tapeParams: readonly Value[], bctx: Ctx): Value[] {
-    return residuals.map((r, k) => this.b.emit("push", [tapeParams[k]!, this.primal(bctx, r.result)], {}, tapeParams[k]!.name));
+  private pushResiduals(residuals: readonly Residual[], tapeParams: readonly Value[], bctx: Ctx): Value[] {
+    return residuals.map((r, k) => this.b.emit("push", [tapeParams[k]!, this.primal(bctx, r.value)], {}, tapeParams[k]!.name));
   }
 
   /**
@@ -653,12 +671,15 @@ class ReverseMode {
         return b.emit("drop", [tapeParams[k]!], { of: p.type }, tapeParams[k]!.name);
       });
       // the residuals' numbers, for the recomputation to read instead of calling the functions again
+      const numbers = new Map<ValueId, Value>();
       residuals.forEach((r, n) => {
         const t = tapeParams[carried.length + n]!;
-        bctx.P.set(r.result.id, b.emit("peek", [t], { of: F64 }, r.result.name));
+        const v = b.emit("peek", [t], { of: F64 }, r.value.name);
+        bctx.P.set(r.value.id, v);
+        numbers.set(r.value.id, v);
         popped.push(b.emit("drop", [t], { of: F64 }, t.name));
       });
-      if (residuals.length) bctx.popped = new Set(residuals.map((r) => r.result.id));
+      if (residuals.length) bctx.popped = numbers;
       // index-free chains: the stores' indices first, then the popped numbers go back there
       const slice = new Set([...chains.values()].flatMap((c) => c.indexSlice));
       const early = body.instrs.filter((x) => slice.has(x));
@@ -698,6 +719,33 @@ class ReverseMode {
     init.forEach((v, k) => this.accumulate(adj, v, resC[k]!));
     return new Map(restoredKs.map((k, n) => [k, resR[n]!]));
   }
+}
+
+/**
+ * Does loop L only add up numbers: every value it carries a number that the body uses only
+ * to add to or subtract from, and no costly op in it? Then its reversal pops nothing (an
+ * addition's adjoint needs no operand), so a reversed iteration of an enclosing loop runs
+ * L's forward copy only for L's results, and with them popped it does not run it at all.
+ */
+function sumsOnly(L: ForInstr | WhileInstr): boolean {
+  if (L.op !== "for") return false;
+  const carried = L.body.params.slice(1);
+  if (!carried.every((p) => p.type.kind === "f64")) return false;
+  const ids = new Set(carried.map((p) => p.id));
+  let ok = true;
+  const visit = (block: Block, top: boolean): void => {
+    for (const instr of block.instrs) {
+      if (isSimple(instr) && OPS[instr.op].costly) ok = false;
+      const additive = top && isSimple(instr) && (instr.op === "add" || (instr.op === "sub" && !ids.has(instr.args[1]!.id)));
+      if (!additive && operandsOf(instr).some((a) => ids.has(a.id))) ok = false;
+      regionsOf(instr).forEach((r) => {
+        visit(r, false);
+        if (r.yields.some((y) => ids.has(y.id))) ok = false;
+      });
+    }
+  };
+  visit(L.body, true);
+  return ok;
 }
 
 /** The bookkeeping of a reversed iteration over deep chains (filled by the recomputation and the adjoints). */

@@ -66,7 +66,7 @@ export function printFunc(fn: Func | GradFunc): string {
       case "if": {
         instr.results.forEach(number);
         const res = instr.results.length ? instr.results.map(typed).join(", ") + " = " : "";
-        lines.push(`${indent}${res}if ${ref(instr.cond)} {${where}`);
+        lines.push(`${indent}${res}if${instr.guard ? " guard" : ""} ${ref(instr.cond)} {${where}`);
         printBlock(instr.then, indent + "  ");
         lines.push(`${indent}  yield ${instr.then.yields.map(ref).join(", ")}`.trimEnd());
         lines.push(`${indent}} else {`);

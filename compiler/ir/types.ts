@@ -215,6 +215,11 @@ export interface IfInstr {
   readonly op: "if";
   readonly results: readonly Value[];
   readonly cond: Value;
+  /**
+   * A guard made by passes/skipZeroAdjoints.ts: `then` holds one loop, `else` yields its
+   * initial values, and cond tests selected adjoints against zero (`z !== 0 || ...`).
+   */
+  readonly guard?: true;
   readonly then: Block;
   readonly else: Block;
   readonly loc: Loc;

@@ -20,6 +20,7 @@ import { Expressions, formatNumber, paren } from "./expressions.js";
 import { BodyNames } from "./naming.js";
 import { BodySettings } from "./settings.js";
 import { coveredZeros } from "./coveredZeros.js";
+import { regionsOf } from "../../ir/walk.js";
 import { BufferClass, StoragePlan, isElementwise } from "./storage.js";
 import { Uses } from "./uses.js";
 
@@ -57,6 +58,8 @@ class Printer implements BodyPrinter {
   /** The top-level instruction before which each class is declared (one first filled inside a region). */
   private readonly declareBefore = new Map<number, BufferClass[]>();
   private readonly declared = new Set<BufferClass>();
+  /** The stacks of tapes made inside loops, allocated once before the loop and emptied where the tape is made. */
+  private readonly hoistedStacks = new Set<ValueId>();
   private readonly exportedClasses = new Set<BufferClass>();
   /** Values in a `let` variable of their own, which a loop may take over. */
   private readonly letVars = new Set<ValueId>();
@@ -160,6 +163,7 @@ class Printer implements BodyPrinter {
       const before = out.length;
       if (block === this.body) {
         for (const cls of this.declareBefore.get(index) ?? []) if (!this.declared.has(cls)) out.push(this.declaration(cls));
+        if (!this.settings.workspace) this.hoistStacks(instr, out);
       }
       this.instr(instr, block, index, out, comment, instr.loc.line > 0 ? instr.loc.line : lastLine);
       const l = instr.loc.line;
@@ -169,6 +173,24 @@ class Printer implements BodyPrinter {
         lastLine = l;
       }
     }
+  }
+
+  /**
+   * A tape made in a loop body (an inner loop's, made again in every iteration of the outer
+   * one) gets one stack before the loop, emptied each time (the allocation-free form's
+   * workspace keeps its stacks from call to call in the same way).
+   */
+  private hoistStacks(instr: Instr, out: string[]): void {
+    const visit = (b: Block): void => {
+      for (const x of b.instrs) {
+        if (x.op === "tape") {
+          out.push(`const ${this.n.declare(x.result)} = ${this.settings.helpers.use("newStack")}();`);
+          this.hoistedStacks.add(x.result.id);
+        }
+        regionsOf(x).forEach(visit);
+      }
+    };
+    regionsOf(instr).forEach(visit);
   }
 
   private instr(instr: Instr, block: Block, index: number, out: string[], comment: Comment, line: number): void {
@@ -266,6 +288,10 @@ class Printer implements BodyPrinter {
     const h = this.settings.helpers;
     switch (instr.op) {
       case "tape": {
+        if (this.hoistedStacks.has(r.id)) {
+          out.push(`${n.nameOf(r)}.top = 0;`);
+          return;
+        }
         const name = n.declare(r);
         const ws = this.settings.workspace;
         if (ws) out.push(`const ${name} = ${ws.stack(name)};`, `${name}.top = 0;`);

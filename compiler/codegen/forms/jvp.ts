@@ -62,7 +62,7 @@ export function emitJvp(cx: FormContext, fn: Func, kind: "jvp" | "hvp"): string[
     `/** ${entry.name}'s value, its gradient and the Hessian-vector product with direction (shaped like the gradient), forward over reverse. */`,
     `export function ${ex.hvp}(${sig.join(", ")}): { value: number; grads: ${ex.gradsType}; hvp: ${ex.gradsType} } {`,
     ...unpack, ...sizes.prologue, ...lines,
-    `return { value: ${pr.exported(ys[0]!)}, grads: ${keyed(ys.slice(1, 1 + n))}, hvp: ${keyed(ys.slice(2 + n, 2 + 2 * n))} };`,
+    `return { value: ${pr.exported(ys[0]!)}, grads: ${keyed(ys.slice(1, 1 + n))}, hvp: ${keyed(ys.slice(1 + n, 1 + 2 * n))} };`,
     "}",
     "",
   ];
