@@ -145,6 +145,18 @@ describe("zero adjoints and summing loops", () => {
     }
   });
 
+  it("sends no adjoint down a side not selected: a centroid at infinity gets zero, not NaN (0 times infinity)", async () => {
+    const m = await importCode<Record<string, Fn>>((await compileOrThrow(SOURCE, { fileName: "model.ts" })).code!);
+    const points = Float64Array.from([0.1, 0.2, -0.3, 0.4, 0.5, -0.6]);
+    const centroids = Float64Array.from([0, 0, Infinity, -Infinity, 1, 1]);
+    const sizes = { N: 3, K: 3, D: 2 };
+    const g = m.costGrad!(points, centroids, sizes);
+    expect(Number.isFinite(g.value)).toBe(true);
+    expect(Array.from(g.grads.centroids as Float64Array).slice(2, 4)).toEqual([0, 0]);
+    expect(Array.from(g.grads.centroids as Float64Array).every(Number.isFinite)).toBe(true);
+    expect(Array.from(g.grads.points as Float64Array).every(Number.isFinite)).toBe(true);
+  });
+
   it("an HVP runs a guarded loop when the selected adjoint is zero but its tangent is not", async () => {
     const m = await importCode<Record<string, Fn>>((await compileOrThrow(SOURCE, { fileName: "model.ts" })).code!);
     const w = Float64Array.from([0.5, -0.4, 0.3, 0.2]); // s = 0.54 > x[0]: the max selects s
