@@ -18,8 +18,8 @@
 //   elimination, so only what the backward pass needs is saved (the running maximum of a
 //   hand-written max-pool, the hidden state of an RNN), and a tensor accumulated with `+=`
 //   (a hand-written convolution) is never saved.
-// - A loop body's costly calls (exp, log, tanh...: OpDef.costly) and the numbers its nested
-//   loops compute are residuals: the forward copy pushes them, the reversed iteration pops
+// - A loop body's costly calls (exp, log, tanh...: OpDef.costly) and the results of its
+//   nested loops that only sum numbers (sumsOnly) are residuals: the forward copy pushes them, the reversed iteration pops
 //   them instead of computing them again (not in a body that updates a tensor in place,
 //   whose tape keeps only what it overwrites).
 // - Outer values that a loop body reads get their adjoints carried through the reversed
