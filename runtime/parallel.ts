@@ -770,8 +770,10 @@ export async function createGradPool<F extends (...args: any[]) => number = (...
         } else {
           for (const k of active) {
             const c = slots[k]!.control;
-            while (Atomics.load(c, DONE) !== seqs[k]! + 1) {
-              const r = waitAsync!(c, DONE, Atomics.load(c, DONE));
+            // wait on the value just compared: loading DONE again for the wait could see the
+            // worker's final store and then wait for a change that never comes
+            for (let d = Atomics.load(c, DONE); d !== seqs[k]! + 1; d = Atomics.load(c, DONE)) {
+              const r = waitAsync!(c, DONE, d);
               if (r.async) await r.value;
             }
           }

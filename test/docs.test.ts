@@ -208,8 +208,10 @@ describe.each(DOCS)("docs/%s", (doc) => {
       expect(typecheck(dir, files).filter((e) => e.includes(s.file))).toEqual([]);
       if (/from\s+["'][^"']+\?grad["']/.test(s.text)) return;
       if (/^serveGradients\(/m.test(s.text)) return;
-      const run = spawnSync(process.execPath, ["--import", TSX, join(dir, s.file)], { cwd: dir, encoding: "utf8" });
-      expect(run.status, run.stderr).toBe(0);
+      // (killed after 50 s: a sample that hangs fails here, with what it printed, rather than
+      // holding the whole run)
+      const run = spawnSync(process.execPath, ["--import", TSX, join(dir, s.file)], { cwd: dir, encoding: "utf8", timeout: 50_000, killSignal: "SIGKILL" });
+      expect(run.status, `${run.error ? `${run.error.message}\n` : ""}${run.stdout}${run.stderr}`).toBe(0);
       if (s.expected !== undefined) expect(trimLines(run.stdout)).toBe(trimLines(s.expected));
     });
   }

@@ -188,6 +188,36 @@ describe("the pool's gradient is the single-thread gradient (up to summation ord
     expect(() => m.gradIntoSync(...args, grads())).toThrow(/gradIntoSync needs signal: "atomics"/);
   });
 
+  it("a worker that finishes between the step's check of its DONE word and the wait still ends the step", async () => {
+    // The first load of each worker's DONE word (index 1 of its 8 shared control words)
+    // waits until the worker has finished and then gives the value from before the step,
+    // as if it had read just before the worker's store: a wait on a value loaded again
+    // after that check would wait for a change that never comes.
+    const p = await pool({ module: sumM.file, workers: 2, reduction: "sum", signal: "atomics" });
+    const { args, grads } = inputs(sumM.m, 6, ["x", "w", "b", "s"], 41);
+    const want = sumM.m.lossGradInto(...args, grads()) as number;
+    const load = Atomics.load;
+    const held = new Set<Int32Array>();
+    Atomics.load = ((a: Int32Array, i: number) => {
+      if (i !== 1 || a.length !== 8 || !(a.buffer instanceof SharedArrayBuffer) || held.has(a)) return load(a, i);
+      held.add(a);
+      const before = load(a, 0) - 1; // DONE before the step: the SEQ it bumped, minus one
+      for (const until = performance.now() + 2_000; load(a, i) === before && performance.now() < until; );
+      return before;
+    }) as typeof Atomics.load;
+    try {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve("the step never ended"), 5_000)));
+      const value = await Promise.race([p.gradInto(...args, grads()), late]);
+      clearTimeout(timer);
+      expect(value).not.toBe("the step never ended");
+      expect(held.size).toBe(2);
+      expect(Math.abs((value as number) - want) / Math.abs(want)).toBeLessThanOrEqual(1e-12);
+    } finally {
+      Atomics.load = load;
+    }
+  });
+
   it("one worker: the shard is the batch, bit for bit", async () => {
     const p = await pool({ module: mlpM.file, workers: 1 });
     const { args, grads } = inputs(mlpM.m, 17, MLP_WRT, 31);
