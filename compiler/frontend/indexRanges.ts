@@ -218,6 +218,58 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
 
   const fail = (node: TS.Node, message: string, hint: string): never => src.fail(node, "ADG1009", message, hint);
 
+  /**
+   * A carried value that only ever becomes the loop's counter or keeps its value (through
+   * ifs and selects: an argmax's `if (x[i] > x[im]) im = i`) takes its initial value or
+   * counter values already passed. Inside the body it is within the hull of the two; and,
+   * when the counter is below a size and the initial value is at most the loop's start (so
+   * below every counter value), below that size too. Its result after the loop is below
+   * the size only if the initial value is (the loop may not run).
+   */
+  const carriedCounters = (L: ForInstr, ivRange: Interval, scope: Scope): void => {
+    const [iv, ...params] = L.body.params;
+    const bound = upper.get(iv!.id);
+    // where each if result and select of the body (and of its ifs) comes from
+    const sources = new Map<ValueId, readonly Value[]>();
+    const blocks: Block[] = [L.body];
+    for (let b = blocks.pop(); b; b = blocks.pop()) {
+      for (const instr of b.instrs) {
+        if (instr.op === "if") {
+          instr.results.forEach((r, k) => sources.set(r.id, [instr.then.yields[k]!, instr.else.yields[k]!]));
+          blocks.push(instr.then, instr.else);
+        } else if (instr.op === "select") {
+          sources.set(instr.result.id, [instr.args[1]!, instr.args[2]!]);
+        }
+      }
+    }
+    params.forEach((p, k) => {
+      if (p.type.kind !== "f64") return;
+      const seen = new Set<ValueId>();
+      const todo: Value[] = [L.body.yields[k]!];
+      for (let v = todo.pop(); v; v = todo.pop()) {
+        if (v === p || v === iv || seen.has(v.id)) continue;
+        seen.add(v.id);
+        const from = sources.get(v.id);
+        if (!from) return; // something else: nothing is known
+        todo.push(...from);
+      }
+      const init = L.init[k]!;
+      const r0 = rangeIn(init, scope);
+      const r = hull(r0, ivRange);
+      range.set(p.id, r);
+      range.set(L.results[k]!.id, r);
+      const s0 = constOf(L.start), c0 = constOf(init);
+      const atStart = init === L.start || (s0 !== undefined && c0 !== undefined && c0 <= s0);
+      const own = upper.get(init.id);
+      if (bound && atStart) upper.set(p.id, bound);
+      if (bound && own && own.size === bound.size) {
+        const both = { size: bound.size, minus: Math.min(bound.minus, own.minus) };
+        upper.set(p.id, both);
+        upper.set(L.results[k]!.id, both);
+      }
+    });
+  };
+
   // ------------------------------------------------------------------ the walk
   const walk = (block: Block, scope: Scope, frames: Frame[], depth: number): void => {
     for (const p of block.params) {
@@ -273,6 +325,7 @@ export function checkIndexRanges(fn: Func, sites: ReadonlyMap<ValueId, IndexSite
       // a counter up to a symbolic size (i < N, i < n - 1)
       const endSize = sizeOf.get(instr.end.id);
       if (instr.step > 0 && endSize) upper.set(iv!.id, { size: endSize.size, minus: endSize.minus + 1 });
+      if (instr.step > 0) carriedCounters(instr, ivRange, scope);
       walk(instr.body, trip === 0 ? { ...scope, dead: true } : scope,
         [...here, { block: instr.body, index: 0, hoistable: trip !== undefined && trip > 0, depth: depth + 1, loop: instr }], depth + 1);
     });
