@@ -123,3 +123,82 @@ describe("zeros written whole before they are read", () => {
     }
   });
 });
+
+// An adjoint buffer starts as a zeros and is added to; its first accumulation, when nothing
+// has written it before and no two iterations add to the same element, is a store (and a
+// store of every element makes the fill unneeded, above).
+const ADJOINTS = `import { type Tensor } from "adgen";
+
+/** d/dx[i] = w[i]: one accumulation per element, in the reversed loop over i. */
+export function dotw<N extends number>(x: Tensor<[N]>, w: Tensor<[N]>): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i] * w[i];
+  return s * s;
+}
+
+/** Every row of a matrix, by a loop nest: one accumulation per element. */
+export function rowsum<N extends number>(a: Tensor<[N, 3]>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) for (let j = 0; j < 3; j++) s += Math.sin(a[i][j]) * (j + 1);
+  return s;
+}
+
+/** x[0] on every iteration: the reversed loop adds to it n times. */
+export function first<N extends number>(x: Tensor<[N]>, w: Tensor<[N]>): number {
+  let s = 0;
+  for (let i = 0; i < w.length; i++) s += x[0] * w[i] * w[i];
+  return s;
+}
+
+/** x[i] and x[n - 1 - i] in one iteration: two accumulations per element. */
+export function mirror<N extends number>(x: Tensor<[N]>): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i] * Math.exp(x[x.length - 1 - i]);
+  return s;
+}
+`;
+
+describe("the first accumulation into a zeros is a store", () => {
+  it("where it is the first write of each element, with the same values and gradients", async () => {
+    const code = (await compileOrThrow(ADJOINTS, { fileName: "model.ts" })).code!;
+    const into = (name: string): string => {
+      const from = code.slice(code.indexOf(`export function ${name}GradInto(`));
+      return from.slice(0, from.indexOf("\n}\n"));
+    };
+    const line = (name: string, re: RegExp): string[] => into(name).split("\n").map((l) => l.trim()).filter((l) => re.test(l));
+    expect(line("dotw", /^d(x|w)\[i\] [+]?= /).sort()).toEqual([expect.stringMatching(/^dw\[i\] = /), expect.stringMatching(/^dx\[i\] = /)]);
+    expect(line("dotw", /\.fill\(0\)/)).toEqual([]);
+    expect(line("rowsum", /^da\[.*\] [+]?= /)).toEqual([expect.stringMatching(/^da\[i \* 3 \+ j\] = /)]);
+    expect(line("rowsum", /\.fill\(0\)/)).toEqual([]);
+    // an element added to on every iteration, or twice in one: accumulations after a fill
+    expect(line("first", /^dx\[0\] \+= /)).toHaveLength(1);
+    expect(line("first", /^dx\.fill\(0\)/)).toHaveLength(1);
+    expect(line("mirror", /^dx\[.*\] \+= /)).toHaveLength(2);
+    expect(line("mirror", /^dx\.fill\(0\)/)).toHaveLength(1);
+
+    const plain = (await compileOrThrow(ADJOINTS, { fileName: "model.ts", simplify: false })).code!;
+    const m = await importCode<Record<string, Fn>>(code);
+    const p = await importCode<Record<string, Fn>>(plain);
+    const random = rng(5);
+    const vec = (n: number) => Float64Array.from({ length: n }, () => random() * 2 - 1);
+    const cases: Record<string, (n: number) => Float64Array[]> = {
+      dotw: (n) => [vec(n), vec(n)], rowsum: (n) => [vec(3 * n)], first: (n) => [vec(n), vec(n)], mirror: (n) => [vec(n)],
+    };
+    for (const [name, make] of Object.entries(cases)) {
+      for (const n of [1, 2, 6]) {
+        const args = make(n);
+        const g = m[`${name}Grad`]!(...args);
+        const want = p[`${name}Grad`]!(...args);
+        const keys = Object.keys(want.grads);
+        for (const k of keys) expect(maxRelErr(g.grads[k], want.grads[k]), `${name} ${k} n=${n}`).toBeLessThanOrEqual(1e-14);
+        expect(directionalCheck((a) => m[name]!(...a), args, keys.map((k) => g.grads[k]), { seed: n })).toBeLessThan(1e-6);
+        // the Into form twice, into buffers holding the previous call's gradient (or garbage)
+        const bufs = Object.fromEntries(keys.map((k) => [k, new Float64Array(want.grads[k].length).fill(7)]));
+        for (let rep = 0; rep < 2; rep++) {
+          expect(m[`${name}GradInto`]!(...args, bufs)).toBe(g.value);
+          for (const k of keys) expect(maxRelErr(bufs[k], g.grads[k]), `${name}GradInto ${k}`).toBe(0);
+        }
+      }
+    }
+  });
+});

@@ -66,8 +66,12 @@ class Printer implements BodyPrinter {
   /** While printing a backward function: the values that come from the tape. */
   private readonly forward = new Set<ValueId>();
   private fromTape = false;
-  /** The zeros overwritten before they are read: a reused buffer needs no fill (coveredZeros.ts). */
+  /**
+   * The zeros overwritten before they are read: a reused buffer needs no fill; and the
+   * accumulations that first write the elements of a zeros, printed as stores (coveredZeros.ts).
+   */
   private readonly covered: ReadonlySet<ValueId>;
+  private readonly firstWrites: ReadonlySet<SimpleInstr>;
 
   constructor(
     private readonly body: Block,
@@ -79,7 +83,7 @@ class Printer implements BodyPrinter {
     this.n = new BodyNames(body, uses, plan, names, settings);
     this.x = new Expressions(this.n, uses, settings.keep ?? new Set(), new Set(body.yields.map((y) => y.id)), (d) => this.dim(d), (name) => settings.helpers.rule(name));
     this.arrayType = settings.arrayType;
-    this.covered = coveredZeros(body, uses);
+    ({ covered: this.covered, firstWrites: this.firstWrites } = coveredZeros(body, uses));
     for (const cls of plan.classes) {
       if (cls.targets) continue;
       let pos: { block: Block; index: number } | undefined = uses.defAt.get(cls.home.id);
@@ -367,9 +371,9 @@ class Printer implements BodyPrinter {
     }
     const buf = n.varOf(cls);
     const off = this.x.flatIndex(t, instr.args.slice(1, -1));
-    const op = instr.op === "store" ? "=" : "+=";
-    if (v.type.kind === "f64") out.push(`${buf}[${off}] ${op} ${n.nameOf(v)};`);
-    else if (instr.op === "store") out.push(`${buf}.set(${n.nameOf(v)}, ${off});`);
+    const store = instr.op === "store" || this.firstWrites.has(instr);
+    if (v.type.kind === "f64") out.push(`${buf}[${off}] ${store ? "=" : "+="} ${n.nameOf(v)};`);
+    else if (store) out.push(`${buf}.set(${n.nameOf(v)}, ${off});`);
     else {
       const k = n.scope.fresh("k");
       out.push(`for (let ${k} = 0; ${k} < ${this.size(v.type)}; ${k}++) ${buf}[${off === "0" ? k : `${paren(off)} + ${k}`}] += ${n.nameOf(v)}[${k}];`);
