@@ -76,7 +76,6 @@ function covers(z: SimpleInstr, block: Block, index: number, uses: Uses, firstWr
   for (let link = head; link; link = nextLink(v, block, at, uses, false)) {
     const { instr, index: i } = link;
     if (isSimple(instr)) {
-      if (instr.op === "accum" && !accepted.has(instr)) break;
       boxes.push(boxOf(instr, shape.length, new Map(), uses));
       v = instr.result;
     } else {
