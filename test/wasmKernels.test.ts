@@ -154,6 +154,11 @@ describe("wasm conv2d on awkward shapes", () => {
     { batch: 1, C: 1, O: 1 },
     { W: 7, KW: 3 }, // OW = 5: one full vector and an overlapping one (f64: 2 + 2 + overlap)
     { W: 4, KW: 1, O: 7 }, // OW = 4 = the float32 vector exactly
+    // the padding's rows left out (clampRows): with a column border (scratch), without one
+    // (read in place), and padding past the kernel (rows that only get the bias)
+    { padding: [2, 1], clampRows: true },
+    { padding: [1, 0], clampRows: true },
+    { padding: [3, 1], KH: 2, clampRows: true },
   ];
   const blocks: (Partial<ConvBlock> | undefined)[] = [undefined, { mo: 1, nv: 1 }, { mo: 3, nv: 2 }, { mo: 2, nv: 3, kw: 99 }];
   for (const dtype of ["float64", "float32"] as const) {
@@ -162,8 +167,9 @@ describe("wasm conv2d on awkward shapes", () => {
     });
   }
 
-  it("rejects a column stride and rows shorter than a vector", () => {
+  it("rejects a column stride, rows shorter than a vector, clamped rows with a row stride", () => {
     expect(() => conv2dKernel({ ...base, dtype: "float64", stride: [1, 2] })).toThrow(/column stride/);
     expect(() => conv2dKernel({ ...base, dtype: "float32", W: 4, KW: 2 })).toThrow(/shorter than a vector/);
+    expect(() => conv2dKernel({ ...base, dtype: "float64", padding: [1, 1], stride: [2, 1], clampRows: true })).toThrow(/row stride 1/);
   });
 });

@@ -4,10 +4,11 @@
 // and writes in the module's memory, in the order of its parameters.
 //
 // Covered: linear and both its adjoints (gemm.ts), the conv2d forward (conv2d.ts) and its
-// bias adjoint (conv2dGradBias.ts) and both other adjoints: the weight adjoint (conv2dGradWeight.ts), and the input adjoint as the
-// forward convolution of dy, padded by (KH - 1 - ph, KW - 1 - pw), with the kernels'
-// channels transposed and their taps reversed (stride 1, and only where the padding adds
-// little: see WASTE_LIMIT). A batch known only at run time (a size N as the leading
+// bias adjoint (conv2dGradBias.ts) and both other adjoints: the weight adjoint
+// (conv2dGradWeight.ts), and the input adjoint as the forward convolution of dy, padded by
+// (KH - 1 - ph, KW - 1 - pw), with the kernels' channels transposed and their taps reversed
+// (stride 1; the padded rows left out, and only where the padded columns add little: see
+// WASTE_LIMIT). A batch known only at run time (a size N as the leading
 // dimension) is a parameter of the Wasm function. Everything else, and any shape a kernel
 // does not fit (other sizes known only at run time, a column stride, rows shorter than a
 // vector, products with no unit stride to vectorise along), keeps its TypeScript kernel only.
@@ -93,8 +94,14 @@ const batchOf = (s: readonly Ext[], rank: number): number | "dynamic" => (s.leng
 /** A typical batch for choosing a block when it is known only at run time. */
 const TYPICAL_BATCH = 32;
 
-/** conv2dGradInput: at most this many products per useful one (the padded dy's area over dy's). */
-const WASTE_LIMIT = 1.5;
+/**
+ * conv2dGradInput: at most this many products per useful one (dx's row length over dy's).
+ * LeNet-5's conv2 (1.4) in float32: the step at batch 128 took 14.4 ms with the Wasm kernel
+ * against 17.0 ms with the TypeScript one, at batch 32 3.5 against 4.05 ms; in float64 the
+ * TypeScript kernel (which skips dy's zeros) was as fast or faster: 24.2–24.7 against
+ * 24.8–25.4 ms, 5.9–6.1 against 5.9–6.5 ms (one process per module, 2-core VM, idle).
+ */
+const WASTE_LIMIT: Record<Dtype, number> = { float32: 1.5, float64: 1.25 };
 
 /** The Wasm kernel of `instr`, exported as `name`, or null when it keeps its TypeScript kernel only. */
 export function simdPlanFor(instr: SimpleInstr, name: string, dtype: Dtype): SimdKernelPlan | null {
@@ -233,16 +240,18 @@ function conv2dGradInputPlan(
   if (pad[0] < 0 || pad[1] < 0) return null;
   const spec = {
     name, dtype, batch: batchOf(dys, 4), C: O, H: OH, W: OW, O: C, KH, KW, padding: pad,
-    stride: [1, 1] as const, bias: false,
+    stride: [1, 1] as const, bias: false, clampRows: true,
   };
   const g = convGeometry(spec);
   if (g.OW < lanesOf(dtype).lanes || g.OH !== input[input.length - 2] || g.OW !== input[input.length - 1]) return null;
-  // The padded dy is mostly border when the kernel is large next to dy: of the H·W·KH·KW
-  // products per channel pair only OH·OW·KH·KW are not with zeros (LeNet's conv2: 14·14 against
-  // 10·10, half wasted). The TypeScript kernel also skips dy's zeros (after relu and max-pool,
-  // three in four), and was faster there: 2.1 ms against 3.1 ms for the Wasm kernel, LeNet-5
-  // batch 32, float64. So the Wasm kernel only where the border costs little.
-  if (g.OH * g.OW > WASTE_LIMIT * OH * OW) return null;
+  // The kernel rows that fall in the padded rows are left out (clampRows), but a row's
+  // padded columns are multiplied like the rest: of the W·KW products per row and kernel row,
+  // only OW·KW are not with zeros. On LeNet-5's conv2 (dy rows of 10 padded to 18, dx rows of
+  // 14) that is 1.4 products per useful one; padding the rows too made it 1.96, and the
+  // TypeScript kernel, which skips dy's zeros (three in four after relu and max-pooling), was
+  // then as fast in float32 and faster in float64. So the Wasm kernel only where the columns'
+  // border costs little.
+  if (g.OW > WASTE_LIMIT[dtype] * OW) return null;
   return {
     fn: conv2dKernel(spec),
     buffers: [

@@ -29,7 +29,7 @@
 // unrolled (kw = KW) only 11-12 / 20-23: TurboFan schedules all the row's loads first and
 // spills them. The TypeScript kernel: 4-6.5 in both dtypes. Tables: docs/simd.md.
 
-import { type Expr, type FuncScope, type Local, type Stmt, forRange, func, get, i32, memory, seq, set } from "../builder.js";
+import { type Expr, type FuncScope, type Local, type Stmt, forRange, func, get, i32, memory, select, seq, set } from "../builder.js";
 import type { EncodedFunction } from "../encoder.js";
 import { type Dtype, lanesOf } from "./lanes.js";
 
@@ -48,6 +48,13 @@ export interface ConvSpec {
   /** Row stride; the column stride must be 1 (vectors run along a row). */
   readonly stride: readonly [number, number];
   readonly bias: boolean;
+  /**
+   * The rows of the padding are left out rather than read as zeros: output row i runs only
+   * the kernel rows that fall inside x (ki from max(0, ph - i) to min(KH, H + ph - i)), and
+   * the scratch pads only the columns. Row stride 1 only. The input adjoint's convolution of
+   * dy, padded by KH - 1 - ph, would otherwise spend most of its products on the border.
+   */
+  readonly clampRows?: boolean;
   readonly block?: Partial<ConvBlock>;
 }
 
@@ -65,6 +72,8 @@ export interface ConvGeometry {
   readonly OW: number;
   readonly Hp: number;
   readonly Wp: number;
+  /** Rows of each channel in the scratch buffer: Hp, or H when the rows are clamped. */
+  readonly Hs: number;
   /** Elements of the scratch buffer for the padded image (0 without padding). */
   readonly scratch: number;
 }
@@ -75,7 +84,8 @@ export function convGeometry(c: ConvSpec): ConvGeometry {
   const Wp = c.W + 2 * pw;
   const OH = Math.floor((Hp - c.KH) / c.stride[0]) + 1;
   const OW = Math.floor((Wp - c.KW) / c.stride[1]) + 1;
-  return { OH, OW, Hp, Wp, scratch: ph > 0 || pw > 0 ? c.C * Hp * Wp : 0 };
+  const Hs = c.clampRows ? c.H : Hp;
+  return { OH, OW, Hp, Wp, Hs, scratch: pw > 0 || (ph > 0 && !c.clampRows) ? c.C * Hs * Wp : 0 };
 }
 
 export function defaultConvBlock(c: ConvSpec): ConvBlock {
@@ -115,6 +125,8 @@ export function conv2dKernel(c: ConvSpec): EncodedFunction {
   const [sh, sw] = c.stride;
   if (sw !== 1) throw new Error(`wasm conv2d ${c.name}: column stride ${sw} (vectors need stride 1)`);
   if (g.OW < L.lanes) throw new Error(`wasm conv2d ${c.name}: output rows of ${g.OW} are shorter than a vector of ${L.lanes}`);
+  const clamp = c.clampRows === true && ph > 0;
+  if (clamp && sh !== 1) throw new Error(`wasm conv2d ${c.name}: clamped rows need row stride 1, not ${sh}`);
   const blk = { ...defaultConvBlock(c), ...c.block };
   const starts = vectorStarts(g.OW, L.lanes);
   const mo = Math.min(blk.mo, c.O);
@@ -148,6 +160,13 @@ export function conv2dKernel(c: ConvSpec): EncodedFunction {
     const dst = s.local("i32", "dst");
     const dstPlane = s.local("i32", "dstPlane");
     const row = s.local("i32", "row");
+    // clamped rows: the first kernel row inside x, how many there are, and the addresses of
+    // the first one's input row and weights
+    const kLo = s.local("i32", "kLo");
+    const kN = s.local("i32", "kN");
+    const xFirst = s.local("i32", "xFirst");
+    const wFirst = s.local("i32", "wFirst");
+    const wSkip = s.local("i32", "wSkip");
     const acc = Array.from({ length: mo }, (_, m) => Array.from({ length: nv }, (_, v) => s.local("v128", `acc${m}_${v}`)));
     const xv = s.local("v128", "x");
     const wv = Array.from({ length: mo }, (_, m) => s.local("v128", `w${m}`));
@@ -175,12 +194,14 @@ export function conv2dKernel(c: ConvSpec): EncodedFunction {
         ? [...Array.from({ length: c.KW }, (_, kj) => tap(kj)).flat(), bump(xr, g.Wp * E), bump(wr, c.KW * E)]
         : [forRange(kj, 0, c.KW, [...tap(0), bump(xr, E), bump(wr, E)]), bump(xr, (g.Wp - c.KW) * E)];
       out.push(
-        set(xc, get(xTop)),
-        set(wr, get(wBlock)),
+        set(xc, get(clamp ? xFirst : xTop)),
+        set(wr, get(clamp ? wFirst : wBlock)),
         forRange(ci, 0, c.C, [
           set(xr, get(xc)),
-          forRange(ki, 0, c.KH, kernelRow),
-          bump(xc, g.Hp * g.Wp * E),
+          ...(clamp
+            ? [forRange(ki, 0, kN, kernelRow), set(wr, i32.add(get(wr), get(wSkip)))]
+            : [forRange(ki, 0, c.KH, kernelRow)]),
+          bump(xc, g.Hs * g.Wp * E),
         ]),
       );
       for (let m = 0; m < channels; m++) {
@@ -193,10 +214,25 @@ export function conv2dKernel(c: ConvSpec): EncodedFunction {
     const channelBlock = (channels: number): Stmt[] => {
       const groups: number[][] = [];
       for (let k = 0; k < starts.length; k += nv) groups.push(starts.slice(k, k + nv));
+      // clamped rows: kLo = max(0, ph - i), kN = min(KH, H + ph - i) - kLo; row i's top
+      // kernel row reads input row i - ph (xTop, below the image for i < ph: never read)
+      const rowRange: Stmt[] = clamp
+        ? [
+          set(kLo, select(i32.sub(i32.const(ph), get(i)), i32.const(0), i32.lt_s(get(i), i32.const(ph)))),
+          set(kN, i32.sub(
+            select(i32.sub(i32.const(c.H + ph), get(i)), i32.const(c.KH), i32.lt_s(i32.sub(i32.const(c.H + ph), get(i)), i32.const(c.KH))),
+            get(kLo),
+          )),
+          set(xFirst, i32.add(get(xTop), i32.mul(get(kLo), i32.const(g.Wp * E)))),
+          set(wFirst, i32.add(get(wBlock), i32.mul(get(kLo), i32.const(c.KW * E)))),
+          set(wSkip, i32.mul(i32.sub(i32.const(c.KH), get(kN)), i32.const(c.KW * E))),
+        ]
+        : [];
       return [
-        set(xTop, get(xBase)),
+        set(xTop, clamp ? i32.sub(get(xBase), i32.const(ph * g.Wp * E)) : get(xBase)),
         set(yRow, get(yBlock)),
         forRange(i, 0, g.OH, [
+          ...rowRange,
           ...groups.flatMap((js) => outputs(channels, js)),
           bump(xTop, sh * g.Wp * E),
           bump(yRow, g.OW * E),
@@ -222,7 +258,7 @@ export function conv2dKernel(c: ConvSpec): EncodedFunction {
           ? [
             // xp[c][ph + ih][pw ..] = x[c][ih][..], one row at a time
             set(src, get(xImage)),
-            set(dstPlane, plus(p.scratch, (ph * g.Wp + pw) * E)),
+            set(dstPlane, plus(p.scratch, ((clamp ? 0 : ph) * g.Wp + pw) * E)),
             forRange(ci, 0, c.C, [
               set(dst, get(dstPlane)),
               forRange(row, 0, c.H, [
@@ -230,7 +266,7 @@ export function conv2dKernel(c: ConvSpec): EncodedFunction {
                 bump(src, c.W * E),
                 bump(dst, g.Wp * E),
               ]),
-              bump(dstPlane, g.Hp * g.Wp * E),
+              bump(dstPlane, g.Hs * g.Wp * E),
             ]),
             set(xBase, get(p.scratch)),
           ]
