@@ -7,13 +7,15 @@
 // - products of every mode (columns, dot, scalar) with leftover rows, columns and k's, row
 //   and column biases, accumulation and several block sizes;
 // - convolutions with asymmetric padding, a row stride, output rows that are not a multiple
-//   of the vector width, no bias, several blocks, the unrolled kernel row.
+//   of the vector width, no bias, several blocks, the unrolled kernel row;
+// - the convolution and both its adjoints as products (im2col / col2im) on such shapes.
 
 import { describe, expect, it } from "vitest";
-import { type KernelCase, allCases, difference, tsKernel, wasmRun } from "../bench/kernelCases.js";
+import { type KernelCase, type KernelOp, allCases, difference, tsKernel, wasmRun } from "../bench/kernelCases.js";
 import { mulberry32 } from "../bench/peers/shapes.js";
 import { encodeModule } from "../compiler/codegen/wasm/encoder.js";
 import { type ConvBlock, type ConvSpec, conv2dKernel, convGeometry } from "../compiler/codegen/wasm/kernels/conv2d.js";
+import { type ConvGemmSpec, conv2dGemmKernel, conv2dGradInputGemmKernel, conv2dGradWeightGemmKernel, convGemmGeometry } from "../compiler/codegen/wasm/kernels/convGemm.js";
 import { type GemmBlock, type GemmSpec, gemmKernel, gemmMode } from "../compiler/codegen/wasm/kernels/gemm.js";
 import type { Dtype } from "../compiler/codegen/wasm/kernels/lanes.js";
 
@@ -171,5 +173,84 @@ describe("wasm conv2d on awkward shapes", () => {
     expect(() => conv2dKernel({ ...base, dtype: "float64", stride: [1, 2] })).toThrow(/column stride/);
     expect(() => conv2dKernel({ ...base, dtype: "float32", W: 4, KW: 2 })).toThrow(/shorter than a vector/);
     expect(() => conv2dKernel({ ...base, dtype: "float64", padding: [1, 1], stride: [2, 1], clampRows: true })).toThrow(/row stride 1/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Convolutions as products (im2col / col2im), against the TypeScript kernels
+
+describe("wasm conv2d and its adjoints as products, on awkward shapes", () => {
+  const base: ConvGemmSpec = { name: "k", dtype: "float64", batch: 2, C: 3, H: 9, W: 11, O: 5, KH: 3, KW: 2, padding: [0, 0], stride: [1, 1] };
+  const variants: Partial<ConvGemmSpec>[] = [
+    {},
+    { padding: [1, 2] }, // asymmetric padding: taps with rows and columns outside x
+    { stride: [2, 1], padding: [1, 1] }, // a row stride
+    { padding: [3, 1], KH: 2 }, // padding past the kernel: output rows no tap reaches
+    { batch: 1, C: 1, O: 1 },
+    { W: 7, KW: 3, O: 9 }, // OW = 5: a vector and one element (f32), leftover rows of the products
+    { H: 6, W: 6, KH: 5, KW: 5, padding: [2, 2], C: 2, O: 4 }, // segments shorter than a vector
+  ];
+  const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+  const TS = (op: string, args: number[][], result: number[], attrs: Record<string, unknown>, dtype: Dtype) =>
+    tsKernel(op as KernelOp, args, result, attrs, dtype);
+
+  function check(spec: ConvGemmSpec, which: "forward" | "weight" | "input", bias: boolean): void {
+    const g = convGemmGeometry(spec);
+    const xShape = [spec.batch as number, spec.C, spec.H, spec.W];
+    const yShape = [spec.batch as number, spec.O, g.OH, g.OW];
+    const wShape = [spec.O, spec.C, spec.KH, spec.KW];
+    const attrs = { stride: spec.stride, padding: spec.padding };
+    const x = random(size(xShape), 1, spec.dtype);
+    const w = random(size(wShape), 2, spec.dtype);
+    const b = random(spec.O, 3, spec.dtype);
+    const dy = random(size(yShape), 4, spec.dtype);
+    const F = spec.dtype === "float64" ? Float64Array : Float32Array;
+    let args: (Float64Array | Float32Array)[];
+    let want: Float64Array | Float32Array;
+    let fn;
+    if (which === "forward") {
+      args = bias ? [x, w, b] : [x, w];
+      want = new F(size(yShape));
+      TS("conv2d", bias ? [xShape, wShape, [spec.O]] : [xShape, wShape], yShape, attrs, spec.dtype)(...args, want);
+      fn = conv2dGemmKernel({ ...spec, bias });
+    } else if (which === "weight") {
+      args = [dy, x];
+      want = new F(size(wShape));
+      TS("conv2dGradWeight", [yShape, xShape], wShape, { ...attrs, weightShape: wShape }, spec.dtype)(...args, want);
+      fn = conv2dGradWeightGemmKernel(spec);
+    } else {
+      args = [dy, w];
+      want = new F(size(xShape));
+      TS("conv2dGradInput", [yShape, wShape], xShape, { ...attrs, inputShape: xShape }, spec.dtype)(...args, want);
+      fn = conv2dGradInputGemmKernel(spec);
+    }
+    const run = wasmRun(fn, spec.dtype, [...args.map((a) => a.length), want.length, g.scratch]);
+    args.forEach((a, k) => (run.views[k] as Float64Array).set(a as Float64Array));
+    run.views[args.length]!.fill(NaN); // every output must be written
+    run.views[args.length + 1]!.fill(NaN); // and the scratch's padding zeroed by the kernel
+    run.run();
+    run.run(); // twice: nothing may depend on what an earlier call left
+    const d = difference(run.views[args.length]!, want);
+    const what = `${which} ${bias ? "with bias " : ""}${JSON.stringify(spec)}`;
+    // the forward products sum in the direct kernels' order (bias, then c, ki, kj)
+    if (spec.dtype === "float64" && which === "forward") expect(d.identical, `${what}: ${d.relative}`).toBe(true);
+    else expect(d.relative, what).toBeLessThanOrEqual(TOL[spec.dtype]);
+    expect(run.views[args.length]!.some((v) => v !== 0), what).toBe(true);
+  }
+
+  for (const dtype of ["float64", "float32"] as const) {
+    it(`${dtype}: forward (with and without bias), weight and input adjoints`, () => {
+      for (const v of variants) {
+        const spec = { ...base, ...v, dtype };
+        check(spec, "forward", true);
+        check(spec, "forward", false);
+        check(spec, "weight", false);
+        check(spec, "input", false);
+      }
+    });
+  }
+
+  it("rejects a column stride", () => {
+    expect(() => conv2dGemmKernel({ ...base, stride: [1, 2], bias: false })).toThrow(/column stride/);
   });
 });

@@ -355,10 +355,17 @@ export function loss<N extends number>(x: Tensor<[N, 37]>, labels: Tensor<[N]>, 
     if (source.includes("maxpool2d")) for (const k of ["conv1", "conv2GradWeight", "maxpool1", "maxpool2Grad"]) expect(simd.code!, k).toContain(`simd.${k}(`);
     const simdMod = await importCode<Mod>(simd.code!);
     const code32 = (await compileOrThrow(source, { target: "wasm", dtype: "float32" })).code!;
-    // conv2's input adjoint: Wasm in float32 (dx rows 14 over dy rows 10), TypeScript in float64
+    // conv2 (16 channels, 150 taps): its adjoints as products in both dtypes, the forward
+    // pass too in float32 (rows of 10 outputs waste f32x4 lanes), conv1 (25 taps) direct
     if (source.includes("maxpool2d")) {
-      expect(code32, "conv2GradInput (float32)").toContain("simd.conv2GradInput(");
-      expect(simd.code!, "conv2GradInput (float64)").not.toContain("simd.conv2GradInput(");
+      for (const [code, dtype] of [[code32, "f32x4"], [simd.code!, "f64x2"]] as const) {
+        expect(code, dtype).toContain(`dx = col2im(wᵀ·dy) per image, ${dtype}`);
+        expect(code, dtype).toContain(`dw = Σ dy·col(x)ᵀ over the images, ${dtype}`);
+        expect(code, dtype).toContain("simd.conv2GradInput(");
+        const kernelOf = (name: string) => new RegExp(`function ${name}\\([^]*?WebAssembly SIMD \\(([^,]*)`).exec(code)?.[1];
+        expect(kernelOf("conv1"), dtype).toBe("the direct convolution");
+        expect(kernelOf("conv2"), dtype).toBe(dtype === "f32x4" ? "y = w·col(x) + b per image" : "the direct convolution");
+      }
     }
     const simd32 = await importCode<Mod>(code32);
     const plainMod = await importCode<Mod>((await compileOrThrow(source)).code!);

@@ -156,6 +156,25 @@ export function gemmKernel(g: GemmSpec): EncodedFunction {
 }
 
 /**
+ * The product as statements of another kernel's function (its locals from `s`), on byte
+ * addresses held in the locals `at`: static M, N and K only. The convolutions as products
+ * (convGemm.ts) run one per image.
+ */
+export function gemmInline(
+  s: FuncScope, g: GemmSpec, at: { readonly a: Local<"i32">; readonly b: Local<"i32">; readonly c: Local<"i32">; readonly bias?: Local<"i32"> },
+): Stmt[] {
+  if (g.dynamic) throw new RangeError(`wasm gemm ${g.name}: an inline product needs static sizes`);
+  if (g.bias !== undefined && at.bias === undefined) throw new RangeError(`wasm gemm ${g.name}: the bias needs an address`);
+  const mode = gemmMode(g);
+  const blk = { ...defaultBlock(mode, g), ...g.block };
+  const ptrs: Ptrs = { a: at.a, b: at.b, c: at.c, bias: at.bias ?? null, count: null };
+  const L = lanesOf(g.dtype);
+  if (mode === "columns") return columns(s, g, L, blk, ptrs);
+  if (mode === "dot") return dot(s, g, L, blk, ptrs);
+  return scalar(s, g, L, ptrs);
+}
+
+/**
  * The row blocks of C: blocks of `mr` rows, then a block of the leftover rows. `tile` emits
  * one block of `rows` rows whose first row's A and C (and row bias) start at aRow, cRow
  * (and biasRow).
