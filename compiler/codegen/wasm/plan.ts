@@ -3,12 +3,14 @@
 // and result types) to the Wasm function that computes it and the list of buffers it reads
 // and writes in the module's memory, in the order of its parameters.
 //
-// Covered: linear and both its adjoints (gemm.ts), the conv2d forward (conv2d.ts) and its
-// bias adjoint (conv2dGradBias.ts) and both other adjoints: the weight adjoint
-// (conv2dGradWeight.ts), and the input adjoint as the forward convolution of dy, padded by
-// (KH - 1 - ph, KW - 1 - pw), with the kernels' channels transposed and their taps reversed
-// (stride 1; the padded rows left out, and only where the padded columns add little: see
-// WASTE_LIMIT). A batch known only at run time (a size N as the leading
+// Covered: linear and both its adjoints (gemm.ts); conv2d and both its adjoints as im2col
+// products where the channels and taps are many (convGemm.ts, see useGemm); else the direct
+// conv2d forward (conv2d.ts), its weight adjoint (conv2dGradWeight.ts), and its input
+// adjoint as the forward convolution of dy, padded by (KH - 1 - ph, KW - 1 - pw), with the
+// kernels' channels transposed and their taps reversed (stride 1; the padded rows left out,
+// and only where the padded columns add little: see WASTE_LIMIT); conv2d's bias adjoint
+// (conv2dGradBias.ts), 2x2 max-pooling and its adjoint (maxpool.ts). A batch known only at
+// run time (a size N as the leading
 // dimension) is a parameter of the Wasm function. Everything else, and any shape a kernel
 // does not fit (other sizes known only at run time, a column stride, rows shorter than a
 // vector, products with no unit stride to vectorise along), keeps its TypeScript kernel only.
