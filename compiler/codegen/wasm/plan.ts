@@ -237,25 +237,18 @@ function conv2dPlan(
     padding, stride, bias: instr.args.length === 3,
   };
   if (stride[1] !== 1 || convGeometry(spec).OW < lanesOf(dtype).lanes) return null;
-  if (useGemm("fwd", spec)) {
-    return {
-      fn: conv2dGemmKernel(spec),
-      buffers: [
-        buffer("arg", xs, 0), buffer("arg", ws, 1),
-        ...(spec.bias ? [{ kind: "arg" as const, arg: 2, elements: O }] : []),
-        buffer("result", ys), { kind: "scratch", elements: convGemmGeometry(spec).scratch },
-      ],
-      what: `y = w·col(x) + b per image, f${dtype === "float64" ? "64x2" : "32x4"} in register blocks`,
-    };
-  }
+  const lanes = dtype === "float64" ? "f64x2" : "f32x4";
+  const kernel = useGemm("fwd", spec)
+    ? { fn: conv2dGemmKernel(spec), scratch: convGemmGeometry(spec).scratch, what: `y = w·col(x) + b per image, ${lanes} in register blocks` }
+    : { fn: conv2dKernel(spec), scratch: convGeometry(spec).scratch, what: `the direct convolution, ${lanes}` };
   return {
-    fn: conv2dKernel(spec),
+    fn: kernel.fn,
     buffers: [
       buffer("arg", xs, 0), buffer("arg", ws, 1),
       ...(spec.bias ? [{ kind: "arg" as const, arg: 2, elements: O }] : []),
-      buffer("result", ys), { kind: "scratch", elements: convGeometry(spec).scratch },
+      buffer("result", ys), { kind: "scratch", elements: kernel.scratch },
     ],
-    what: `the direct convolution, f${dtype === "float64" ? "64x2" : "32x4"}`,
+    what: kernel.what,
   };
 }
 

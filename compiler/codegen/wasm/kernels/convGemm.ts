@@ -26,24 +26,15 @@
 
 import { type FuncScope, type Local, type Stmt, forRange, func, get, i32, memory, seq, set } from "../builder.js";
 import type { EncodedFunction } from "../encoder.js";
+import type { ConvSpec } from "./conv2d.js";
 import { gemmInline } from "./gemm.js";
 import { type Dtype, type Lanes, lanesOf } from "./lanes.js";
 
-export interface ConvGemmSpec {
-  readonly name: string;
-  readonly dtype: Dtype;
-  /** Images; "dynamic": known at run time, the last parameter. */
-  readonly batch: number | "dynamic";
-  readonly C: number;
-  readonly H: number;
-  readonly W: number;
-  readonly O: number;
-  readonly KH: number;
-  readonly KW: number;
-  readonly padding: readonly [number, number];
-  /** Row stride; the column stride must be 1. */
-  readonly stride: readonly [number, number];
-}
+/**
+ * The convolution's shapes, as the direct kernel's (conv2d.ts): batch ("dynamic": the last
+ * parameter), x's C, H, W, the O kernels of KH×KW, padding, stride (column stride 1).
+ */
+export type ConvGemmSpec = Omit<ConvSpec, "bias" | "clampRows" | "block">;
 
 export interface ConvGemmGeometry {
   readonly OH: number;
