@@ -8,7 +8,8 @@
 //   and column biases, accumulation and several block sizes;
 // - convolutions with asymmetric padding, a row stride, output rows that are not a multiple
 //   of the vector width, no bias, several blocks, the unrolled kernel row;
-// - the convolution and both its adjoints as products (im2col / col2im) on such shapes.
+// - the convolution and both its adjoints as products (im2col / col2im) on such shapes;
+// - sigmoid (with its own exp) against the TypeScript formula, at the edges and in between.
 
 import { describe, expect, it } from "vitest";
 import { type KernelCase, type KernelOp, allCases, difference, tsKernel, wasmRun } from "../bench/kernelCases.js";
@@ -18,6 +19,8 @@ import { type ConvBlock, type ConvSpec, conv2dKernel, convGeometry } from "../co
 import { type ConvGemmSpec, conv2dGemmKernel, conv2dGradInputGemmKernel, conv2dGradWeightGemmKernel, convGemmGeometry } from "../compiler/codegen/wasm/kernels/convGemm.js";
 import { type GemmBlock, type GemmSpec, gemmKernel, gemmMode } from "../compiler/codegen/wasm/kernels/gemm.js";
 import type { Dtype } from "../compiler/codegen/wasm/kernels/lanes.js";
+import { sigmoidKernel } from "../compiler/codegen/wasm/kernels/sigmoid.js";
+import { OPS } from "../compiler/ops/index.js";
 
 function random(n: number, seed: number, dtype: Dtype): Float64Array | Float32Array {
   const rnd = mulberry32(seed);
@@ -253,4 +256,67 @@ describe("wasm conv2d and its adjoints as products, on awkward shapes", () => {
   it("rejects a column stride", () => {
     expect(() => conv2dGemmKernel({ ...base, stride: [1, 2], bias: false })).toThrow(/column stride/);
   });
+});
+
+// ---------------------------------------------------------------------------------------
+// sigmoid, whose exp is computed in the kernel (Wasm has no exp instruction)
+
+describe("wasm sigmoid against the TypeScript formula (Math.exp)", () => {
+  const formula = OPS.sigmoid.eval as (x: number) => number;
+  const edges = [
+    0, -0, Infinity, -Infinity, NaN, 1e-300, -1e-300, 1e-40, -1e-40, 0.5, -0.5, Math.LN2 / 2, -Math.LN2 / 2,
+    17, -17, 36.7, -36.7, 87.3, -87.3, 88, -88, 103, -103, 104, -104, 110, -110,
+    700, -700, 708.4, -708.4, 709.8, -709.8, 745, -745, 745.2, -745.2, 746, -746, 800, -800, 1e308, -1e308,
+  ];
+  const run = (dtype: Dtype, xs: readonly number[], n: number): { x: Float64Array | Float32Array; y: Float64Array | Float32Array } => {
+    const E = dtype === "float64" ? 8 : 4;
+    const F = dtype === "float64" ? Float64Array : Float32Array;
+    const yAt = 64 + Math.ceil((xs.length * E) / 64) * 64;
+    const bytes = encodeModule({
+      memory: { pages: Math.ceil((yAt + xs.length * E) / 65536), exportAs: "memory" },
+      functions: [sigmoidKernel("sigmoid", dtype)],
+    });
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes));
+    const mem = inst.exports.memory as WebAssembly.Memory;
+    const x = new F(mem.buffer, 64, xs.length);
+    const y = new F(mem.buffer, yAt, xs.length);
+    x.set(xs);
+    y.fill(-1);
+    (inst.exports.sigmoid as (x: number, y: number, n: number) => void)(x.byteOffset, y.byteOffset, n);
+    return { x, y };
+  };
+  for (const dtype of ["float64", "float32"] as const) {
+    it(`${dtype}: within 2 ulp on 20,000 points and the edges, a leftover of every length, nothing past n`, () => {
+      const rnd = mulberry32(7);
+      const xs = [...edges];
+      for (let i = 0; i < 20000; i++) xs.push((2 * rnd() - 1) * [2, 40, 800][i % 3]!);
+      // float32: the smallest normal (below it a subnormal has fewer bits); float64: 2 ulp
+      const smallest = dtype === "float64" ? 2.2250738585072014e-308 : 1.1754943508222875e-38;
+      const tol = dtype === "float64" ? 4.5e-16 : 2.5e-7;
+      for (const n of [xs.length, xs.length - 1, xs.length - 2, xs.length - 3]) {
+        const { x, y } = run(dtype, xs, n);
+        let worst = 0;
+        for (let i = 0; i < n; i++) {
+          const want = dtype === "float64" ? formula(x[i]!) : Math.fround(formula(x[i]!));
+          const got = y[i]!;
+          if (Number.isNaN(want) || want === 0 || want === 1 || Math.abs(want) < smallest) {
+            // NaN, the saturated ends, and subnormals (float32: to within the smallest subnormal)
+            if (Number.isNaN(want)) expect(got, `x = ${x[i]}`).toBeNaN();
+            else if (dtype === "float64" || Math.abs(want) >= smallest || want === 0 || want === 1) {
+              expect(Math.abs(got - want), `x = ${x[i]}`).toBeLessThanOrEqual(dtype === "float64" ? 5e-324 : 0);
+            } else expect(Math.abs(got - want), `x = ${x[i]}`).toBeLessThanOrEqual(1.5e-45);
+            continue;
+          }
+          worst = Math.max(worst, Math.abs(got - want) / want);
+        }
+        expect(worst, `${dtype}, n = ${n}`).toBeLessThanOrEqual(tol);
+        expect(worst, `${dtype}, n = ${n}: the kernel computes something of its own`).toBeGreaterThan(0);
+        for (let i = n; i < xs.length; i++) expect(y[i], `y[${i}] past n`).toBe(-1);
+      }
+      // the edges exactly where the formula is exact
+      const { y } = run(dtype, [0, -0, Infinity, -Infinity, NaN], 5);
+      expect(Array.from(y.subarray(0, 4))).toEqual([0.5, 0.5, 1, 0]);
+      expect(y[4]).toBeNaN();
+    });
+  }
 });

@@ -297,6 +297,43 @@ export function f(x: Tensor<[3, 5]>, w: Tensor<[7, 5]>, b: Tensor<[7]>): number 
   }
 });
 
+it("sigmoid as a Wasm kernel (its own exp): the TypeScript module's values and gradients, the edges, leftover elements", { timeout: 60_000 }, async () => {
+  // y = b in every row (x and w zero), then sigmoid: the values reach the Wasm kernel
+  // through buffers in its memory (lossGradInto); 3 x 7 elements leave one past the last
+  // vector in both dtypes
+  const source = `import { type Tensor, linear, sigmoid, sum, mul } from "adgen";
+/** @wrt w, b */
+export function f(x: Tensor<[3, 5]>, w: Tensor<[7, 5]>, b: Tensor<[7]>): number {
+  const h = sigmoid(linear(x, w, b));
+  return sum(mul(h, h));
+}
+`;
+  const b = [-Infinity, 0, 2.5, -800, 30, -0.75, 1e-9];
+  for (const dtype of ["float64", "float32"] as const) {
+    const A = dtype === "float32" ? Float32Array : Float64Array;
+    const simd = await compileOrThrow(source, { target: "wasm", dtype });
+    expect(simd.code!).toContain("sigmoidLayer(");
+    expect(simd.code!).toMatch(/simd\.sigmoidLayer\(/);
+    const simdMod = await importCode<Mod>(simd.code!);
+    const plainMod = await importCode<Mod>((await compileOrThrow(source, { dtype })).code!);
+    const x = new A(15);
+    for (let i = 0; i < 15; i++) x[i] = i % 2 ? 0 : 0.25 * i;
+    const args = [x, new A(35).fill(0.125), A.from(b)];
+    const grads = (): Record<string, Float64Array | Float32Array> => ({ w: new A(35), b: new A(7) });
+    const [got, want] = [grads(), grads()];
+    const tol = dtype === "float64" ? 1e-12 : 1e-6;
+    const value = simdMod.fGradInto(...args, got);
+    const wantValue = plainMod.fGradInto(...args, want);
+    expect(Math.abs(value - wantValue) / Math.abs(wantValue)).toBeLessThanOrEqual(tol);
+    expect(scaledErr(got.b!, want.b!)).toBeLessThanOrEqual(tol);
+    expect(scaledErr(got.w!, want.w!)).toBeLessThanOrEqual(tol);
+    // sigmoid(-inf) = 0 and sigmoid(-800) = 0: no gradient through those units
+    expect(got.b![0]).toBe(0);
+    expect(got.b![3]).toBe(0);
+    expect(got.b!.some((v) => v !== 0)).toBe(true);
+  }
+});
+
 it("max-pooling and its adjoint as Wasm kernels: first maximum on ties, NaN and infinities as the TypeScript kernels", { timeout: 60_000 }, async () => {
   // x goes through a 1x1 convolution of weight 1 (into a buffer of the kernels' memory), then
   // 2x2 pooling; rows of 5 windows leave one past the last vector in both dtypes. The adjoint

@@ -10,6 +10,8 @@ import { OpEmitContext, OpEmitter } from "./context.js";
 import { NameScope } from "../names.js";
 import { simdPlanFor } from "../wasm/plan.js";
 import { reluKernel } from "../wasm/kernels/relu.js";
+import { sigmoidKernel } from "../wasm/kernels/sigmoid.js";
+import type { EncodedFunction } from "../wasm/encoder.js";
 import { PlacedKernel, RuntimeNames, kernelPrologue, place, residentBytes, runtimeLines } from "../wasm/runtime.js";
 
 export interface Kernel {
@@ -28,7 +30,7 @@ export interface KernelRegistry {
    */
   residentBuffer(elements: number): string | undefined;
   /**
-   * `--target wasm`: a function computing the elementwise instr (relu, reluGrad) over whole
+   * `--target wasm`: a function computing the elementwise instr (relu, reluGrad, sigmoid) over whole
    * buffers, `f(...args, out)`, as WebAssembly SIMD where its buffers are in the kernels'
    * memory (else its TypeScript loop); undefined for other ops and on the default target.
    */
@@ -43,6 +45,20 @@ export interface SimdTarget {
   readonly dtype: "float64" | "float32";
 }
 
+/** The elementwise ops with a Wasm kernel over whole buffers: its parameters (the result last) and what it does. */
+const WHOLE: Record<"relu" | "reluGrad" | "sigmoid", {
+  readonly params: readonly string[];
+  readonly kernel: (name: string, dtype: "float64" | "float32") => EncodedFunction;
+  readonly what: (lanes: string) => string;
+}> = {
+  relu: { params: ["x", "y"], kernel: (name, dtype) => reluKernel(name, dtype, false), what: (lanes) => `${lanes}.max(x, 0)` },
+  reluGrad: { params: ["x", "dy", "dx"], kernel: (name, dtype) => reluKernel(name, dtype, true), what: (lanes) => `dy where x > 0, by a ${lanes} mask` },
+  sigmoid: {
+    params: ["x", "y"], kernel: sigmoidKernel,
+    what: (lanes) => `1 / (1 + e) or e / (1 + e), e = exp(-|x|) by its series, ${lanes}`,
+  },
+};
+
 export function createKernelRegistry(moduleNames: NameScope, arrayType: string, simd?: SimdTarget): KernelRegistry {
   const byKey = new Map<string, Kernel>();
   const functions: string[][] = [];
@@ -56,7 +72,7 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string, 
     place: moduleNames.fresh("placeBuffers"),
   });
   const elementBytes = simd?.dtype === "float32" ? 4 : 8;
-  /** relu and reluGrad over whole buffers (one function each, for every size). */
+  /** relu, reluGrad and sigmoid over whole buffers (one function each, for every size). */
   const elementwise = new Map<string, string>();
   let arenaBytes = 0;
   const jsType = (t: Type): string => (t.kind === "tensor" ? arrayType : "number");
@@ -129,36 +145,35 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string, 
       return kernel;
     },
     elementwiseKernel(instr) {
-      if (!simd || (instr.op !== "relu" && instr.op !== "reluGrad")) return undefined;
+      const spec = simd && (instr.op === "relu" || instr.op === "reluGrad" || instr.op === "sigmoid") ? WHOLE[instr.op] : undefined;
+      if (!simd || spec === undefined) return undefined;
       if (instr.result.type.kind !== "tensor" || instr.args.some((a) => a.type.kind !== "tensor")) return undefined;
       const known = elementwise.get(instr.op);
       if (known) return known;
-      const name = moduleNames.fresh(instr.op === "relu" ? "reluLayer" : "reluGradLayer");
+      const name = moduleNames.fresh(`${instr.op}Layer`);
       elementwise.set(instr.op, name);
-      const grad = instr.op === "reluGrad";
       const lanes = simd.dtype === "float64" ? "f64x2" : "f32x4";
-      simdKernels.push(place({
-        fn: reluKernel(name, simd.dtype, grad), buffers: [],
-        what: grad ? `dy where x > 0, by a ${lanes} mask` : `${lanes}.max(x, 0)`,
-      }, elementBytes));
+      const what = spec.what(lanes);
+      simdKernels.push(place({ fn: spec.kernel(name, simd.dtype), buffers: [], what }, elementBytes));
       const js = (OPS[instr.op].emit as { js: (a: string[]) => string }).js;
       const R = runtimeNames();
-      const params = grad ? ["x", "dy", "dx"] : ["x", "y"];
+      const { params } = spec;
       const out = params[params.length - 1]!;
       const inMemory = params.map((q) => `${q}.buffer === simd.memory.buffer`).join(" && ");
+      const unary = params.length === 2;
       functions.push([
         `/** ${OPS[instr.op].doc}, elementwise over whole buffers (${params.join(", ")}: the same length). */`,
         `function ${name}(${params.map((q) => `${q}: ${arrayType}`).join(", ")}): void {`,
         `const simd = ${R.kernels}();`,
         `if (simd !== null && ${inMemory}) {`,
-        `// WebAssembly SIMD (${grad ? `dy where x > 0, by a ${lanes} mask` : `${lanes}.max(x, 0)`}) on the buffers in its memory, in place`,
+        `// WebAssembly SIMD (${what}) on the buffers in its memory, in place`,
         `simd.${name}(${params.map((q) => `${q}.byteOffset`).join(", ")}, ${out}.length);`,
         "return;",
         "}",
-        grad
-          ? `for (let k = 0; k < ${out}.length; k++) ${out}[k] = ${js(["x[k]", "dy[k]"])};`
-          : `for (let k = 0; k < ${out}.length; k++) {`,
-        ...(grad ? [] : ["const v = x[k];", `${out}[k] = ${js(["v"])};`, "}"]),
+        unary
+          ? `for (let k = 0; k < ${out}.length; k++) {`
+          : `for (let k = 0; k < ${out}.length; k++) ${out}[k] = ${js(["x[k]", "dy[k]"])};`,
+        ...(unary ? ["const v = x[k];", `${out}[k] = ${js(["v"])};`, "}"] : []),
         "}",
         "",
       ]);

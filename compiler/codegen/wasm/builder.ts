@@ -326,6 +326,14 @@ export const i32x4 = {
   trunc_sat_f32x4_s: unary("i32x4.trunc_sat_f32x4_s", "v128", "v128", simd(0xf8)),
 };
 
+/** The integer lanes of an f64x2's bits (the exponent arithmetic of a vector exp). */
+export const i64x2 = {
+  /** Each 64-bit lane shifted left by n mod 64. */
+  shl: (x: Expr<"v128">, n: Expr<"i32">): Expr<"v128"> => op("i64x2.shl", "v128", ["v128", "i32"], [x, n], simd(0xcb)),
+  add: binary("i64x2.add", "v128", "v128", simd(0xce)),
+  sub: binary("i64x2.sub", "v128", "v128", simd(0xd1)),
+};
+
 export const memory = {
   /** The memory's size in pages. */
   size: (): Expr<"i32"> => op("memory.size", "i32", [], [], [0x3f, 0x00]),
