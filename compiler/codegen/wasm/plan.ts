@@ -9,7 +9,8 @@
 // adjoint as the forward convolution of dy, padded by (KH - 1 - ph, KW - 1 - pw), with the
 // kernels' channels transposed and their taps reversed (stride 1; the padded rows left out,
 // and only where the padded columns add little: see WASTE_LIMIT); conv2d's bias adjoint
-// (conv2dGradBias.ts), 2x2 max-pooling and its adjoint (maxpool.ts). A batch known only at
+// (conv2dGradBias.ts), 2x2 max-pooling and its adjoint (maxpool.ts). (relu, its adjoint and
+// sigmoid over whole buffers are in compiler/codegen/kernels/registry.ts.) A batch known only at
 // run time (a size N as the leading
 // dimension) is a parameter of the Wasm function. Everything else, and any shape a kernel
 // does not fit (other sizes known only at run time, a column stride, rows shorter than a
