@@ -145,7 +145,7 @@ export function createKernelRegistry(moduleNames: NameScope, arrayType: string, 
       return kernel;
     },
     elementwiseKernel(instr) {
-      const spec = simd && (instr.op === "relu" || instr.op === "reluGrad" || instr.op === "sigmoid") ? WHOLE[instr.op] : undefined;
+      const spec = Object.hasOwn(WHOLE, instr.op) ? WHOLE[instr.op as keyof typeof WHOLE] : undefined;
       if (!simd || spec === undefined) return undefined;
       if (instr.result.type.kind !== "tensor" || instr.args.some((a) => a.type.kind !== "tensor")) return undefined;
       const known = elementwise.get(instr.op);
